@@ -18,8 +18,11 @@ use clarity_perturb::{ParamValue, Params, registry, rng_from_seed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The compared operations: (row label, kernel, params). Parameters match the peer table.
-pub fn ops() -> Vec<(&'static str, &'static str, Vec<(&'static str, ParamValue)>)> {
+/// One compared operation: (row label, kernel, params).
+type Op = (&'static str, &'static str, Vec<(&'static str, ParamValue)>);
+
+/// The compared operations. Parameters match the peer table.
+fn ops() -> Vec<Op> {
     use ParamValue::{Num, Text};
     vec![
         (
