@@ -1,0 +1,582 @@
+//! The report's content as a list of sections and blocks, built once from [`ReportData`] and
+//! laid out twice (HTML, PDF), so both outputs always say the same thing.
+
+use crate::model::{AnswerView, Estimate, Metric, ReportData, Thumb, WorstCase};
+use crate::plots::{self, axis_title, f3};
+use crate::scene::Scene;
+
+/// One side of a before/after pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    pub heading: String,
+    pub answer: String,
+    pub justification: String,
+    pub confidence: Option<f64>,
+    pub thumb: Option<Thumb>,
+    pub has_saliency: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Para(String),
+    /// Muted explanatory text.
+    Note(String),
+    /// The headline findings (emphasised list).
+    Headline(Vec<String>),
+    KeyValues(Vec<(String, String)>),
+    Table {
+        caption: String,
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+        /// Right-aligned (numeric) columns.
+        numeric: Vec<bool>,
+    },
+    Figure {
+        scene: Scene,
+        caption: String,
+    },
+    Case {
+        title: String,
+        before: Box<Side>,
+        after: Box<Side>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// Stable anchor id (`summary`, `curves`, …).
+    pub id: &'static str,
+    pub title: String,
+    pub blocks: Vec<Block>,
+}
+
+/// Ids of every section, in order (the HTML and PDF always carry all of them).
+pub const SECTION_IDS: [&str; 9] = [
+    "summary",
+    "curves",
+    "surfaces",
+    "gradients",
+    "montecarlo",
+    "classes",
+    "worst",
+    "cases",
+    "provenance",
+];
+
+pub fn est(e: &Estimate) -> String {
+    match (e.lo, e.hi) {
+        (Some(lo), Some(hi)) => format!("{} [{}, {}]", f3(e.value), f3(lo), f3(hi)),
+        _ => f3(e.value),
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(f3).unwrap_or_else(|| "–".into())
+}
+
+fn value_with_unit(d: &ReportData, axis: usize, level: usize) -> String {
+    let a = &d.axes[axis];
+    let v = a.values.get(level).map(|v| v.label()).unwrap_or_default();
+    if a.unit.is_empty() {
+        v
+    } else {
+        format!("{v} {}", a.unit)
+    }
+}
+
+/// The headline: which axes break the model first (by relative position of the ESI cliff along
+/// the axis), and which hold.
+pub fn headline(d: &ReportData) -> Vec<String> {
+    let mut broken: Vec<(f64, usize, usize)> = Vec::new();
+    let mut holds: Vec<String> = Vec::new();
+    for c in d.cliffs.iter().filter(|c| c.metric == Metric::Esi) {
+        let Some(axis) = d.axes.get(c.axis) else {
+            continue;
+        };
+        match c.level {
+            Some(level) => {
+                let span = axis.values.len().saturating_sub(1).max(1) as f64;
+                broken.push((level as f64 / span, c.axis, level));
+            }
+            None => holds.push(axis.name.clone()),
+        }
+    }
+    broken.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut out = Vec::new();
+    for (rank, &(_, axis, level)) in broken.iter().enumerate() {
+        let name = &d.axes[axis].name;
+        let at = value_with_unit(d, axis, level);
+        let esi = d
+            .curves
+            .iter()
+            .find(|c| c.axis == axis)
+            .and_then(|c| c.metrics.get(&Metric::Esi))
+            .and_then(|v| v.get(level).copied().flatten());
+        let esi = esi
+            .map(|e| format!(" (ESI {})", est(&e)))
+            .unwrap_or_default();
+        if rank == 0 {
+            out.push(format!(
+                "{name} breaks the model first: ESI falls below {} at {at}{esi}.",
+                f3(d.esi_threshold)
+            ));
+        } else {
+            out.push(format!(
+                "Then {name}: below {} at {at}{esi}.",
+                f3(d.esi_threshold)
+            ));
+        }
+    }
+    if !holds.is_empty() {
+        out.push(format!(
+            "Holds over the tested range (ESI ≥ {}): {}.",
+            f3(d.esi_threshold),
+            holds.join(", ")
+        ));
+    }
+    if out.is_empty() {
+        out.push("No cliff analysis in this sweep.".into());
+    }
+    if let Some(b) = d.baseline_agreement
+        && b.value < 0.95
+    {
+        out.push(format!(
+            "Warning: the model disagrees with itself on the unperturbed baseline (self-agreement {}); part of the flips are not caused by the perturbations.",
+            f3(b.value)
+        ));
+    }
+    if d.runs.failed > 0 {
+        out.push(format!(
+            "{} of {} runs failed (see the per-case table).",
+            d.runs.failed, d.runs.planned
+        ));
+    }
+    out
+}
+
+fn side(heading: String, v: &AnswerView) -> Side {
+    Side {
+        heading,
+        answer: v.answer.clone(),
+        justification: v.justification.clone(),
+        confidence: v.confidence,
+        thumb: v.thumb.clone(),
+        has_saliency: v.saliency.is_some(),
+    }
+}
+
+fn case_block(w: &WorstCase) -> Block {
+    let label = w
+        .label
+        .as_deref()
+        .map(|l| format!(", label {l}"))
+        .unwrap_or_default();
+    let esi = w
+        .esi
+        .map(|e| format!(", case ESI {}", f3(e)))
+        .unwrap_or_default();
+    Block::Case {
+        title: format!("{}{label}{esi}", w.case_id),
+        before: Box::new(side(format!("baseline, seed {}", w.seed), &w.baseline)),
+        after: Box::new(side(format!("{}, seed {}", w.cell, w.seed), &w.perturbed)),
+    }
+}
+
+/// Builds every section.
+pub fn build(d: &ReportData) -> Vec<Section> {
+    let mut out = Vec::new();
+
+    // Summary.
+    let grid = if d.axes.is_empty() {
+        format!("{} cells", d.cells)
+    } else {
+        let dims: Vec<String> = d
+            .axes
+            .iter()
+            .map(|a| format!("{} × {}", a.name, a.values.len()))
+            .collect();
+        format!("{} cells ({})", d.cells, dims.join(", "))
+    };
+    let mut kv = vec![
+        ("Model".to_string(), d.provenance.adapter_identity.clone()),
+        (
+            "Cohort".to_string(),
+            format!(
+                "{} cases{}{}",
+                d.cohort.cases,
+                if d.cohort.labelled > 0 {
+                    format!(", {} labelled", d.cohort.labelled)
+                } else {
+                    String::new()
+                },
+                if d.cohort.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", d.cohort.name)
+                }
+            ),
+        ),
+        ("Grid".to_string(), grid),
+        (
+            "Seeds".to_string(),
+            format!(
+                "{} ({})",
+                d.seeds.len(),
+                d.seeds
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        (
+            "Runs".to_string(),
+            format!(
+                "{} planned, {} ok, {} failed",
+                d.runs.planned, d.runs.ok, d.runs.failed
+            ),
+        ),
+        (
+            "Baseline self-agreement".to_string(),
+            d.baseline_agreement
+                .map(|e| est(&e))
+                .unwrap_or_else(|| "not measured (one seed)".into()),
+        ),
+    ];
+    if !d.model.settings.is_empty() && d.model.settings != "{}" && d.model.settings != "null" {
+        kv.push(("Adapter settings".to_string(), d.model.settings.clone()));
+    }
+    out.push(Section {
+        id: "summary",
+        title: "Summary".into(),
+        blocks: vec![Block::Headline(headline(d)), Block::KeyValues(kv)],
+    });
+
+    // Curves.
+    let mut blocks = vec![Block::Note(
+        "Marginal curves: each metric averaged over the other axes' levels and all cases; bands are bootstrap 95% confidence intervals over cases; levels are equally spaced (see the gradient section for the real parameter spacing). The dashed vertical line marks the ESI cliff."
+            .into(),
+    )];
+    for c in &d.curves {
+        let Some(axis) = d.axes.get(c.axis) else {
+            continue;
+        };
+        let cliff = d
+            .cliffs
+            .iter()
+            .find(|x| x.axis == c.axis && x.metric == Metric::Esi);
+        blocks.push(Block::Figure {
+            scene: plots::stability_chart(axis, c, cliff, d.esi_threshold),
+            caption: format!("Stability along {}", axis_title(axis)),
+        });
+        let metrics: Vec<Metric> = [
+            Metric::Esi,
+            Metric::Accuracy,
+            Metric::Confidence,
+            Metric::Drift,
+            Metric::Csi,
+            Metric::Edm,
+        ]
+        .into_iter()
+        .filter(|m| c.metrics.contains_key(m))
+        .collect();
+        let mut header = vec![axis_title(axis)];
+        header.extend(metrics.iter().map(|m| m.label().to_string()));
+        let rows = axis
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut row = vec![v.label()];
+                for m in &metrics {
+                    row.push(
+                        c.metrics[m]
+                            .get(i)
+                            .copied()
+                            .flatten()
+                            .map(|e| est(&e))
+                            .unwrap_or_else(|| "–".into()),
+                    );
+                }
+                row
+            })
+            .collect();
+        let mut numeric = vec![false];
+        numeric.extend(metrics.iter().map(|_| true));
+        blocks.push(Block::Table {
+            caption: format!("{}: values [95% CI]", axis.name),
+            header,
+            rows,
+            numeric,
+        });
+    }
+    let cliff_rows: Vec<Vec<String>> = d
+        .cliffs
+        .iter()
+        .filter_map(|c| {
+            let axis = d.axes.get(c.axis)?;
+            Some(vec![
+                axis.name.clone(),
+                c.metric.label().to_string(),
+                f3(c.threshold),
+                c.level
+                    .map(|l| value_with_unit(d, c.axis, l))
+                    .unwrap_or_else(|| "none".into()),
+                c.steepest
+                    .map(|(l, drop)| format!("{} at {}", f3(drop), value_with_unit(d, c.axis, l)))
+                    .unwrap_or_else(|| "–".into()),
+            ])
+        })
+        .collect();
+    if !cliff_rows.is_empty() {
+        blocks.push(Block::Table {
+            caption: "Cliffs: first level below the threshold, and the steepest drop".into(),
+            header: vec![
+                "axis".into(),
+                "metric".into(),
+                "threshold".into(),
+                "first below".into(),
+                "steepest drop".into(),
+            ],
+            rows: cliff_rows,
+            numeric: vec![false, false, true, false, false],
+        });
+    }
+    if d.curves.is_empty() {
+        blocks.push(Block::Note("No per-axis curves in this sweep.".into()));
+    }
+    out.push(Section {
+        id: "curves",
+        title: "Stability per axis".into(),
+        blocks,
+    });
+
+    // Surfaces.
+    let mut blocks = Vec::new();
+    for sl in &d.slices {
+        let (Some(xa), Some(ya)) = (d.axes.get(sl.x_axis), d.axes.get(sl.y_axis)) else {
+            continue;
+        };
+        blocks.push(Block::Figure {
+            scene: plots::heatmap(xa, ya, sl, d.esi_threshold),
+            caption: format!(
+                "{} over {} × {}; the black line is the {} = {} contour",
+                sl.metric.label(),
+                xa.name,
+                ya.name,
+                sl.metric.label(),
+                f3(d.esi_threshold)
+            ),
+        });
+    }
+    if blocks.is_empty() {
+        blocks.push(Block::Note(
+            "No 2-D surfaces: the sweep has fewer than two axes.".into(),
+        ));
+    }
+    out.push(Section {
+        id: "surfaces",
+        title: "2-D surfaces".into(),
+        blocks,
+    });
+
+    // Gradients.
+    let mut blocks = Vec::new();
+    for g in &d.gradients {
+        let Some(axis) = d.axes.get(g.axis) else {
+            continue;
+        };
+        if g.metric == Metric::Esi {
+            blocks.push(Block::Figure {
+                scene: plots::gradient_chart(axis, g),
+                caption: format!("Gradient of ESI along {}", axis_title(axis)),
+            });
+        }
+        let unit = if axis.unit.is_empty() {
+            "unit".to_string()
+        } else {
+            axis.unit.clone()
+        };
+        blocks.push(Block::Table {
+            caption: format!("Gradient of {} along {}", g.metric.label(), axis.name),
+            header: vec![axis_title(axis), format!("per {unit}"), "per step".into()],
+            rows: axis
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    vec![
+                        v.label(),
+                        opt(g.per_unit.get(i).copied().flatten()),
+                        opt(g.per_step.get(i).copied().flatten()),
+                    ]
+                })
+                .collect(),
+            numeric: vec![false, true, true],
+        });
+    }
+    if blocks.is_empty() {
+        blocks.push(Block::Note("No gradients in this sweep.".into()));
+    }
+    out.push(Section {
+        id: "gradients",
+        title: "Gradients".into(),
+        blocks,
+    });
+
+    // Monte Carlo.
+    let (title, blocks) = match &d.montecarlo {
+        Some(mc) if mc.k > 1 => (
+            format!("Monte Carlo (K = {})", mc.k),
+            vec![Block::Table {
+                caption: "Answer distribution over seeds, per cell".into(),
+                header: vec![
+                    "cell".into(),
+                    "majority agreement".into(),
+                    "answer entropy (nats)".into(),
+                    "confidence mean".into(),
+                    "confidence variance".into(),
+                ],
+                rows: mc
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.cell.clone(),
+                            f3(r.majority_agreement),
+                            f3(r.answer_entropy),
+                            opt(r.confidence_mean),
+                            opt(r.confidence_var),
+                        ]
+                    })
+                    .collect(),
+                numeric: vec![false, true, true, true, true],
+            }],
+        ),
+        _ => (
+            "Monte Carlo".into(),
+            vec![Block::Note(
+                "One seed per cell (K = 1): no Monte Carlo panel.".into(),
+            )],
+        ),
+    };
+    out.push(Section {
+        id: "montecarlo",
+        title,
+        blocks,
+    });
+
+    // Per class.
+    let blocks = if d.per_class.is_empty() {
+        vec![Block::Note(
+            "No ground-truth labels: no per-class breakdown.".into(),
+        )]
+    } else {
+        vec![Block::Table {
+            caption: "Accuracy and stability per ground-truth class".into(),
+            header: vec![
+                "class".into(),
+                "cases".into(),
+                "baseline accuracy".into(),
+                "worst accuracy".into(),
+                "mean ESI".into(),
+            ],
+            rows: d
+                .per_class
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.label.clone(),
+                        r.cases.to_string(),
+                        opt(r.baseline_accuracy),
+                        opt(r.worst_accuracy),
+                        opt(r.mean_esi),
+                    ]
+                })
+                .collect(),
+            numeric: vec![false, true, true, true, true],
+        }]
+    };
+    out.push(Section {
+        id: "classes",
+        title: "Per class".into(),
+        blocks,
+    });
+
+    // Worst cases.
+    let mut blocks = Vec::new();
+    if let Some(note) = &d.thumbnails_note {
+        blocks.push(Block::Note(note.clone()));
+    }
+    if d.worst.is_empty() {
+        blocks.push(Block::Note("No answer flipped in this sweep.".into()));
+    } else {
+        blocks.push(Block::Note(
+            "Cases with the lowest ESI: the baseline against the mildest cell where the answer flipped (same seed). Saliency, where the adapter gave it, is blended over the image."
+                .into(),
+        ));
+    }
+    blocks.extend(d.worst.iter().map(case_block));
+    out.push(Section {
+        id: "worst",
+        title: "Worst cases".into(),
+        blocks,
+    });
+
+    // Per case.
+    let blocks = vec![Block::Table {
+        caption: "Every case: baseline answer, ESI over all cells, flips and failures".into(),
+        header: vec![
+            "case".into(),
+            "label".into(),
+            "baseline answer".into(),
+            "ESI".into(),
+            "runs".into(),
+            "flips".into(),
+            "failures".into(),
+            "first flip".into(),
+        ],
+        rows: d
+            .cases
+            .iter()
+            .map(|c| {
+                vec![
+                    c.case_id.clone(),
+                    c.label.clone().unwrap_or_else(|| "–".into()),
+                    c.baseline_answer.clone(),
+                    opt(c.esi),
+                    c.runs.to_string(),
+                    c.flips.to_string(),
+                    c.failures.to_string(),
+                    c.first_flip.clone().unwrap_or_else(|| "–".into()),
+                ]
+            })
+            .collect(),
+        numeric: vec![false, false, false, true, true, true, true, false],
+    }];
+    out.push(Section {
+        id: "cases",
+        title: "Per case".into(),
+        blocks,
+    });
+
+    // Provenance.
+    let p = &d.provenance;
+    out.push(Section {
+        id: "provenance",
+        title: "Provenance".into(),
+        blocks: vec![Block::KeyValues(vec![
+            ("Plan hash".into(), p.plan_hash.clone()),
+            ("Tool version".into(), p.tool_version.clone()),
+            ("Adapter identity".into(), p.adapter_identity.clone()),
+            (
+                "Bundle hash (SHA-256 of bundle.json)".into(),
+                p.bundle_hash
+                    .clone()
+                    .unwrap_or_else(|| "no bundle.json".into()),
+            ),
+            ("Source".into(), p.source.clone()),
+        ])],
+    });
+    out
+}

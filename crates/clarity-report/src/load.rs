@@ -1,0 +1,759 @@
+//! Fills [`ReportData`] from a sweep directory.
+//!
+//! Reads `plan.json` (required), `observations.jsonl` (per-case table, per-class breakdown,
+//! worst cases), the analysis artifacts `metrics.json` (required), `surface.json`,
+//! `gradients.json`, `cliffs.json`, `montecarlo.json` (optional), and `bundle.json` (hashed for
+//! the provenance). The JSON is read by its documented shape (docs/analysis.md, docs/report.md)
+//! through `serde_json::Value`, so every mismatch names the file and key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use clarity_core::{Axis, Case, Cell, Normalization, RunRecord};
+use clarity_image::Image;
+use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::ReportError;
+use crate::model::*;
+use crate::thumbs::thumbnail;
+
+/// Supplies the images a run saw, so the report can show before/after thumbnails. The sweep
+/// directory does not store perturbed images; the CLI regenerates them (input image + recipe via
+/// `clarity_perturb::Recipe::apply(image, seed, case_id)`).
+pub trait ThumbnailSource {
+    /// The image the model saw for `case_id` in `cell` with `seed` (for the baseline cell, the
+    /// unperturbed input). `None` when it cannot be produced.
+    fn image(&self, case_id: &str, cell: &Cell, seed: u64) -> Option<Image>;
+}
+
+/// What the loader needs beyond the directory.
+pub struct LoadOptions<'a> {
+    pub thumbnails: Option<&'a dyn ThumbnailSource>,
+    pub max_worst_cases: usize,
+    pub max_case_rows: usize,
+}
+
+fn read_json(path: &Path) -> Result<Value, ReportError> {
+    let text = fs_err::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(|source| ReportError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_optional(path: &Path) -> Result<Option<Value>, ReportError> {
+    if path.exists() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn shape(path: &Path, key: &str, expected: &str) -> ReportError {
+    ReportError::Shape {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    key: &str,
+    v: &Value,
+) -> Result<T, ReportError> {
+    serde_json::from_value(v.clone()).map_err(|e| ReportError::Shape {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        expected: e.to_string(),
+    })
+}
+
+/// An estimate: a number, or `{value|mean, lo|ci_lo|ci_low, hi|ci_hi|ci_high}`, or
+/// `{value, ci: [lo, hi]}`; `null` is "undefined".
+fn estimate(path: &Path, key: &str, v: &Value) -> Result<Option<Estimate>, ReportError> {
+    let bad = || shape(path, key, "a number, null, or an object {value, lo, hi}");
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(Some(Estimate::point(n.as_f64().ok_or_else(bad)?))),
+        Value::Object(o) => {
+            let value = ["value", "mean", "estimate", "point"]
+                .iter()
+                .find_map(|k| o.get(*k))
+                .ok_or_else(bad)?;
+            let Some(value) = value.as_f64() else {
+                return if value.is_null() {
+                    Ok(None)
+                } else {
+                    Err(bad())
+                };
+            };
+            let pick = |keys: &[&str]| keys.iter().find_map(|k| o.get(*k)).and_then(Value::as_f64);
+            let (mut lo, mut hi) = (
+                pick(&["lo", "ci_lo", "ci_low", "lower"]),
+                pick(&["hi", "ci_hi", "ci_high", "upper"]),
+            );
+            if let Some(Value::Array(ci)) = o.get("ci")
+                && ci.len() == 2
+            {
+                lo = ci[0].as_f64();
+                hi = ci[1].as_f64();
+            }
+            Ok(Some(Estimate { value, lo, hi }))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn opt_f64(v: Option<&Value>) -> Option<f64> {
+    v.and_then(|x| match x {
+        Value::Object(_) => x
+            .get("value")
+            .or_else(|| x.get("mean"))
+            .and_then(Value::as_f64),
+        _ => x.as_f64(),
+    })
+}
+
+fn axis_index(axes: &[Axis], path: &Path, key: &str, v: &Value) -> Result<usize, ReportError> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .map(|i| i as usize)
+            .filter(|i| *i < axes.len())
+            .ok_or_else(|| shape(path, key, "an axis index within the plan's axes")),
+        Value::String(s) => axes
+            .iter()
+            .position(|a| &a.name == s)
+            .ok_or_else(|| shape(path, key, &format!("an axis name of the plan, got `{s}`"))),
+        _ => Err(shape(path, key, "an axis name or index")),
+    }
+}
+
+/// Normalises an answer as [`Normalization`] documents it. Regex normalisation is applied by the
+/// analysis; here it falls back to folding (used only to pick which runs to show).
+pub fn normalize(answer: &str, n: &Normalization) -> String {
+    let fold = |s: &str| {
+        let lower = s.to_lowercase();
+        let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+        collapsed
+            .trim_end_matches(|c: char| c.is_ascii_punctuation())
+            .to_string()
+    };
+    match n {
+        Normalization::Exact => answer.to_string(),
+        Normalization::Folded | Normalization::Regex { .. } => fold(answer),
+        Normalization::Choices { choices } => {
+            let f = fold(answer);
+            let words: Vec<&str> = f
+                .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '-')
+                .filter(|w| !w.is_empty())
+                .collect();
+            for c in choices {
+                let fc = fold(c);
+                let cw: Vec<&str> = fc.split_whitespace().collect();
+                if !cw.is_empty() && words.windows(cw.len()).any(|w| w == cw.as_slice()) {
+                    return c.clone();
+                }
+            }
+            "<none>".to_string()
+        }
+    }
+}
+
+fn cell_label(axes: &[Axis], cell: &Cell) -> String {
+    let parts: Vec<String> = axes
+        .iter()
+        .zip(&cell.coords)
+        .filter(|(a, c)| a.values.get(**c) != Some(&a.identity))
+        .map(|(a, c)| {
+            format!(
+                "{}={}",
+                a.name,
+                a.values.get(*c).map(|v| v.label()).unwrap_or_default()
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        "baseline".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Severity rank of a cell: sum of its distances from identity in level steps (mildest first).
+fn severity(axes: &[Axis], cell: &Cell) -> usize {
+    axes.iter()
+        .zip(&cell.coords)
+        .map(|(a, c)| {
+            let id = a.values.iter().position(|v| v == &a.identity).unwrap_or(0);
+            c.abs_diff(id)
+        })
+        .sum()
+}
+
+/// Loads everything the report shows from `dir`.
+pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportError> {
+    let plan_path = dir.join("plan.json");
+    if !plan_path.exists() {
+        return Err(ReportError::Missing {
+            path: plan_path,
+            hint: "not a sweep directory".into(),
+        });
+    }
+    let plan = read_json(&plan_path)?;
+    let p = &plan_path;
+    let get = |k: &str| plan.get(k).ok_or_else(|| shape(p, k, "present"));
+    let axes: Vec<Axis> = typed(p, "axes", get("axes")?)?;
+    let cells: Vec<Cell> = typed(p, "cells", get("cells")?)?;
+    let cases: Vec<Case> = typed(p, "cases", get("cases")?)?;
+    let seeds: Vec<u64> = typed(p, "seeds", get("seeds")?)?;
+    for (i, c) in cells.iter().enumerate() {
+        if c.coords.len() != axes.len()
+            || c.coords
+                .iter()
+                .zip(&axes)
+                .any(|(k, a)| *k >= a.values.len())
+        {
+            return Err(shape(
+                p,
+                &format!("cells[{i}].coords"),
+                "one in-range level index per axis",
+            ));
+        }
+    }
+    let normalization: Normalization = match plan
+        .get("normalization")
+        .or_else(|| plan.pointer("/config/normalization"))
+    {
+        Some(v) => typed(p, "normalization", v)?,
+        None => Normalization::default(),
+    };
+    let adapter = plan.get("adapter").cloned().unwrap_or(Value::Null);
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let model = ModelInfo {
+        adapter: s(&adapter, "adapter"),
+        model: s(&adapter, "model"),
+        version: s(&adapter, "version"),
+        settings: adapter
+            .get("settings")
+            .filter(|v| !v.is_null())
+            .map(|v| clarity_core::json::to_canonical_line(v).unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    let identity = if model.version.is_empty() {
+        format!("{}/{}", model.adapter, model.model)
+    } else {
+        format!("{}/{}@{}", model.adapter, model.model, model.version)
+    };
+    let bundle_path = dir.join("bundle.json");
+    let bundle_hash = if bundle_path.exists() {
+        Some(hex(&sha2::Sha256::digest(fs_err::read(&bundle_path)?)))
+    } else {
+        None
+    };
+    let provenance = Provenance {
+        plan_hash: s(&plan, "plan_hash"),
+        tool_version: s(&plan, "tool_version"),
+        adapter_identity: identity,
+        bundle_hash,
+        source: plan
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or("clarity")
+            .to_string(),
+    };
+
+    // Analysis artifacts.
+    let metrics_path = dir.join("metrics.json");
+    if !metrics_path.exists() {
+        return Err(ReportError::Missing {
+            path: metrics_path,
+            hint: "run `clarity analyze` on the sweep directory first".into(),
+        });
+    }
+    let metrics = read_json(&metrics_path)?;
+    let m = &metrics_path;
+    let esi_threshold = opt_f64(metrics.get("esi_threshold")).unwrap_or(0.9);
+    let baseline_agreement = match metrics.get("baseline_self_agreement") {
+        Some(v) => estimate(m, "baseline_self_agreement", v)?,
+        None => None,
+    };
+
+    let mut curves = Vec::new();
+    let mut slices = Vec::new();
+    let surface_path = dir.join("surface.json");
+    if let Some(surface) = read_optional(&surface_path)? {
+        let sp = &surface_path;
+        for (i, mg) in surface
+            .get("marginals")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let key = format!("marginals[{i}]");
+            let axis = axis_index(
+                &axes,
+                sp,
+                &format!("{key}.axis"),
+                mg.get("axis").unwrap_or(&Value::Null),
+            )?;
+            let mut map = BTreeMap::new();
+            if let Some(obj) = mg.get("metrics").and_then(Value::as_object) {
+                for (name, series) in obj {
+                    let Some(metric) = Metric::from_key(name) else {
+                        continue;
+                    };
+                    let arr = series.as_array().ok_or_else(|| {
+                        shape(
+                            sp,
+                            &format!("{key}.metrics.{name}"),
+                            "an array, one estimate per level",
+                        )
+                    })?;
+                    if arr.len() != axes[axis].values.len() {
+                        return Err(shape(
+                            sp,
+                            &format!("{key}.metrics.{name}"),
+                            &format!(
+                                "{} values (one per level of {})",
+                                axes[axis].values.len(),
+                                axes[axis].name
+                            ),
+                        ));
+                    }
+                    let vals = arr
+                        .iter()
+                        .enumerate()
+                        .map(|(j, v)| estimate(sp, &format!("{key}.metrics.{name}[{j}]"), v))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    map.insert(metric, vals);
+                }
+            }
+            curves.push(AxisCurves { axis, metrics: map });
+        }
+        for (i, sl) in surface
+            .get("slices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let key = format!("slices[{i}]");
+            let x_axis = axis_index(
+                &axes,
+                sp,
+                &format!("{key}.x_axis"),
+                sl.get("x_axis").unwrap_or(&Value::Null),
+            )?;
+            let y_axis = axis_index(
+                &axes,
+                sp,
+                &format!("{key}.y_axis"),
+                sl.get("y_axis").unwrap_or(&Value::Null),
+            )?;
+            let metric = sl
+                .get("metric")
+                .and_then(Value::as_str)
+                .and_then(Metric::from_key)
+                .unwrap_or(Metric::Esi);
+            let rows = sl.get("values").and_then(Value::as_array).ok_or_else(|| {
+                shape(
+                    sp,
+                    &format!("{key}.values"),
+                    "an array of rows (one per y level)",
+                )
+            })?;
+            if rows.len() != axes[y_axis].values.len() {
+                return Err(shape(
+                    sp,
+                    &format!("{key}.values"),
+                    &format!("{} rows", axes[y_axis].values.len()),
+                ));
+            }
+            let mut values = Vec::new();
+            for (j, r) in rows.iter().enumerate() {
+                let r = r
+                    .as_array()
+                    .filter(|r| r.len() == axes[x_axis].values.len())
+                    .ok_or_else(|| {
+                        shape(
+                            sp,
+                            &format!("{key}.values[{j}]"),
+                            &format!("{} values", axes[x_axis].values.len()),
+                        )
+                    })?;
+                values.push(r.iter().map(|v| opt_f64(Some(v))).collect());
+            }
+            slices.push(Slice {
+                x_axis,
+                y_axis,
+                metric,
+                values,
+            });
+        }
+    }
+
+    let mut gradients = Vec::new();
+    let grad_path = dir.join("gradients.json");
+    if let Some(g) = read_optional(&grad_path)? {
+        for (i, e) in g
+            .get("gradients")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let key = format!("gradients[{i}]");
+            let axis = axis_index(
+                &axes,
+                &grad_path,
+                &format!("{key}.axis"),
+                e.get("axis").unwrap_or(&Value::Null),
+            )?;
+            let Some(metric) = e
+                .get("metric")
+                .and_then(Value::as_str)
+                .and_then(Metric::from_key)
+            else {
+                continue;
+            };
+            let series = |k: &str| -> Vec<Option<f64>> {
+                e.get(k)
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|v| opt_f64(Some(v))).collect())
+                    .unwrap_or_default()
+            };
+            gradients.push(Gradient {
+                axis,
+                metric,
+                per_unit: series("per_unit"),
+                per_step: series("per_step"),
+            });
+        }
+    }
+
+    let mut cliffs = Vec::new();
+    let cliff_path = dir.join("cliffs.json");
+    if let Some(c) = read_optional(&cliff_path)? {
+        for (i, e) in c
+            .get("cliffs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let key = format!("cliffs[{i}]");
+            // Per-case cliffs are summarised in the per-case table; the figure shows cohort ones.
+            if e.get("case_id").is_some_and(|v| !v.is_null()) {
+                continue;
+            }
+            let axis = axis_index(
+                &axes,
+                &cliff_path,
+                &format!("{key}.axis"),
+                e.get("axis").unwrap_or(&Value::Null),
+            )?;
+            let Some(metric) = e
+                .get("metric")
+                .and_then(Value::as_str)
+                .and_then(Metric::from_key)
+            else {
+                continue;
+            };
+            let level = e
+                .get("level")
+                .and_then(Value::as_u64)
+                .map(|l| l as usize)
+                .filter(|l| *l < axes[axis].values.len());
+            let steepest = e.get("steepest").and_then(|s| {
+                let l = s.get("level")?.as_u64()? as usize;
+                let d = s.get("drop")?.as_f64()?;
+                (l < axes[axis].values.len()).then_some((l, d))
+            });
+            cliffs.push(Cliff {
+                axis,
+                metric,
+                threshold: opt_f64(e.get("threshold")).unwrap_or(esi_threshold),
+                level,
+                steepest,
+            });
+        }
+    }
+
+    let mc_path = dir.join("montecarlo.json");
+    let montecarlo = match read_optional(&mc_path)? {
+        Some(mc) => {
+            let k = mc
+                .get("k")
+                .and_then(Value::as_u64)
+                .unwrap_or(seeds.len() as u64) as usize;
+            let mut rows = Vec::new();
+            for (i, e) in mc
+                .get("cells")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let key = format!("cells[{i}]");
+                let idx = e.get("cell").and_then(Value::as_u64).map(|c| c as usize);
+                let cell = idx.and_then(|c| cells.get(c)).ok_or_else(|| {
+                    shape(&mc_path, &format!("{key}.cell"), "a cell index of the plan")
+                })?;
+                rows.push(McRow {
+                    cell: cell_label(&axes, cell),
+                    majority_agreement: opt_f64(e.get("majority_agreement")).unwrap_or(0.0),
+                    answer_entropy: opt_f64(e.get("answer_entropy")).unwrap_or(0.0),
+                    confidence_mean: opt_f64(e.get("confidence_mean")),
+                    confidence_var: opt_f64(e.get("confidence_var")),
+                });
+            }
+            Some(MonteCarlo { k, rows })
+        }
+        None => None,
+    };
+
+    // Observations: per-case facts and worst cases.
+    let obs_path = dir.join("observations.jsonl");
+    let mut records: Vec<RunRecord> = Vec::new();
+    if obs_path.exists() {
+        let text = fs_err::read_to_string(&obs_path)?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let r: RunRecord = serde_json::from_str(line).map_err(|e| ReportError::Line {
+                path: obs_path.clone(),
+                line: i + 1,
+                message: e.to_string(),
+            })?;
+            if r.cell >= cells.len() {
+                return Err(ReportError::Line {
+                    path: obs_path.clone(),
+                    line: i + 1,
+                    message: format!(
+                        "cell {} is not in plan.json ({} cells)",
+                        r.cell,
+                        cells.len()
+                    ),
+                });
+            }
+            records.push(r);
+        }
+    }
+    let planned = plan
+        .get("runs")
+        .and_then(Value::as_u64)
+        .map(|r| r as usize)
+        .unwrap_or(cells.len() * cases.len() * seeds.len());
+    let failed = records.iter().filter(|r| r.observation().is_none()).count();
+    let runs = RunCounts {
+        planned,
+        ok: records.len() - failed,
+        failed,
+    };
+
+    let baseline_cell = cells.iter().position(|c| c.is_baseline);
+    // (case, seed) → baseline record.
+    let mut base: BTreeMap<(&str, u64), &RunRecord> = BTreeMap::new();
+    let mut by_case: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
+    for r in &records {
+        if Some(r.cell) == baseline_cell && r.observation().is_some() {
+            base.insert((r.case_id.as_str(), r.seed), r);
+        }
+        by_case.entry(r.case_id.as_str()).or_default().push(r);
+    }
+    let norm = |r: &RunRecord| {
+        r.observation()
+            .and_then(|o| o.answer.as_deref())
+            .map(|a| normalize(a, &normalization))
+    };
+
+    struct CaseStat<'r> {
+        row: CaseRow,
+        first: Option<(&'r RunRecord, &'r RunRecord)>,
+    }
+    let mut stats: Vec<CaseStat> = Vec::new();
+    for case in &cases {
+        let recs = by_case
+            .get(case.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let (mut compared, mut flips, mut failures) = (0usize, 0usize, 0usize);
+        let mut first: Option<(usize, usize, &RunRecord, &RunRecord)> = None;
+        for r in recs {
+            if r.observation().is_none() {
+                failures += 1;
+                continue;
+            }
+            if Some(r.cell) == baseline_cell {
+                continue;
+            }
+            let Some(b) = base.get(&(case.id.as_str(), r.seed)) else {
+                continue;
+            };
+            compared += 1;
+            if norm(r) != norm(b) {
+                flips += 1;
+                let rank = (severity(&axes, &cells[r.cell]), r.cell);
+                if first.is_none_or(|(s, c, _, _)| rank < (s, c)) {
+                    first = Some((rank.0, rank.1, b, r));
+                }
+            }
+        }
+        let baseline_answer = seeds
+            .iter()
+            .find_map(|s| base.get(&(case.id.as_str(), *s)))
+            .and_then(|r| r.observation()?.answer.clone())
+            .unwrap_or_else(|| "–".into());
+        stats.push(CaseStat {
+            row: CaseRow {
+                case_id: case.id.clone(),
+                label: case.label.clone(),
+                baseline_answer,
+                esi: (compared > 0).then(|| 1.0 - flips as f64 / compared as f64),
+                runs: recs.len(),
+                flips,
+                failures,
+                first_flip: first.map(|(_, c, _, _)| cell_label(&axes, &cells[c])),
+            },
+            first: first.map(|(_, _, b, r)| (b, r)),
+        });
+    }
+    // Worst first; ties by case id (cases are unique).
+    stats.sort_by(|a, b| {
+        a.row
+            .esi
+            .unwrap_or(2.0)
+            .total_cmp(&b.row.esi.unwrap_or(2.0))
+            .then_with(|| a.row.case_id.cmp(&b.row.case_id))
+    });
+
+    let mut thumbs_made = 0usize;
+    let mut worst = Vec::new();
+    for st in stats
+        .iter()
+        .filter(|s| s.first.is_some())
+        .take(opts.max_worst_cases)
+    {
+        let (b, r) = st.first.expect("filtered");
+        let view = |rec: &RunRecord, thumbs_made: &mut usize| {
+            let o = rec.observation().cloned().unwrap_or_default();
+            let thumb = opts
+                .thumbnails
+                .and_then(|src| src.image(&rec.case_id, &cells[rec.cell], rec.seed))
+                .and_then(|img| thumbnail(&img, o.saliency.as_ref()));
+            if thumb.is_some() {
+                *thumbs_made += 1;
+            }
+            AnswerView {
+                answer: o.answer.unwrap_or_default(),
+                justification: o.justification.unwrap_or_default(),
+                confidence: o.confidence,
+                saliency: o.saliency,
+                thumb,
+            }
+        };
+        worst.push(WorstCase {
+            case_id: st.row.case_id.clone(),
+            label: st.row.label.clone(),
+            cell: cell_label(&axes, &cells[r.cell]),
+            seed: r.seed,
+            esi: st.row.esi,
+            baseline: view(b, &mut thumbs_made),
+            perturbed: view(r, &mut thumbs_made),
+        });
+    }
+    let thumbnails_note = match opts.thumbnails {
+        None if !worst.is_empty() => Some("No thumbnails: the images were not available when this report was made (the sweep directory does not store perturbed images; `clarity report` regenerates them from the cohort).".into()),
+        Some(_) if !worst.is_empty() && thumbs_made == 0 => Some("No thumbnails: the cohort images could not be loaded.".into()),
+        _ => None,
+    };
+
+    // Per class: accuracy against the label (normalised like the answers).
+    let mut per_class = Vec::new();
+    let labels: BTreeSet<&str> = cases.iter().filter_map(|c| c.label.as_deref()).collect();
+    for label in &labels {
+        let ids: BTreeSet<&str> = cases
+            .iter()
+            .filter(|c| c.label.as_deref() == Some(label))
+            .map(|c| c.id.as_str())
+            .collect();
+        let want = normalize(label, &normalization);
+        let mut per_cell: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+        for r in records.iter().filter(|r| ids.contains(r.case_id.as_str())) {
+            let Some(a) = norm(r) else { continue };
+            let e = per_cell.entry(r.cell).or_default();
+            e.1 += 1;
+            if a == want {
+                e.0 += 1;
+            }
+        }
+        let acc = |(ok, n): (usize, usize)| ok as f64 / n as f64;
+        let esis: Vec<f64> = stats
+            .iter()
+            .filter(|s| ids.contains(s.row.case_id.as_str()))
+            .filter_map(|s| s.row.esi)
+            .collect();
+        per_class.push(ClassRow {
+            label: label.to_string(),
+            cases: ids.len(),
+            baseline_accuracy: baseline_cell
+                .and_then(|b| per_cell.get(&b))
+                .map(|x| acc(*x)),
+            worst_accuracy: per_cell.values().map(|x| acc(*x)).min_by(f64::total_cmp),
+            mean_esi: (!esis.is_empty()).then(|| esis.iter().sum::<f64>() / esis.len() as f64),
+        });
+    }
+
+    let labelled = cases.iter().filter(|c| c.label.is_some()).count();
+    let title = format!(
+        "Clarity robustness report: {}",
+        if model.model.is_empty() {
+            "sweep"
+        } else {
+            &model.model
+        }
+    );
+    let case_rows: Vec<CaseRow> = stats
+        .into_iter()
+        .take(opts.max_case_rows)
+        .map(|s| s.row)
+        .collect();
+    Ok(ReportData {
+        title,
+        cohort: CohortInfo {
+            name: plan
+                .pointer("/cohort/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            cases: cases.len(),
+            labelled,
+        },
+        model,
+        cells: cells.len(),
+        axes,
+        seeds,
+        runs,
+        baseline_agreement,
+        esi_threshold,
+        curves,
+        cliffs,
+        slices,
+        gradients,
+        montecarlo,
+        per_class,
+        worst,
+        cases: case_rows,
+        thumbnails_note,
+        provenance,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

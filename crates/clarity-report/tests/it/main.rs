@@ -1,0 +1,5 @@
+//! Integration tests of clarity-report on a small hand-built sweep.
+
+mod errors;
+mod fixture;
+mod html;
