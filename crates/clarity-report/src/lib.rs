@@ -1,5 +1,8 @@
 //! Clarity's sweep report: one self-contained `report.html` and a deterministic `report.pdf`.
 //!
+//! Entry points: [`write_report`] (sweep directory → both files), [`render_html`] and
+//! [`render_pdf`] (from a [`ReportData`] built by hand or by [`load::load`]).
+//!
 //! [`write_report`] reads a sweep directory (the engine's `plan.json` and `observations.jsonl`,
 //! the analysis artifacts `metrics.json`, `surface.json`, `gradients.json`, `cliffs.json`,
 //! `montecarlo.json`, and `bundle.json`) into a [`ReportData`] ([`load`]), builds the report's
@@ -18,6 +21,7 @@ pub mod doc;
 pub mod html;
 pub mod load;
 pub mod model;
+pub mod pdf;
 pub mod plots;
 pub mod scene;
 mod thumbs;
@@ -81,6 +85,9 @@ impl Default for ReportOptions<'_> {
 pub struct ReportSummary {
     pub html: PathBuf,
     pub html_bytes: usize,
+    pub pdf: PathBuf,
+    pub pdf_bytes: usize,
+    pub pdf_pages: usize,
     pub worst_cases: usize,
     pub thumbnails: usize,
 }
@@ -90,8 +97,14 @@ pub fn render_html(data: &ReportData) -> String {
     html::render(data, &doc::build(data))
 }
 
-/// Writes `report.html` into the sweep directory `dir` (write-then-rename: an existing report
-/// is replaced only by a complete new one, and left untouched on any error).
+/// Renders the PDF report of `data`: its bytes and page count.
+pub fn render_pdf(data: &ReportData) -> Result<(Vec<u8>, usize), ReportError> {
+    pdf::render(data, &doc::build(data))
+}
+
+/// Writes `report.html` and `report.pdf` into the sweep directory `dir` (both rendered before
+/// either is written; each written then renamed, so an existing report is replaced only by a
+/// complete new one and left untouched on any error).
 pub fn write_report(dir: &Path, opts: &ReportOptions<'_>) -> Result<ReportSummary, ReportError> {
     let data = load::load(
         dir,
@@ -101,12 +114,19 @@ pub fn write_report(dir: &Path, opts: &ReportOptions<'_>) -> Result<ReportSummar
             max_case_rows: opts.max_case_rows,
         },
     )?;
-    let html = render_html(&data);
+    let sections = doc::build(&data);
+    let html = html::render(&data, &sections);
+    let (pdf, pdf_pages) = pdf::render(&data, &sections)?;
     let html_path = dir.join("report.html");
+    let pdf_path = dir.join("report.pdf");
     write_atomic(&html_path, html.as_bytes())?;
+    write_atomic(&pdf_path, &pdf)?;
     Ok(ReportSummary {
         html: html_path,
         html_bytes: html.len(),
+        pdf: pdf_path,
+        pdf_bytes: pdf.len(),
+        pdf_pages,
         worst_cases: data.worst.len(),
         thumbnails: data
             .worst

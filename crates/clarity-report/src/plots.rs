@@ -506,6 +506,9 @@ pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
         let (Some(v), Some(x)) = (v, xs.get(i)) else {
             continue;
         };
+        if v.abs() < 1e-12 {
+            continue;
+        }
         let (y0, y1) = (y_of(0.0), y_of(*v));
         let color = if *v < 0.0 {
             okabe_ito::VERMILLION

@@ -3,3 +3,4 @@
 mod errors;
 mod fixture;
 mod html;
+mod pdf;
