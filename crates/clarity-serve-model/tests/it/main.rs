@@ -1,0 +1,4 @@
+//! Server tests without sockets, through `tower::ServiceExt::oneshot`.
+
+mod fake;
+mod http;
