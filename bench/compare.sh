@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Side-by-side kernel timings: Clarity vs the Python peers (OpenCV, Albumentations, Pillow,
+# scikit-image, imagecorruptions) on the same images, single-threaded, in one run.
+#
+#   bench/compare.sh           full run (several minutes)
+#   bench/compare.sh --quick   smoke mode (seconds; part of CI so the harness cannot rot)
+#
+# Creates its own virtual environment in bench/.venv and installs the peers from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=""
+[[ "${1:-}" == "--quick" ]] && QUICK="--quick"
+
+VENV=bench/.venv
+if [[ ! -x "$VENV/bin/python" ]]; then
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import cv2, albumentations, PIL, skimage, imagecorruptions" 2>/dev/null; then
+  echo "==> installing peers into $VENV" >&2
+  "$VENV/bin/pip" install --quiet numpy opencv-python-headless "albumentations==2.0.8" pillow scikit-image scipy >&2
+  "$VENV/bin/pip" install --quiet --no-deps imagecorruptions >&2
+fi
+
+# Pin every library to one thread, as the peer table does.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMEXPR_NUM_THREADS=1
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+echo "==> building clarity-kernel-timer (release)" >&2
+cargo build --release --quiet -p clarity-bench
+TIMER="${CARGO_TARGET_DIR:-target}/release/clarity-kernel-timer"
+"$TIMER" images "$WORK/img"
+echo "==> timing Clarity" >&2
+"$TIMER" time "$WORK/img" $QUICK > "$WORK/clarity.jsonl"
+echo "==> timing peers" >&2
+"$VENV/bin/python" bench/compare.py "$WORK/img" "$WORK/clarity.jsonl" $QUICK
