@@ -1,7 +1,10 @@
 //! The report's content as a list of sections and blocks, built once from [`ReportData`] and
 //! laid out twice (HTML, PDF), so both outputs always say the same thing.
 
-use crate::model::{AnswerView, Estimate, Metric, ReportData, Thumb, WorstCase};
+use crate::model::{AnswerView, Estimate, McRow, Metric, ReportData, Thumb, WorstCase};
+
+/// Rows of the Monte Carlo table (lowest majority agreement first).
+pub const MAX_MC_ROWS: usize = 20;
 use crate::plots::{self, axis_title, f3};
 use crate::scene::Scene;
 
@@ -267,7 +270,7 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             .find(|x| x.axis == c.axis && x.metric == Metric::Esi);
         blocks.push(Block::Figure {
             scene: plots::stability_chart(axis, c, cliff, d.esi_threshold),
-            caption: format!("Stability along {}", axis_title(axis)),
+            caption: format!("Stability along {}; bands: 95% CI", axis_title(axis)),
         });
         let metrics: Vec<Metric> = [
             Metric::Esi,
@@ -389,7 +392,10 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         if g.metric == Metric::Esi {
             blocks.push(Block::Figure {
                 scene: plots::gradient_chart(axis, g),
-                caption: format!("Gradient of ESI along {}", axis_title(axis)),
+                caption: format!(
+                    "Change of ESI per severity step along {} (negative: less stable)",
+                    axis_title(axis)
+                ),
             });
         }
         let unit = if axis.unit.is_empty() {
@@ -398,7 +404,11 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             axis.unit.clone()
         };
         blocks.push(Block::Table {
-            caption: format!("Gradient of {} along {}", g.metric.label(), axis.name),
+            caption: format!(
+                "Gradient of {} along {}: per parameter unit (real spacing) and per step",
+                g.metric.label(),
+                axis.name
+            ),
             header: vec![axis_title(axis), format!("per {unit}"), "per step".into()],
             rows: axis
                 .values
@@ -426,33 +436,47 @@ pub fn build(d: &ReportData) -> Vec<Section> {
 
     // Monte Carlo.
     let (title, blocks) = match &d.montecarlo {
-        Some(mc) if mc.k > 1 => (
-            format!("Monte Carlo (K = {})", mc.k),
-            vec![Block::Table {
-                caption: "Answer distribution over seeds, per cell".into(),
-                header: vec![
-                    "cell".into(),
-                    "majority agreement".into(),
-                    "answer entropy (nats)".into(),
-                    "confidence mean".into(),
-                    "confidence variance".into(),
-                ],
-                rows: mc
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.cell.clone(),
-                            f3(r.majority_agreement),
-                            f3(r.answer_entropy),
-                            opt(r.confidence_mean),
-                            opt(r.confidence_var),
-                        ]
-                    })
-                    .collect(),
-                numeric: vec![false, true, true, true, true],
-            }],
-        ),
+        Some(mc) if mc.k > 1 => {
+            // The least self-consistent cells first; the full table is montecarlo.json.
+            let mut order: Vec<&McRow> = mc.rows.iter().collect();
+            order.sort_by(|a, b| a.majority_agreement.total_cmp(&b.majority_agreement));
+            let shown = order.len().min(MAX_MC_ROWS);
+            let caption = if shown < order.len() {
+                format!(
+                    "Answer distribution over the {} seeds: the {shown} of {} cells with the lowest majority agreement (all in montecarlo.json)",
+                    mc.k,
+                    order.len()
+                )
+            } else {
+                format!("Answer distribution over the {} seeds, per cell", mc.k)
+            };
+            (
+                format!("Monte Carlo (K = {})", mc.k),
+                vec![Block::Table {
+                    caption,
+                    header: vec![
+                        "cell".into(),
+                        "majority agreement".into(),
+                        "answer entropy (nats)".into(),
+                        "confidence mean".into(),
+                        "confidence variance".into(),
+                    ],
+                    rows: order[..shown]
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.cell.clone(),
+                                f3(r.majority_agreement),
+                                f3(r.answer_entropy),
+                                opt(r.confidence_mean),
+                                opt(r.confidence_var),
+                            ]
+                        })
+                        .collect(),
+                    numeric: vec![false, true, true, true, true],
+                }],
+            )
+        }
         _ => (
             "Monte Carlo".into(),
             vec![Block::Note(

@@ -382,36 +382,63 @@ impl<'m> Layout<'m> {
         self.ensure(rh * 3.0 + 12.0);
         self.lines(MARGIN, CONTENT_W, caption, SMALL + 0.5, MUTED, false);
         self.y += 2.0;
-        let draw_row = |l: &mut Layout, cells: &[String], bold: bool| {
+        // Text cells wrap (up to 4 lines, then clipped); numbers stay on one line.
+        let cell_lines = |l: &Layout, cells: &[String], bold: bool| -> Vec<Vec<String>> {
+            widths
+                .iter()
+                .enumerate()
+                .map(|(c, w)| {
+                    let t = cells.get(c).map(String::as_str).unwrap_or("");
+                    let inner = w - pad * 2.0;
+                    if numeric.get(c) == Some(&true) {
+                        return vec![l.m.fit(t, size, bold, inner)];
+                    }
+                    let mut lines = l.m.wrap(t, size, bold, inner);
+                    if lines.len() > 4 {
+                        let rest = lines[3..].join(" ");
+                        lines.truncate(3);
+                        lines.push(l.m.fit(&rest, size, bold, inner));
+                    }
+                    lines
+                })
+                .collect()
+        };
+        let line_h = size * 1.25;
+        let row_h = |lines: &[Vec<String>]| {
+            rh + line_h * (lines.iter().map(Vec::len).max().unwrap_or(1).max(1) - 1) as f64
+        };
+        let draw_row = |l: &mut Layout, lines: &[Vec<String>], bold: bool| {
             let top = l.y;
+            let h = row_h(lines);
+            let tw: f64 = widths.iter().sum();
             if bold {
-                let tw: f64 = widths.iter().sum();
-                l.rect(MARGIN, top, tw, rh, Some(Rgb(244, 244, 244)), None);
+                l.rect(MARGIN, top, tw, h, Some(Rgb(244, 244, 244)), None);
             }
             let mut x = MARGIN;
             for (c, w) in widths.iter().enumerate() {
-                let t = cells.get(c).map(String::as_str).unwrap_or("");
-                let t = l.m.fit(t, size, bold, w - pad * 2.0);
-                let base = top + rh - size * 0.45;
-                if numeric.get(c) == Some(&true) && !bold {
-                    let tw = l.m.width(&t, size, false);
-                    l.text(x + w - pad - tw, base, &t, size, BLACK, false);
-                } else {
-                    l.text(x + pad, base, &t, size, BLACK, bold);
+                for (k, t) in lines[c].iter().enumerate() {
+                    let base = top + rh - size * 0.45 + line_h * k as f64;
+                    if numeric.get(c) == Some(&true) && !bold {
+                        let tw = l.m.width(t, size, false);
+                        l.text(x + w - pad - tw, base, t, size, BLACK, false);
+                    } else {
+                        l.text(x + pad, base, t, size, BLACK, bold);
+                    }
                 }
                 x += w;
             }
-            let tw: f64 = widths.iter().sum();
-            l.rect(MARGIN, top + rh - 0.4, tw, 0.4, Some(LIGHT), None);
-            l.y += rh;
+            l.rect(MARGIN, top + h - 0.4, tw, 0.4, Some(LIGHT), None);
+            l.y += h;
         };
-        draw_row(self, header, true);
+        let head = cell_lines(self, header, true);
+        draw_row(self, &head, true);
         for r in rows {
-            if self.y + rh > BOTTOM {
+            let lines = cell_lines(self, r, false);
+            if self.y + row_h(&lines) > BOTTOM {
                 self.new_page();
-                draw_row(self, header, true);
+                draw_row(self, &head, true);
             }
-            draw_row(self, r, false);
+            draw_row(self, &lines, false);
         }
         self.y += 10.0;
     }

@@ -130,16 +130,9 @@ pub fn stability_chart(
         Anchor::Middle,
     );
 
-    // Threshold line.
+    // Threshold line (labelled in the legend, so it never sits on a curve).
     let ty = y_of(threshold);
     s.line((px0, ty), (px1, ty), GREY, 1.0, true);
-    s.text(
-        px0 + 4.0,
-        ty - 4.0,
-        format!("ESI threshold {}", f3(threshold)),
-        SMALL,
-        Anchor::Start,
-    );
 
     // Drawn in reverse so ESI ends on top; accuracy dashed so it shows where it equals ESI.
     for (metric, color) in CURVE_METRICS.into_iter().rev() {
@@ -213,7 +206,14 @@ pub fn stability_chart(
         s.text(x + 24.0, 22.0, label, FONT, Anchor::Start);
         x += 24.0 + text_width(label, FONT) + 16.0;
     }
-    s.text(px1, 22.0, "bands: 95% CI", SMALL, Anchor::End);
+    s.line((x, 18.0), (x + 20.0, 18.0), GREY, 1.0, true);
+    s.text(
+        x + 24.0,
+        22.0,
+        format!("ESI threshold {}", f3(threshold)),
+        FONT,
+        Anchor::Start,
+    );
     s
 }
 

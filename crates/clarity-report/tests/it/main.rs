@@ -2,5 +2,6 @@
 
 mod errors;
 mod fixture;
+mod golden;
 mod html;
 mod pdf;
