@@ -5,3 +5,4 @@ mod fixture;
 mod golden;
 mod html;
 mod pdf;
+mod robust;
