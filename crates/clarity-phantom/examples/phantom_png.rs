@@ -1,0 +1,51 @@
+//! Writes phantoms as PNG files: `cargo run -p clarity-phantom --example phantom_png -- OUT_DIR [SIZE]`.
+//! Used to look at the generator's output and to make the README pictures.
+
+use clarity_image::{BitDepth, Samples};
+use clarity_phantom::{LesionKind, LesionSpec, PhantomSpec, Zone, generate};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let out = std::path::PathBuf::from(args.next().expect("usage: phantom_png OUT_DIR [SIZE]"));
+    let size: u32 = args.next().map_or(256, |s| s.parse().expect("size"));
+    std::fs::create_dir_all(&out).expect("create output dir");
+    let cases = [
+        ("normal", None),
+        (
+            "nodule",
+            Some(LesionSpec {
+                kind: LesionKind::Nodule,
+                zone: Zone::RightUpper,
+                size: 0.08,
+                contrast: 0.16,
+            }),
+        ),
+        (
+            "opacity",
+            Some(LesionSpec {
+                kind: LesionKind::Opacity,
+                zone: Zone::LeftMiddle,
+                size: 0.2,
+                contrast: 0.16,
+            }),
+        ),
+    ];
+    for seed in 0..2u64 {
+        for (name, lesion) in cases {
+            let spec = PhantomSpec {
+                size,
+                depth: BitDepth::Eight,
+                seed,
+                lesion,
+            };
+            let p = generate(&spec).expect("generate");
+            let Samples::U8(data) = p.image.samples() else {
+                unreachable!()
+            };
+            let img = image::GrayImage::from_raw(size, size, data.clone()).expect("buffer");
+            let path = out.join(format!("phantom_{name}_{seed}.png"));
+            img.save(&path).expect("save png");
+            println!("{} {:?}", path.display(), p.truth);
+        }
+    }
+}

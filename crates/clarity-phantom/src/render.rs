@@ -1,0 +1,349 @@
+//! The analytic chest model. Every structure is a closed-form function of normalised image
+//! coordinates `(u, v)` in `[0, 1]²` (u to the right, v down), so any output size is rendered
+//! directly, pixel by pixel, with no resampling.
+//!
+//! PA convention: the patient faces the viewer, so the patient's right lung is on the image
+//! left (`u < 0.5`) and the heart bulges to the image right.
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::noise::{ValueNoise1, ValueNoise2, range, smoothstep, unit};
+use crate::{LesionKind, Zone};
+
+/// Per-patient anatomy: small seeded variations around a standard adult PA film.
+pub(crate) struct Anatomy {
+    body_half_width: f32,
+    lung_rx: [f32; 2],
+    lung_ry: [f32; 2],
+    lung_cx: [f32; 2],
+    lung_cy: [f32; 2],
+    dome_top: [f32; 2],
+    heart_cx: f32,
+    heart_cy: f32,
+    heart_rx: f32,
+    heart_ry: f32,
+    rib_phase: [f32; 2],
+    rib_spacing: f32,
+    exposure: f32,
+    texture: ValueNoise2,
+    fine_texture: ValueNoise2,
+    vessels: [ValueNoise1; 2],
+    vessels_fine: [ValueNoise1; 2],
+}
+
+impl Anatomy {
+    pub(crate) fn new(rng: &mut ChaCha8Rng) -> Self {
+        let lung_rx = range(rng, 0.155, 0.17);
+        let lung_ry = range(rng, 0.34, 0.37);
+        Self {
+            body_half_width: range(rng, 0.43, 0.47),
+            lung_rx: [lung_rx + range(rng, 0.0, 0.008), lung_rx],
+            lung_ry: [lung_ry, lung_ry + range(rng, 0.0, 0.01)],
+            lung_cx: [0.5 - range(rng, 0.215, 0.23), 0.5 + range(rng, 0.215, 0.23)],
+            lung_cy: [range(rng, 0.47, 0.49), range(rng, 0.48, 0.50)],
+            // The right hemidiaphragm sits higher than the left.
+            dome_top: [range(rng, 0.645, 0.67), range(rng, 0.67, 0.70)],
+            heart_cx: range(rng, 0.545, 0.565),
+            heart_cy: range(rng, 0.575, 0.60),
+            heart_rx: range(rng, 0.15, 0.17),
+            heart_ry: range(rng, 0.13, 0.15),
+            rib_phase: [range(rng, 0.0, 0.25), range(rng, 0.0, 0.25)],
+            rib_spacing: range(rng, 0.058, 0.066),
+            exposure: range(rng, -0.03, 0.03),
+            texture: ValueNoise2::new(10, rng),
+            fine_texture: ValueNoise2::new(40, rng),
+            vessels: [ValueNoise1::new(48, rng), ValueNoise1::new(48, rng)],
+            vessels_fine: [ValueNoise1::new(150, rng), ValueNoise1::new(150, rng)],
+        }
+    }
+
+    /// Half width of the body outline at height `v` (neck, shoulders, chest).
+    fn body_half_width_at(&self, v: f32) -> f32 {
+        0.11 + (self.body_half_width - 0.11) * smoothstep(0.0, 0.17, v)
+    }
+
+    /// Diaphragm dome height under side `s` at `u`.
+    fn dome(&self, s: usize, u: f32) -> f32 {
+        let dx = u - self.lung_cx[s];
+        self.dome_top[s] + 2.4 * dx * dx
+    }
+
+    /// Soft membership of the lung on side `s` (0 = patient right / image left).
+    fn lung(&self, s: usize, u: f32, v: f32) -> f32 {
+        let dx = (u - self.lung_cx[s]) / self.lung_rx[s];
+        let dy = (v - self.lung_cy[s]) / self.lung_ry[s];
+        // Flatter medial border: squash the ellipse towards the mediastinum.
+        let medial = if s == 0 { dx > 0.0 } else { dx < 0.0 };
+        let dx = if medial { dx * 1.15 } else { dx };
+        // Squarer lower half: deep, sharp costophrenic angles.
+        let inside = if dy > 0.0 {
+            1.0 - smoothstep(0.804, 1.061, dx.abs().powi(3) + dy.powi(3))
+        } else {
+            1.0 - smoothstep(0.93, 1.02, (dx * dx + dy * dy).sqrt())
+        };
+        let above_dome = 1.0 - smoothstep(-0.012, 0.008, v - self.dome(s, u));
+        inside * above_dome
+    }
+
+    fn heart(&self, u: f32, v: f32) -> f32 {
+        let dx = (u - self.heart_cx) / self.heart_rx;
+        let dy = (v - self.heart_cy) / self.heart_ry;
+        // The left ventricle makes the left-lower border rounder and fuller.
+        let dx = if dx > 0.0 { dx * 0.92 } else { dx * 1.05 };
+        1.0 - smoothstep(0.9, 1.03, (dx * dx + dy * dy).sqrt())
+    }
+
+    /// Rib shadows: posterior ribs (bright arcs from the spine) and fainter anterior ribs.
+    fn ribs(&self, u: f32, v: f32) -> f32 {
+        let s = usize::from(u >= 0.5);
+        let d = (u - 0.5).abs();
+        if !(0.03..=0.46).contains(&d) || !(0.07..=0.80).contains(&v) {
+            return 0.0;
+        }
+        // Posterior rib centre line: rises laterally, then droops at the chest wall.
+        let post_t = v - 2.0 * (d - 0.15) * (d - 0.15) - self.rib_phase[s] * 0.05;
+        let post = rib_band(post_t, 0.07, self.rib_spacing, 10);
+        // Anterior ribs slope downwards towards the midline.
+        let ant_t = v + 0.42 * d - 0.05 - self.rib_phase[1 - s] * 0.05;
+        let ant = rib_band(ant_t, 0.12, self.rib_spacing * 1.05, 6) * smoothstep(0.08, 0.2, d);
+        post + 0.45 * ant
+    }
+
+    fn clavicles(&self, u: f32, v: f32) -> f32 {
+        let d = (u - 0.5).abs();
+        if !(0.04..=0.33).contains(&d) {
+            return 0.0;
+        }
+        let centre = 0.175 - 0.16 * (d - 0.04) + 0.25 * (d - 0.2) * (d - 0.2);
+        let dist = (v - centre).abs();
+        (1.0 - smoothstep(0.008, 0.016, dist)) * smoothstep(0.33, 0.29, d)
+    }
+
+    fn spine(&self, u: f32, v: f32) -> f32 {
+        let d = (u - 0.5).abs();
+        let column = 1.0 - smoothstep(0.036, 0.046, d);
+        // Vertebral bodies separated by darker disc spaces.
+        let p = (v / 0.052).fract();
+        let disc = smoothstep(0.0, 0.15, p) * smoothstep(1.0, 0.85, p);
+        column * (0.55 + 0.45 * disc)
+    }
+
+    /// Lung vascular markings: streaks radiating from each hilum, fading to the periphery.
+    fn vessels(&self, s: usize, u: f32, v: f32) -> f32 {
+        let hx = if s == 0 { 0.41 } else { 0.6 };
+        let (dx, dy) = (u - hx, v - 0.44);
+        let r = (dx * dx + dy * dy).sqrt();
+        let angle = turns(dy, dx);
+        let coarse = self.vessels[s].at(angle * 48.0);
+        let fine = self.vessels_fine[s].at(angle * 150.0 + r * 18.0);
+        let streak = smoothstep(0.55, 0.9, 0.55 * coarse + 0.45 * fine);
+        let hilum = (1.0 - r * r / (0.085 * 0.085)).max(0.0).powi(3);
+        streak * (1.0 - smoothstep(0.05, 0.32, r)) + 0.8 * hilum
+    }
+
+    /// Noise-free attenuation at `(u, v)`, roughly in `[0, 1]` (bright = dense).
+    pub(crate) fn density(&self, u: f32, v: f32) -> f32 {
+        let hw = self.body_half_width_at(v);
+        let body = 1.0 - smoothstep(hw - 0.012, hw + 0.004, (u - 0.5).abs());
+        let heart = self.heart(u, v);
+        let lungs = [self.lung(0, u, v), self.lung(1, u, v)];
+        let lung = (lungs[0] + lungs[1]).min(1.0) * (1.0 - 0.85 * heart);
+        let dome_v = if u < 0.5 {
+            self.dome(0, u)
+        } else {
+            self.dome(1, u)
+        };
+        let abdomen = smoothstep(-0.01, 0.03, v - dome_v) * smoothstep(0.1, 0.3, v);
+        let thorax = smoothstep(0.0, 0.03, hw - 0.025 - (u - 0.5).abs());
+
+        let mut d = 0.06;
+        // Soft tissue is thinner towards the flanks (rounder look).
+        let depth = (1.0 - ((u - 0.5) / hw).powi(2)).max(0.0).sqrt();
+        d += (0.38 + 0.14 * depth) * body;
+        d += 0.05 * abdomen * body;
+        d += 0.06 * heart;
+        d -= 0.34 * lung;
+        // Aortic knob at the upper left mediastinal border.
+        let (ax, ay) = ((u - 0.585) / 0.035, (v - 0.31) / 0.03);
+        d += 0.2 * (1.0 - smoothstep(0.8, 1.05, (ax * ax + ay * ay).sqrt())) * lungs[1];
+        d += 0.1 * self.spine(u, v) * (1.0 - 0.6 * lung);
+        d += 0.1 * self.ribs(u, v) * thorax;
+        d += 0.12 * self.clavicles(u, v) * thorax;
+        let vessel = lungs[0] * self.vessels(0, u, v) + lungs[1] * self.vessels(1, u, v);
+        d += 0.07 * vessel * (1.0 - heart);
+        // Air in the trachea and the gastric bubble under the left hemidiaphragm.
+        let trachea = (1.0 - smoothstep(0.012, 0.02, (u - 0.5).abs())) * smoothstep(0.36, 0.30, v);
+        d -= 0.08 * trachea * body;
+        let (gx, gy) = ((u - 0.66) / 0.04, (v - self.dome_top[1] - 0.06) / 0.028);
+        d -= 0.09 * (1.0 - smoothstep(0.8, 1.0, (gx * gx + gy * gy).sqrt())) * abdomen;
+        // Soft-tissue texture, stronger in the lungs (parenchyma) than elsewhere.
+        d += (0.015 + 0.02 * lung) * self.texture.at(u, v) * body;
+        d += 0.018 * lung * self.fine_texture.at(u, v);
+        d + self.exposure * body
+    }
+}
+
+/// The angle of `(x, y)` in turns, `[-0.5, 0.5]`, from a polynomial arctangent (error below
+/// 1e-5 turns). Only `+ - * /` and `sqrt`, which IEEE 754 fixes exactly, so the pixels do not
+/// depend on the platform's libm (unlike `f32::atan2`).
+fn turns(y: f32, x: f32) -> f32 {
+    let (ax, ay) = (x.abs(), y.abs());
+    let (lo, hi) = if ax > ay { (ay, ax) } else { (ax, ay) };
+    if hi == 0.0 {
+        return 0.0;
+    }
+    let t = lo / hi;
+    let t2 = t * t;
+    // Minimax odd polynomial for atan on [0, 1], in radians.
+    let mut a = t
+        * (0.999_866
+            + t2 * (-0.330_299_5 + t2 * (0.180_141 + t2 * (-0.085_133 + t2 * 0.020_835_1))));
+    if ay > ax {
+        a = std::f32::consts::FRAC_PI_2 - a;
+    }
+    if x < 0.0 {
+        a = std::f32::consts::PI - a;
+    }
+    if y < 0.0 {
+        a = -a;
+    }
+    a / std::f32::consts::TAU
+}
+
+/// A periodic rib-band profile along `t`: `count` bands starting at `t0`, each with brighter
+/// cortical margins.
+fn rib_band(t: f32, t0: f32, spacing: f32, count: u32) -> f32 {
+    let k = (t - t0) / spacing;
+    if k < 0.0 || k >= count as f32 {
+        return 0.0;
+    }
+    let p = k.fract();
+    let width = 0.42;
+    if p >= width {
+        return 0.0;
+    }
+    let q = p / width;
+    let body = smoothstep(0.0, 0.18, q) * smoothstep(1.0, 0.82, q);
+    let cortex = (1.0 - smoothstep(0.0, 0.2, q)) + (1.0 - smoothstep(0.0, 0.2, 1.0 - q));
+    // Ribs thin and fade a little lower down.
+    let fade = 1.0 - 0.04 * k;
+    (0.75 * body + 0.35 * cortex.min(1.0) * body.max(0.3)) * fade
+}
+
+/// A placed lesion in normalised coordinates.
+pub(crate) struct Lesion {
+    pub(crate) kind: LesionKind,
+    pub(crate) cx: f32,
+    pub(crate) cy: f32,
+    /// Radius (half the diameter), normalised by the image width.
+    pub(crate) r: f32,
+    pub(crate) contrast: f32,
+    patches: ValueNoise2,
+    aspect: f32,
+}
+
+impl Lesion {
+    /// Places a lesion of diameter `size` in `zone`, away from the heart and the zone edges.
+    pub(crate) fn place(
+        kind: LesionKind,
+        zone: Zone,
+        size: f32,
+        contrast: f32,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
+        let r = size / 2.0;
+        let [zx0, zy0, zx1, zy1] = zone.bounds();
+        // Prefer the lateral two thirds of the lung (the heart covers the medial left base).
+        let (pref_lo, pref_hi) = if zone.is_right() {
+            (0.2, 0.31)
+        } else {
+            (0.69, 0.8)
+        };
+        let lo = (zx0 + r).max(pref_lo);
+        let hi = (zx1 - r).min(pref_hi);
+        let cx = if lo <= hi {
+            range(rng, lo, hi)
+        } else {
+            (zx0 + zx1) / 2.0
+        };
+        let margin = r.min(0.3 * (zy1 - zy0));
+        let cy = range(rng, zy0 + margin, zy1 - margin);
+        let aspect = range(rng, 0.8, 1.25);
+        Self {
+            kind,
+            cx,
+            cy,
+            r,
+            contrast,
+            patches: ValueNoise2::new(24, rng),
+            aspect,
+        }
+    }
+
+    /// Added density at `(u, v)`.
+    pub(crate) fn density(&self, u: f32, v: f32) -> f32 {
+        let dx = u - self.cx;
+        let dy = v - self.cy;
+        match self.kind {
+            LesionKind::Nodule => {
+                let rr = (dx * dx + dy * dy).sqrt() / self.r;
+                // Solid round lesion with a slightly soft margin and a little domed profile.
+                let edge = 1.0 - smoothstep(0.8, 1.0, rr);
+                self.contrast * edge * (0.85 + 0.15 * (1.0 - rr * rr).max(0.0))
+            }
+            LesionKind::Opacity => {
+                let (ex, ey) = (dx * self.aspect, dy / self.aspect);
+                let rr = (ex * ex + ey * ey).sqrt() / self.r;
+                if rr >= 1.0 {
+                    return 0.0;
+                }
+                // Ill-defined, patchy consolidation: soft envelope times clumpy texture.
+                let envelope = 1.0 - smoothstep(0.35, 1.0, rr);
+                let patch = 0.5 + 0.5 * self.patches.at(u, v);
+                self.contrast * envelope * (0.45 + 0.75 * patch).min(1.0)
+            }
+        }
+    }
+
+    /// Pixel bounding box `[x0, y0, x1, y1)` of the lesion's support, clamped to the image.
+    pub(crate) fn bbox(&self, size: u32) -> [u32; 4] {
+        let (rx, ry) = match self.kind {
+            LesionKind::Nodule => (self.r, self.r),
+            // Bound the rotated-free ellipse by its semi-axes.
+            LesionKind::Opacity => (self.r / self.aspect, self.r * self.aspect),
+        };
+        let s = size as f32;
+        let px = |x: f32| -> u32 { (x * s).clamp(0.0, s) as u32 };
+        let x0 = px(self.cx - rx);
+        let y0 = px(self.cy - ry);
+        let x1 = ((self.cx + rx) * s).ceil().clamp(0.0, s) as u32;
+        let y1 = ((self.cy + ry) * s).ceil().clamp(0.0, s) as u32;
+        [x0, y0, x1.max(x0 + 1).min(size), y1.max(y0 + 1).min(size)]
+    }
+}
+
+/// Fine quantum-like noise: the sum of two uniforms (triangular, σ ≈ `amp`/2.45).
+pub(crate) fn grain(rng: &mut ChaCha8Rng, amp: f32) -> f32 {
+    (unit(rng) + unit(rng) - 1.0) * amp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turns;
+
+    #[test]
+    fn polynomial_atan2_matches_libm() {
+        for i in 0..720 {
+            let a = (i as f32 - 360.0) * 0.5_f32.to_radians();
+            for r in [0.01_f32, 1.0, 37.0] {
+                let (y, x) = (r * a.sin(), r * a.cos());
+                let want = y.atan2(x) / std::f32::consts::TAU;
+                let got = turns(y, x);
+                // Compare on the circle (±0.5 turns are the same direction).
+                let diff = (got - want).abs().min(1.0 - (got - want).abs());
+                assert!(diff < 2e-5, "angle {a}: {got} vs {want}");
+            }
+        }
+        assert_eq!(turns(0.0, 0.0), 0.0);
+    }
+}
