@@ -257,7 +257,7 @@ pub fn build(d: &ReportData) -> Vec<Section> {
 
     // Curves.
     let mut blocks = vec![Block::Note(
-        "Marginal curves: each metric averaged over the other axes' levels and all cases; bands are bootstrap 95% confidence intervals over cases; levels are equally spaced (see the gradient section for the real parameter spacing). The dashed vertical line marks the ESI cliff."
+        "Per-axis marginal curves as computed by the analysis (surface.json); bands are bootstrap 95% confidence intervals over cases; levels are equally spaced (the gradient section uses the real parameter spacing). The dashed vertical line marks the ESI cliff, the dashed horizontal line the ESI threshold."
             .into(),
     )];
     for c in &d.curves {

@@ -27,6 +27,16 @@ pub trait ThumbnailSource {
     fn image(&self, case_id: &str, cell: &Cell, seed: u64) -> Option<Image>;
 }
 
+/// Any `Fn(case_id, cell, seed) -> Option<Image>` is a thumbnail source.
+impl<F> ThumbnailSource for F
+where
+    F: Fn(&str, &Cell, u64) -> Option<Image>,
+{
+    fn image(&self, case_id: &str, cell: &Cell, seed: u64) -> Option<Image> {
+        self(case_id, cell, seed)
+    }
+}
+
 /// What the loader needs beyond the directory.
 pub struct LoadOptions<'a> {
     pub thumbnails: Option<&'a dyn ThumbnailSource>,

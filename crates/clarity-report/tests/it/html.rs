@@ -271,3 +271,18 @@ fn without_thumbnails_the_report_says_so() {
     assert!(named(worst, "img").is_empty());
     assert!(text(worst).contains("No thumbnails"));
 }
+
+#[test]
+fn a_closure_is_a_thumbnail_source_and_missing_images_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture::write(dir.path());
+    let none = |_: &str, _: &clarity_core::Cell, _: u64| None::<clarity_image::Image>;
+    let opts = ReportOptions {
+        thumbnails: Some(&none),
+        ..ReportOptions::default()
+    };
+    let s = write_report(dir.path(), &opts).unwrap();
+    assert_eq!(s.thumbnails, 0);
+    let html = std::fs::read_to_string(&s.html).unwrap();
+    assert!(html.contains("No thumbnails: the cohort images could not be loaded."));
+}
