@@ -3,6 +3,9 @@
 
 use crate::model::{AnswerView, Estimate, McRow, Metric, ReportData, Thumb, WorstCase};
 
+/// Heatmaps drawn at most (the rest stay in surface.json).
+pub const MAX_SLICES: usize = 12;
+
 /// Rows of the Monte Carlo table (lowest majority agreement first).
 pub const MAX_MC_ROWS: usize = 20;
 use crate::plots::{self, axis_title, f3};
@@ -354,23 +357,39 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         blocks,
     });
 
-    // Surfaces.
+    // Surfaces: metrics in [0, 1] only (the colour scale is fixed), at most MAX_SLICES.
     let mut blocks = Vec::new();
-    for sl in &d.slices {
-        let (Some(xa), Some(ya)) = (d.axes.get(sl.x_axis), d.axes.get(sl.y_axis)) else {
-            continue;
-        };
-        blocks.push(Block::Figure {
-            scene: plots::heatmap(xa, ya, sl, d.esi_threshold),
-            caption: format!(
+    let bounded = |m: Metric| !matches!(m, Metric::Entropy | Metric::Edm);
+    let drawable: Vec<_> = d
+        .slices
+        .iter()
+        .filter(|sl| bounded(sl.metric) && sl.x_axis < d.axes.len() && sl.y_axis < d.axes.len())
+        .collect();
+    for sl in drawable.iter().take(MAX_SLICES) {
+        let (xa, ya) = (&d.axes[sl.x_axis], &d.axes[sl.y_axis]);
+        let contour = matches!(sl.metric, Metric::Esi | Metric::Accuracy);
+        let caption = if contour {
+            format!(
                 "{} over {} × {}; the black line is the {} = {} contour",
                 sl.metric.label(),
                 xa.name,
                 ya.name,
                 sl.metric.label(),
                 f3(d.esi_threshold)
-            ),
+            )
+        } else {
+            format!("{} over {} × {}", sl.metric.label(), xa.name, ya.name)
+        };
+        blocks.push(Block::Figure {
+            scene: plots::heatmap(xa, ya, sl, contour.then_some(d.esi_threshold)),
+            caption,
         });
+    }
+    if drawable.len() > MAX_SLICES {
+        blocks.push(Block::Note(format!(
+            "{} more 2-D slices are in surface.json.",
+            drawable.len() - MAX_SLICES
+        )));
     }
     if blocks.is_empty() {
         blocks.push(Block::Note(

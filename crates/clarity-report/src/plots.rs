@@ -238,7 +238,9 @@ fn runs(values: &[Option<Estimate>]) -> Vec<Vec<(usize, Estimate)>> {
 }
 
 /// A 2-D heatmap of a `[0, 1]` metric over two axes, viridis, with the threshold contour.
-pub fn heatmap(x_axis: &Axis, y_axis: &Axis, slice: &Slice, threshold: f64) -> Scene {
+///
+/// `threshold`: draw the contour separating values ≥ it from values below.
+pub fn heatmap(x_axis: &Axis, y_axis: &Axis, slice: &Slice, threshold: Option<f64>) -> Scene {
     let nx = x_axis.values.len().max(1);
     let ny = y_axis.values.len().max(1);
     let cell_w = (480.0 / nx as f64).clamp(14.0, 80.0);
@@ -308,7 +310,7 @@ pub fn heatmap(x_axis: &Axis, y_axis: &Axis, slice: &Slice, threshold: f64) -> S
     }
     s.rect(left, top, gw, gh, None, Some((GREY, 1.0)));
     // Contour: cell borders separating "≥ threshold" from "< threshold".
-    let above = |i: usize, j: usize| value(i, j).map(|v| v >= threshold);
+    let above = |i: usize, j: usize| threshold.and_then(|t| value(i, j).map(|v| v >= t));
     let mut segs = Vec::new();
     for j in 0..ny {
         for i in 0..nx {
