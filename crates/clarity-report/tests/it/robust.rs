@@ -118,3 +118,47 @@ proptest! {
         prop_assert_eq!(pdf, render_pdf(&d).unwrap().0);
     }
 }
+
+#[test]
+fn jpeg_and_png_thumbnails_embed_in_the_pdf() {
+    use clarity_image::{Channels, Image};
+    // Noise compresses badly losslessly: JPEG wins; a flat image stays PNG.
+    let mut x: u32 = 1;
+    let noisy: Vec<u8> = (0..256 * 256 * 3)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 24) as u8
+        })
+        .collect();
+    let noisy = Image::from_u8(256, 256, Channels::Rgb, noisy).unwrap();
+    let flat = Image::from_u8(64, 64, Channels::Gray, vec![90; 64 * 64]).unwrap();
+    let j = clarity_report::thumbnail(&noisy, None).unwrap();
+    let p = clarity_report::thumbnail(&flat, None).unwrap();
+    assert_eq!(j.mime, "image/jpeg");
+    assert_eq!(p.mime, "image/png");
+    let side = |t| AnswerView {
+        answer: "a".into(),
+        thumb: Some(t),
+        ..AnswerView::default()
+    };
+    let d = ReportData {
+        worst: vec![WorstCase {
+            case_id: "c".into(),
+            label: None,
+            cell: "x=1".into(),
+            seed: 0,
+            esi: None,
+            baseline: side(p),
+            perturbed: side(j),
+        }],
+        ..ReportData::default()
+    };
+    let (pdf, _) = render_pdf(&d).unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    assert_eq!(
+        text.matches("/Subtype/Image").count(),
+        2,
+        "both images embedded"
+    );
+    assert!(text.contains("/DCTDecode"), "the JPEG is passed through");
+}
