@@ -1,5 +1,5 @@
 //! `report.pdf`: the same sections as the HTML, laid out on A4 pages with krilla. Figures are the
-//! same [`Scene`]s drawn as PDF vector paths; text uses the bundled DejaVu Sans (embedded,
+//! same [`Scene`](crate::scene::Scene)s drawn as PDF vector paths; text uses the bundled DejaVu Sans (embedded,
 //! subset). Layout is a simple two-pass flow: blocks are placed into per-page operation lists
 //! (so the page count is known for the footer), then every page is emitted. No dates, a fixed
 //! document id: identical bytes for identical input.
