@@ -7,9 +7,11 @@
 //! with N calls in flight). Adding an adapter never touches the orchestrator: add a variant to
 //! [`AdapterConfig`] and a module.
 //!
-//! Implementations: [`command`] (any program speaking the R2L artifact contract, SPEC §4).
+//! Implementations: [`command`] (any program speaking the R2L artifact contract, SPEC §4),
+//! [`openai`] (any OpenAI-compatible chat-completions server).
 
 pub mod command;
+pub mod openai;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,8 +112,11 @@ pub trait Adapter: Send + Sync {
 /// The `[adapter]` table of a sweep config, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+// Built once per sweep: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum AdapterConfig {
     Command(command::CommandConfig),
+    Openai(openai::OpenAiConfig),
 }
 
 /// Errors building an adapter from its config.
@@ -127,6 +132,7 @@ impl AdapterConfig {
     pub fn build(&self, base_dir: &std::path::Path) -> Result<Arc<dyn Adapter>, BuildError> {
         match self {
             AdapterConfig::Command(c) => Ok(Arc::new(command::CommandAdapter::new(c, base_dir)?)),
+            AdapterConfig::Openai(c) => Ok(Arc::new(openai::OpenAiAdapter::new(c, base_dir)?)),
         }
     }
 }
