@@ -691,6 +691,10 @@ pub(crate) fn parse_completion(
         .insert("answer_extraction".into(), json!(extracted.method));
     obs.metadata
         .insert("finish_reason".into(), json!(finish_reason));
+    if let Some(fp) = value.get("system_fingerprint").and_then(Value::as_str) {
+        // Which weights/backend answered; the content key cannot know it.
+        obs.metadata.insert("system_fingerprint".into(), json!(fp));
+    }
 
     let tokens: Option<Vec<TokenLogprob>> = choice
         .get("logprobs")

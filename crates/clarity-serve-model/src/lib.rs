@@ -58,6 +58,11 @@ pub struct ChatAnswer {
 pub trait ChatModel: Send + Sync + 'static {
     /// The model id listed by `GET /v1/models`; requests must name it in `model`.
     fn name(&self) -> &str;
+    /// Sent as `system_fingerprint` (e.g. a weights hash), so clients can record which
+    /// weights answered. `None` omits it.
+    fn fingerprint(&self) -> Option<String> {
+        None
+    }
     /// Classifies one image. `temperature` and `seed` come from the request (sampling must be
     /// deterministic given the seed). Errors become HTTP 500 with the message.
     fn classify(
@@ -156,7 +161,10 @@ async fn chat_completions(
             .await
             .map_err(|e| ServeError::Model(format!("model task failed: {e}")))?
             .map_err(ServeError::Model)?;
-    let body = protocol::completion_body(&body, state.model.name(), &request, &answer)?;
+    let mut body = protocol::completion_body(&body, state.model.name(), &request, &answer)?;
+    if let Some(fp) = state.model.fingerprint() {
+        body["system_fingerprint"] = serde_json::Value::String(fp);
+    }
     Ok(json_response(axum::http::StatusCode::OK, &body))
 }
 

@@ -61,6 +61,9 @@ impl ChatModel for Fake {
     fn name(&self) -> &str {
         "fake-model"
     }
+    fn fingerprint(&self) -> Option<String> {
+        Some("fake-weights-1".into())
+    }
     fn classify(&self, image: &Image, _: &str, _: f64, seed: u64) -> Result<ChatAnswer, String> {
         let p = Self::p_bright(image);
         Ok(ChatAnswer {

@@ -44,6 +44,7 @@ async fn recovers_answer_confidence_and_entropy_from_the_served_model() {
             json!({"from": "gray8", "to": "rgb8", "method": "rgb = (g, g, g)"})
         );
         assert_eq!(obs.metadata["image_sent"], json!("png rgb8 4x3"));
+        assert_eq!(obs.metadata["system_fingerprint"], json!("fake-weights-1"));
     }
 }
 
