@@ -1,0 +1,91 @@
+//! Trains the builtin model from scratch and writes its weights and their BLAKE3 hash.
+//!
+//! ```text
+//! cargo run --release -p clarity-model --bin clarity-train-builtin -- \
+//!     --out crates/clarity-model/weights/builtin.safetensors [--cases N] [--epochs N] [--eval N]
+//! ```
+//! Writes `OUT` and `OUT.blake3` (write-then-rename). Progress and accuracy go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clarity_model::{TrainConfig, heldout_accuracy, train};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut out: Option<PathBuf> = None;
+    let mut cfg = TrainConfig::default();
+    let mut eval = 500usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        let num = |name: &str, v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{name} expects a whole number, got {v:?}"))
+        };
+        match a.as_str() {
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--cases" => cfg.cases = num("--cases", value("--cases")?)?,
+            "--epochs" => cfg.epochs = num("--epochs", value("--epochs")?)?,
+            "--eval" => eval = num("--eval", value("--eval")?)?,
+            "--batch" => cfg.batch_size = num("--batch", value("--batch")?)?,
+            "--lr" => {
+                let v = value("--lr")?;
+                cfg.learning_rate = v
+                    .parse()
+                    .map_err(|_| format!("--lr expects a number, got {v:?}"))?;
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--eval N]"
+                );
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    let out = out.ok_or("--out FILE.safetensors is required")?;
+    eprintln!(
+        "training: {}",
+        serde_json::to_string(&cfg).map_err(|e| e.to_string())?
+    );
+    let started = std::time::Instant::now();
+    let trained = train(&cfg).map_err(|e| e.to_string())?;
+    for e in &trained.log {
+        eprintln!(
+            "epoch {}: steps {} loss {:.4} train accuracy {:.4}",
+            e.epoch, e.steps, e.mean_loss, e.train_accuracy
+        );
+    }
+    eprintln!("trained in {:.1} s", started.elapsed().as_secs_f64());
+    let bytes = trained.to_safetensors();
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let model = trained.model();
+    for size in [64, 256] {
+        let acc = heldout_accuracy(&model, eval, size).map_err(|e| e.to_string())?;
+        eprintln!("held-out accuracy ({eval} phantoms, {size}x{size}): {acc:.4}");
+    }
+    write_atomic(&out, &bytes)?;
+    let mut hash_path = out.clone().into_os_string();
+    hash_path.push(".blake3");
+    write_atomic(&PathBuf::from(hash_path), format!("{hash}\n").as_bytes())?;
+    println!("{hash}  {}", out.display());
+    Ok(())
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs_err::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    fs_err::rename(&tmp, path).map_err(|e| e.to_string())
+}

@@ -1,0 +1,267 @@
+//! Deterministic training of the builtin model on the phantom cohort.
+//!
+//! Data: `cases` phantoms from [`clarity_phantom::cohort_spec`] with base seed `data_seed`
+//! (classes round-robin), rendered at sizes cycling through `render_sizes` and preprocessed
+//! exactly as at inference. Optimiser: Adam (β = 0.9, 0.999, ε = 1e-8) on mini-batches, the
+//! learning rate dropping to a fifth for the last third of the epochs. Every epoch visits the
+//! cases in a ChaCha8 permutation seeded from `(seed, epoch)`. One thread, fixed summation
+//! order: the same config gives the same weight bits.
+
+use std::collections::BTreeMap;
+
+use clarity_image::BitDepth;
+use clarity_phantom::{class_names, cohort_spec, generate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::net::{self, CLASSES, Params};
+use crate::{BuiltinModel, ModelError, preprocess, weights};
+
+/// Base seed of the held-out phantoms used to measure accuracy (disjoint from training,
+/// whose base seed is [`TrainConfig::data_seed`]).
+pub const HELDOUT_SEED: u64 = 0x00c1_a417_4e1d_0007;
+
+/// Everything that determines the trained weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Seeds the weight initialisation and the per-epoch order.
+    pub seed: u64,
+    /// Base seed of the training cohort.
+    pub data_seed: u64,
+    /// Number of training phantoms.
+    pub cases: usize,
+    /// Phantom render sizes, cycled over the cases (the model resizes them to its input).
+    pub render_sizes: Vec<u32>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f32,
+    /// Stop after this many optimiser steps (short reproducibility runs); `None` = all epochs.
+    pub max_steps: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    /// The recipe of the committed builtin weights.
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            data_seed: 1,
+            cases: 4000,
+            render_sizes: vec![64, 128, 192],
+            epochs: 20,
+            batch_size: 16,
+            learning_rate: 0.001,
+            max_steps: None,
+        }
+    }
+}
+
+/// Loss and accuracy of one epoch (accuracy counted on the fly, before each step's update).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub steps: usize,
+    pub mean_loss: f64,
+    pub train_accuracy: f64,
+}
+
+/// The result of [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    pub(crate) params: Params,
+    pub config: TrainConfig,
+    pub log: Vec<EpochLog>,
+}
+
+impl TrainedModel {
+    /// The weights file (safetensors) with the architecture, classes and training config in
+    /// its metadata. Byte-stable for a given config.
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        let mut meta = BTreeMap::new();
+        meta.insert("architecture".into(), weights::ARCHITECTURE.into());
+        meta.insert("classes".into(), class_names().join(","));
+        meta.insert(
+            "input".into(),
+            format!(
+                "{n}x{n} gray f32: area resize, per-image standardisation",
+                n = net::INPUT
+            ),
+        );
+        meta.insert(
+            "train_config".into(),
+            serde_json::to_string(&self.config).expect("serialisable config"),
+        );
+        weights::to_bytes(&self.params, &meta)
+    }
+
+    /// The trained network as a ready-to-use model.
+    pub fn model(&self) -> BuiltinModel {
+        BuiltinModel::from_safetensors(&self.to_safetensors())
+            .expect("freshly written weights parse")
+    }
+}
+
+/// One preprocessed training example.
+struct Example {
+    x: Vec<f32>,
+    label: usize,
+}
+
+fn dataset(cfg: &TrainConfig) -> Result<Vec<Example>, ModelError> {
+    (0..cfg.cases)
+        .map(|i| {
+            let size = cfg.render_sizes[i % cfg.render_sizes.len()];
+            let p = generate(&cohort_spec(i, size, BitDepth::Eight, cfg.data_seed))?;
+            let label = class_names()
+                .iter()
+                .position(|c| *c == p.truth.label)
+                .expect("phantom labels are class names");
+            Ok(Example {
+                x: preprocess::preprocess(&p.image),
+                label,
+            })
+        })
+        .collect()
+}
+
+fn check(cfg: &TrainConfig) -> Result<(), ModelError> {
+    let bad = |what: &str| Err(ModelError::InvalidConfig(what.to_string()));
+    if cfg.cases == 0 {
+        return bad("cases must be at least 1");
+    }
+    if cfg.batch_size == 0 {
+        return bad("batch_size must be at least 1");
+    }
+    if cfg.render_sizes.is_empty() {
+        return bad("render_sizes must not be empty");
+    }
+    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
+        return bad("learning_rate must be a positive finite number");
+    }
+    Ok(())
+}
+
+/// Trains the builtin network from scratch. Deterministic in `cfg`.
+pub fn train(cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
+    check(cfg)?;
+    let data = dataset(cfg)?;
+    let mut params = Params::init(&mut stream(cfg.seed, "init", 0));
+    let mut grads = Params::zeros();
+    let mut m = Params::zeros();
+    let mut v = Params::zeros();
+    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let (mut b1t, mut b2t) = (1.0f32, 1.0f32);
+    let mut steps = 0usize;
+    let mut log = Vec::new();
+    'epochs: for epoch in 0..cfg.epochs {
+        let lr = if 3 * epoch >= 2 * cfg.epochs {
+            cfg.learning_rate * 0.2
+        } else {
+            cfg.learning_rate
+        };
+        let order = permutation(data.len(), &mut stream(cfg.seed, "order", epoch as u64));
+        let (mut loss_sum, mut correct, mut seen, mut epoch_steps) = (0.0f64, 0usize, 0usize, 0);
+        for batch in order.chunks(cfg.batch_size) {
+            if cfg.max_steps.is_some_and(|max| steps >= max) {
+                break 'epochs;
+            }
+            grads.fill_zero();
+            for &i in batch {
+                let ex = &data[i];
+                let f = net::forward(&params, &ex.x);
+                let probs = net::softmax(&f.logits, 1.0);
+                loss_sum -= probs[ex.label].max(1e-12).ln();
+                let top = argmax(&probs);
+                correct += usize::from(top == ex.label);
+                seen += 1;
+                let mut dl = [0.0f32; CLASSES];
+                for (k, d) in dl.iter_mut().enumerate() {
+                    *d = probs[k] as f32 - f32::from(k == ex.label);
+                }
+                net::backward(&params, &f, &dl, &mut grads);
+            }
+            steps += 1;
+            epoch_steps += 1;
+            b1t *= b1;
+            b2t *= b2;
+            let scale = 1.0 / batch.len() as f32;
+            for t in 0..params.t.len() {
+                for (((w, g), mt), vt) in params.t[t]
+                    .iter_mut()
+                    .zip(&grads.t[t])
+                    .zip(m.t[t].iter_mut())
+                    .zip(v.t[t].iter_mut())
+                {
+                    let g = g * scale;
+                    *mt = b1 * *mt + (1.0 - b1) * g;
+                    *vt = b2 * *vt + (1.0 - b2) * g * g;
+                    let mhat = *mt / (1.0 - b1t);
+                    let vhat = *vt / (1.0 - b2t);
+                    *w -= lr * mhat / (vhat.sqrt() + eps);
+                }
+            }
+        }
+        if seen > 0 {
+            log.push(EpochLog {
+                epoch,
+                steps: epoch_steps,
+                mean_loss: loss_sum / seen as f64,
+                train_accuracy: correct as f64 / seen as f64,
+            });
+        }
+    }
+    Ok(TrainedModel {
+        params,
+        config: cfg.clone(),
+        log,
+    })
+}
+
+pub(crate) fn argmax(p: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn stream(seed: u64, name: &str, index: u64) -> ChaCha8Rng {
+    let mut h = blake3::Hasher::new();
+    h.update(b"clarity-model-train-v1\0");
+    h.update(&seed.to_le_bytes());
+    h.update(name.as_bytes());
+    h.update(&[0]);
+    h.update(&index.to_le_bytes());
+    ChaCha8Rng::from_seed(*h.finalize().as_bytes())
+}
+
+/// Fisher–Yates with unbiased bounded draws (rejection sampling).
+fn permutation(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let bound = (i + 1) as u64;
+        let zone = u64::MAX - u64::MAX % bound;
+        let j = loop {
+            let r = rng.next_u64();
+            if r < zone {
+                break (r % bound) as usize;
+            }
+        };
+        v.swap(i, j);
+    }
+    v
+}
+
+/// Accuracy (fraction correct, argmax) on `n` held-out phantoms ([`HELDOUT_SEED`]) of side
+/// `size`, classes round-robin.
+pub fn heldout_accuracy(model: &BuiltinModel, n: usize, size: u32) -> Result<f64, ModelError> {
+    let cases = clarity_phantom::cohort(n, size, BitDepth::Eight, HELDOUT_SEED)?;
+    let mut correct = 0usize;
+    for p in &cases {
+        let pred = model.predict(&p.image, &crate::PredictOptions::default())?;
+        correct += usize::from(pred.label == p.truth.label);
+    }
+    Ok(correct as f64 / n.max(1) as f64)
+}
