@@ -279,3 +279,41 @@ async fn endpoints_are_chosen_by_run_key_and_rotated_on_retry() {
     assert_eq!(sgood.calls.load(Ordering::SeqCst), 6);
     assert!(sbad.calls.load(Ordering::SeqCst) > 0);
 }
+
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    max: Arc<AtomicUsize>,
+}
+
+async fn gauged(State(g): State<Gauge>) -> Response {
+    let n = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+    g.max.fetch_max(n, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    g.now.fetch_sub(1, Ordering::SeqCst);
+    let body = json!({"choices": [{"message": {"content": "yes"}, "finish_reason": "stop"}]});
+    (StatusCode::OK, body.to_string()).into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_more_than_max_in_flight_requests() {
+    let gauge = Gauge::default();
+    let router = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(gauged))
+        .with_state(gauge.clone());
+    let addr = spawn(router).await;
+    let mut c = config(addr);
+    c.max_in_flight = 2;
+    let a = Arc::new(adapter(&c));
+    let tasks: Vec<_> = (0..8)
+        .map(|seed| {
+            let a = a.clone();
+            tokio::spawn(async move { a.run(input(gray(7), seed)).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().answer.as_deref(), Some("yes"));
+    }
+    let max = gauge.max.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&max), "{max} requests in flight");
+}
