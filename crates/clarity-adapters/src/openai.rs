@@ -1008,4 +1008,21 @@ mod tests {
         );
         assert_eq!(parse_retry_after(&h), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn extraction_never_panics_and_spans_are_in_the_text(
+            text in "\\PC{0,40}(\n\\PC{0,20}){0,3}",
+            choices in proptest::collection::vec("[a-zé_]{1,6}", 0..3),
+        ) {
+            let cre = choice_regex(&choices).unwrap();
+            let e = extract(&text, &choices, cre.as_ref(), None);
+            proptest::prop_assert!(text.get(e.span.clone()).is_some());
+            if e.method == "choices" {
+                proptest::prop_assert!(choices.contains(&e.answer));
+            } else {
+                proptest::prop_assert_eq!(&text[e.span.clone()], e.answer.as_str());
+            }
+        }
+    }
 }

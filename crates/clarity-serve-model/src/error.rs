@@ -23,7 +23,17 @@ pub enum ServeError {
     /// The model failed or produced an invalid answer (500).
     #[error("model error: {0}")]
     Model(String),
-    /// Binding or serving failed.
+    /// The model could not be loaded.
+    #[error("cannot load the model: {0}")]
+    ModelLoad(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
     #[error("server i/o error: {0}")]
     Io(#[source] std::io::Error),
 }
@@ -35,7 +45,10 @@ impl ServeError {
             ServeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::UnknownModel { .. } | ServeError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ServeError::Model(_) | ServeError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServeError::Model(_)
+            | ServeError::ModelLoad(_)
+            | ServeError::Bind { .. }
+            | ServeError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -46,7 +59,10 @@ impl ServeError {
             ServeError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServeError::NotFound { .. } => ("invalid_request_error", "not_found"),
             ServeError::MethodNotAllowed { .. } => ("invalid_request_error", "method_not_allowed"),
-            ServeError::Model(_) | ServeError::Io(_) => ("server_error", "internal_error"),
+            ServeError::Model(_)
+            | ServeError::ModelLoad(_)
+            | ServeError::Bind { .. }
+            | ServeError::Io(_) => ("server_error", "internal_error"),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`ChatModel`] is the small trait a served model implements: one image plus a prompt in,
 //!   a [`ChatAnswer`] (label, justification, class distribution) out.
 //! - [`router`] / [`router_with`] build the [`axum::Router`]; [`serve`] runs it on a listener.
+//! - [`BuiltinChatModel`] serves `clarity_model::BuiltinModel` as [`BUILTIN_MODEL_NAME`];
+//!   [`run_builtin`] is the one-call server behind `clarity serve-model`.
 //! - Endpoints: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`. Errors are JSON
 //!   (`{"error": {"message", "type", "code"}}`) with proper status codes ([`ServeError`]).
 //!
@@ -26,6 +28,7 @@
 //! Responses are deterministic: same request bytes, same response bytes (`created` is 0 and
 //! the `id` is a hash of the request).
 
+mod builtin;
 mod error;
 mod protocol;
 
@@ -40,6 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clarity_image::Image;
 
+pub use builtin::{BUILTIN_MODEL_NAME, BuiltinChatModel, run_builtin};
 pub use error::ServeError;
 
 /// What a served model answers for one image.
