@@ -1,7 +1,7 @@
 //! The report's content as a list of sections and blocks, built once from [`ReportData`] and
 //! laid out twice (HTML, PDF), so both outputs always say the same thing.
 
-use crate::model::{AnswerView, Estimate, McRow, Metric, ReportData, Thumb, WorstCase};
+use crate::model::{AnswerView, Cliff, Estimate, McRow, Metric, ReportData, Thumb, WorstCase};
 
 /// Heatmaps drawn at most (the rest stay in surface.json).
 pub const MAX_SLICES: usize = 12;
@@ -90,27 +90,45 @@ fn value_with_unit(d: &ReportData, axis: usize, level: usize) -> String {
     }
 }
 
-/// The headline: which axes break the model first (by relative position of the ESI cliff along
-/// the axis), and which hold.
+/// `axis` or `axis (decreasing)` when the axis is walked both ways from its identity.
+fn cliff_name(axis: &clarity_core::Axis, c: &Cliff, walks: usize) -> String {
+    match &c.direction {
+        Some(dir) if walks > 1 => format!("{} ({dir})", axis.name),
+        _ => axis.name.clone(),
+    }
+}
+
+/// The headline: which axes break the model first (ranked by the relative position of the ESI
+/// cliff along its walk from the identity), and which hold.
 pub fn headline(d: &ReportData) -> Vec<String> {
-    let mut broken: Vec<(f64, usize, usize)> = Vec::new();
+    let esi_cliffs: Vec<&Cliff> = d
+        .cliffs
+        .iter()
+        .filter(|c| c.metric == Metric::Esi && c.axis < d.axes.len())
+        .collect();
+    let mut broken: Vec<(f64, usize, usize, String)> = Vec::new();
     let mut holds: Vec<String> = Vec::new();
-    for c in d.cliffs.iter().filter(|c| c.metric == Metric::Esi) {
-        let Some(axis) = d.axes.get(c.axis) else {
+    for (i, axis) in d.axes.iter().enumerate() {
+        let mine: Vec<&&Cliff> = esi_cliffs.iter().filter(|c| c.axis == i).collect();
+        if mine.is_empty() {
             continue;
-        };
-        match c.level {
-            Some(level) => {
-                let span = axis.values.len().saturating_sub(1).max(1) as f64;
-                broken.push((level as f64 / span, c.axis, level));
+        }
+        for c in &mine {
+            if let Some(level) = c.level {
+                let rel = c.relative_position.unwrap_or_else(|| {
+                    level as f64 / axis.values.len().saturating_sub(1).max(1) as f64
+                });
+                broken.push((rel, i, level, cliff_name(axis, c, mine.len())));
             }
-            None => holds.push(axis.name.clone()),
+        }
+        if mine.iter().all(|c| c.level.is_none()) {
+            holds.push(axis.name.clone());
         }
     }
-    broken.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    broken.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut out = Vec::new();
-    for (rank, &(_, axis, level)) in broken.iter().enumerate() {
-        let name = &d.axes[axis].name;
+    for (rank, (_, axis, level, name)) in broken.iter().enumerate() {
+        let (axis, level) = (*axis, *level);
         let at = value_with_unit(d, axis, level);
         let esi = d
             .curves
@@ -267,12 +285,13 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         let Some(axis) = d.axes.get(c.axis) else {
             continue;
         };
-        let cliff = d
+        let cliffs: Vec<&Cliff> = d
             .cliffs
             .iter()
-            .find(|x| x.axis == c.axis && x.metric == Metric::Esi);
+            .filter(|x| x.axis == c.axis && x.metric == Metric::Esi)
+            .collect();
         blocks.push(Block::Figure {
-            scene: plots::stability_chart(axis, c, cliff, d.esi_threshold),
+            scene: plots::stability_chart(axis, c, &cliffs, d.esi_threshold),
             caption: format!("Stability along {}; bands: 95% CI", axis_title(axis)),
         });
         let metrics: Vec<Metric> = [
@@ -323,6 +342,7 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             let axis = d.axes.get(c.axis)?;
             Some(vec![
                 axis.name.clone(),
+                c.direction.clone().unwrap_or_else(|| "–".into()),
                 c.metric.label().to_string(),
                 f3(c.threshold),
                 c.level
@@ -339,13 +359,14 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             caption: "Cliffs: first level below the threshold, and the steepest drop".into(),
             header: vec![
                 "axis".into(),
+                "direction".into(),
                 "metric".into(),
                 "threshold".into(),
                 "first below".into(),
                 "steepest drop".into(),
             ],
             rows: cliff_rows,
-            numeric: vec![false, false, true, false, false],
+            numeric: vec![false, false, false, true, false, false],
         });
     }
     if d.curves.is_empty() {

@@ -456,8 +456,9 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
             .enumerate()
         {
             let key = format!("cliffs[{i}]");
-            // Per-case cliffs are summarised in the per-case table; the figure shows cohort ones.
-            if e.get("case_id").is_some_and(|v| !v.is_null()) {
+            // Per-case and per-class cliffs are not drawn; the figures show the cohort's.
+            let set = |k: &str| e.get(k).is_some_and(|v| !v.is_null());
+            if set("case_id") || set("class") {
                 continue;
             }
             let axis = axis_index(
@@ -489,6 +490,11 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                 threshold: opt_f64(e.get("threshold")).unwrap_or(esi_threshold),
                 level,
                 steepest,
+                direction: e
+                    .get("direction")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                relative_position: opt_f64(e.get("relative_position")),
             });
         }
     }

@@ -134,6 +134,11 @@ pub struct Cliff {
     pub level: Option<usize>,
     /// Level index that ends the steepest drop, and the size of that drop.
     pub steepest: Option<(usize, f64)>,
+    /// Walk direction away from the identity (`increasing`/`decreasing`) when the analysis
+    /// walks both ways (identity in the middle of the axis).
+    pub direction: Option<String>,
+    /// `|level − start| / (levels on the walk − 1)`: 0 at the identity, 1 at the far end.
+    pub relative_position: Option<f64>,
 }
 
 /// A 2-D slice of a metric over two axes (the other axes at their identity).

@@ -86,7 +86,7 @@ fn x_levels(scene: &mut Scene, axis: &Axis, xs: &[f64], y: f64) {
 pub fn stability_chart(
     axis: &Axis,
     curves: &AxisCurves,
-    cliff: Option<&Cliff>,
+    cliffs: &[&Cliff],
     threshold: f64,
 ) -> Scene {
     let (w, h) = (640.0, 300.0);
@@ -172,10 +172,10 @@ pub fn stability_chart(
         }
     }
 
-    if let Some(c) = cliff
-        && let Some(level) = c.level
-        && level < xs.len()
-    {
+    for c in cliffs {
+        let Some(level) = c.level.filter(|l| *l < xs.len()) else {
+            continue;
+        };
         let x = xs[level];
         s.line((x, py0), (x, py1), BLACK, 1.5, true);
         let label = format!("cliff: {}", clip(&axis.values[level].label(), 12));
@@ -185,7 +185,7 @@ pub fn stability_chart(
             Anchor::Start
         };
         let dx = if anchor == Anchor::End { -4.0 } else { 4.0 };
-        // Above the plot area, clear of the threshold label inside it.
+        // Above the plot area, clear of the curves.
         s.text_full(x + dx, py0 - 5.0, label, SMALL, anchor, BLACK, true, false);
     }
 

@@ -121,8 +121,8 @@ fn every_section_with_the_right_numbers() {
         3,
         "two cohort cliffs, the per-case one left out"
     );
-    assert_eq!(cliffs[1][3], "1 px");
-    assert_eq!(cliffs[1][4], "0.333 at 2 px");
+    assert_eq!(cliffs[1][4], "1 px");
+    assert_eq!(cliffs[1][5], "0.333 at 2 px");
     // The cliff marker is drawn.
     assert!(text(curves).contains("cliff: 1"));
 
