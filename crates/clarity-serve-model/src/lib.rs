@@ -27,6 +27,38 @@
 //!
 //! Responses are deterministic: same request bytes, same response bytes (`created` is 0 and
 //! the `id` is a hash of the request).
+//!
+//! # Example: serving your own model
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use clarity_image::Image;
+//! use clarity_serve_model::{ChatAnswer, ChatModel, serve};
+//!
+//! struct Threshold;
+//!
+//! impl ChatModel for Threshold {
+//!     fn name(&self) -> &str {
+//!         "threshold"
+//!     }
+//!     fn classify(&self, image: &Image, _: &str, _: f64, _: u64) -> Result<ChatAnswer, String> {
+//!         let v = image.to_unit_f32();
+//!         let p = v.iter().sum::<f32>() as f64 / v.len() as f64;
+//!         let label = if p >= 0.5 { "bright" } else { "dark" };
+//!         Ok(ChatAnswer {
+//!             label: label.into(),
+//!             justification: format!("Mean intensity {p:.2}."),
+//!             probabilities: vec![("bright".into(), p), ("dark".into(), 1.0 - p)],
+//!         })
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8089").await?;
+//! serve(listener, Arc::new(Threshold)).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod builtin;
 mod error;
