@@ -50,6 +50,8 @@ const PROTOCOL_VERSION: &str = "openai-chat-v1";
 /// OpenAI's upper bound for `top_logprobs`.
 const MAX_TOP_LOGPROBS: u8 = 20;
 const SNIPPET_CHARS: usize = 200;
+/// Upper bound for configured durations and a server's `Retry-After` (one day).
+const MAX_SECONDS: f64 = 86_400.0;
 
 /// `[adapter] kind = "openai"` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,15 +233,15 @@ impl OpenAiAdapter {
         if c.max_in_flight == 0 {
             return Err(invalid("`max_in_flight` must be at least 1"));
         }
-        if !(c.timeout_s.is_finite() && c.timeout_s > 0.0) {
+        if !(c.timeout_s > 0.0 && c.timeout_s <= MAX_SECONDS) {
             return Err(invalid(format!(
-                "`timeout_s` must be a positive number of seconds, got {}",
+                "`timeout_s` must be in (0, {MAX_SECONDS}] seconds, got {}",
                 c.timeout_s
             )));
         }
-        if !(c.max_retry_after_s.is_finite() && c.max_retry_after_s >= 0.0) {
+        if !(c.max_retry_after_s >= 0.0 && c.max_retry_after_s <= MAX_SECONDS) {
             return Err(invalid(format!(
-                "`max_retry_after_s` must be a non-negative number of seconds, got {}",
+                "`max_retry_after_s` must be in [0, {MAX_SECONDS}] seconds, got {}",
                 c.max_retry_after_s
             )));
         }
@@ -821,7 +823,8 @@ fn hash_u64(domain: &[u8], key: &str, n: u32) -> u64 {
 fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let s = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     let secs: f64 = s.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // `!(secs >= 0)` also rejects NaN; the cap keeps `Duration` from overflowing.
+    (secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(MAX_SECONDS)))
 }
 
 fn snippet(text: &str) -> String {

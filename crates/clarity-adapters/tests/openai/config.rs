@@ -68,7 +68,11 @@ fn invalid_settings_are_named() {
     );
     assert_eq!(
         build_err(|c| c.timeout_s = 0.0),
-        "adapter openai: `timeout_s` must be a positive number of seconds, got 0"
+        "adapter openai: `timeout_s` must be in (0, 86400] seconds, got 0"
+    );
+    assert_eq!(
+        build_err(|c| c.timeout_s = f64::INFINITY),
+        "adapter openai: `timeout_s` must be in (0, 86400] seconds, got inf"
     );
     assert!(
         build_err(|c| c.answer_regex = Some("(".into()))
