@@ -161,8 +161,13 @@ pub fn headline(d: &ReportData) -> Vec<String> {
     if out.is_empty() {
         out.push("No cliff analysis in this sweep.".into());
     }
+    let flagged = match (d.baseline_flag, d.baseline_agreement) {
+        (Some((flag, _)), _) => flag,
+        (None, Some(b)) => b.value < 0.9,
+        (None, None) => false,
+    };
     if let Some(b) = d.baseline_agreement
-        && b.value < 0.95
+        && flagged
     {
         out.push(format!(
             "Warning: the model disagrees with itself on the unperturbed baseline (self-agreement {}); part of the flips are not caused by the perturbations.",
@@ -479,7 +484,11 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         Some(mc) if mc.k > 1 => {
             // The least self-consistent cells first; the full table is montecarlo.json.
             let mut order: Vec<&McRow> = mc.rows.iter().collect();
-            order.sort_by(|a, b| a.majority_agreement.total_cmp(&b.majority_agreement));
+            order.sort_by(|a, b| {
+                a.majority_agreement
+                    .unwrap_or(2.0)
+                    .total_cmp(&b.majority_agreement.unwrap_or(2.0))
+            });
             let shown = order.len().min(MAX_MC_ROWS);
             let caption = if shown < order.len() {
                 format!(
@@ -496,6 +505,7 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                     caption,
                     header: vec![
                         "cell".into(),
+                        "answers".into(),
                         "majority agreement".into(),
                         "answer entropy (nats)".into(),
                         "confidence mean".into(),
@@ -506,14 +516,20 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                         .map(|r| {
                             vec![
                                 r.cell.clone(),
-                                f3(r.majority_agreement),
-                                f3(r.answer_entropy),
+                                r.answers
+                                    .iter()
+                                    .take(3)
+                                    .map(|(a, n)| format!("{a} ×{n}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                opt(r.majority_agreement),
+                                opt(r.answer_entropy),
                                 opt(r.confidence_mean),
                                 opt(r.confidence_var),
                             ]
                         })
                         .collect(),
-                    numeric: vec![false, true, true, true, true],
+                    numeric: vec![false, false, true, true, true, true],
                 }],
             )
         }

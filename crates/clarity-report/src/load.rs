@@ -286,9 +286,22 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
     let metrics = read_json(&metrics_path)?;
     let m = &metrics_path;
     let esi_threshold = opt_f64(metrics.get("esi_threshold")).unwrap_or(0.9);
-    let baseline_agreement = match metrics.get("baseline_self_agreement") {
-        Some(v) => estimate(m, "baseline_self_agreement", v)?,
-        None => None,
+    // `self_agreement` {all_seeds, threshold, flagged} (analysis) or a bare estimate.
+    let (baseline_agreement, baseline_flag) = match metrics.get("self_agreement") {
+        Some(sa) => (
+            estimate(
+                m,
+                "self_agreement.all_seeds",
+                sa.get("all_seeds").unwrap_or(&Value::Null),
+            )?,
+            sa.get("flagged")
+                .and_then(Value::as_bool)
+                .map(|f| (f, opt_f64(sa.get("threshold")).unwrap_or(0.9))),
+        ),
+        None => match metrics.get("baseline_self_agreement") {
+            Some(v) => (estimate(m, "baseline_self_agreement", v)?, None),
+            None => (None, None),
+        },
     };
 
     let mut curves = Vec::new();
@@ -521,8 +534,21 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                 })?;
                 rows.push(McRow {
                     cell: cell_label(&axes, cell),
-                    majority_agreement: opt_f64(e.get("majority_agreement")).unwrap_or(0.0),
-                    answer_entropy: opt_f64(e.get("answer_entropy")).unwrap_or(0.0),
+                    majority_agreement: opt_f64(e.get("majority_agreement")),
+                    answer_entropy: opt_f64(e.get("answer_entropy")),
+                    answers: {
+                        let mut a: Vec<(String, usize)> = e
+                            .get("answer_distribution")
+                            .and_then(Value::as_object)
+                            .map(|o| {
+                                o.iter()
+                                    .filter_map(|(k, v)| Some((k.clone(), v.as_u64()? as usize)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        a.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+                        a
+                    },
                     confidence_mean: opt_f64(e.get("confidence_mean")),
                     confidence_var: opt_f64(e.get("confidence_var")),
                 });
@@ -756,6 +782,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         seeds,
         runs,
         baseline_agreement,
+        baseline_flag,
         esi_threshold,
         curves,
         cliffs,

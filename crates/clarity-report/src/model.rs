@@ -38,6 +38,7 @@ pub enum Metric {
     FlipRate,
     Accuracy,
     Confidence,
+    DeltaConfidence,
     Drift,
     Csi,
     Entropy,
@@ -45,11 +46,12 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 9] = [
         Metric::Esi,
         Metric::FlipRate,
         Metric::Accuracy,
         Metric::Confidence,
+        Metric::DeltaConfidence,
         Metric::Drift,
         Metric::Csi,
         Metric::Entropy,
@@ -63,6 +65,7 @@ impl Metric {
             Metric::FlipRate => "flip_rate",
             Metric::Accuracy => "accuracy",
             Metric::Confidence => "confidence",
+            Metric::DeltaConfidence => "delta_confidence",
             Metric::Drift => "drift",
             Metric::Csi => "csi",
             Metric::Entropy => "entropy",
@@ -81,6 +84,7 @@ impl Metric {
             Metric::FlipRate => "flip rate",
             Metric::Accuracy => "accuracy",
             Metric::Confidence => "confidence",
+            Metric::DeltaConfidence => "mean |Δconfidence|",
             Metric::Drift => "justification drift",
             Metric::Csi => "CSI",
             Metric::Entropy => "entropy (nats)",
@@ -167,9 +171,11 @@ pub struct Gradient {
 pub struct McRow {
     /// `axis=value, …` of the cell.
     pub cell: String,
-    pub majority_agreement: f64,
+    pub majority_agreement: Option<f64>,
     /// Entropy of the answer distribution (nats).
-    pub answer_entropy: f64,
+    pub answer_entropy: Option<f64>,
+    /// Pooled normalised answers and their counts, most frequent first.
+    pub answers: Vec<(String, usize)>,
     pub confidence_mean: Option<f64>,
     pub confidence_var: Option<f64>,
 }
@@ -264,8 +270,11 @@ pub struct ReportData {
     pub cells: usize,
     pub seeds: Vec<u64>,
     pub runs: RunCounts,
-    /// Baseline cell repeated over seeds: fraction agreeing with the majority answer.
+    /// Baseline cell repeated over seeds: fraction of cases whose baseline answer is the same
+    /// for every seed.
     pub baseline_agreement: Option<Estimate>,
+    /// The analysis flagged the baseline self-agreement as too low (below `.1`).
+    pub baseline_flag: Option<(bool, f64)>,
     /// ESI threshold used for cliffs (for the headline).
     pub esi_threshold: f64,
     pub curves: Vec<AxisCurves>,

@@ -107,7 +107,7 @@ pub fn write(dir: &Path) {
     let metrics = json!({
         "schema_version": 1,
         "esi_threshold": 0.9,
-        "baseline_self_agreement": est(1.0, 1.0, 1.0),
+        "self_agreement": {"all_seeds": est(1.0, 1.0, 1.0), "threshold": 0.9, "flagged": false},
     });
     std::fs::write(dir.join("metrics.json"), metrics.to_string()).unwrap();
 
@@ -151,7 +151,7 @@ pub fn write(dir: &Path) {
 
     let mc = json!({"k": 2, "cells": [
         {"cell": 0, "majority_agreement": 1.0, "answer_entropy": 0.0, "confidence_mean": 0.9, "confidence_var": 0.0},
-        {"cell": 11, "majority_agreement": 0.833, "answer_entropy": 0.451, "confidence_mean": 0.7, "confidence_var": 0.02}
+        {"cell": 11, "answer_distribution": {"nodule": 2, "normal": 3, "<none>": 1}, "majority_agreement": 0.833, "answer_entropy": 0.451, "confidence_mean": 0.7, "confidence_var": 0.02}
     ]});
     std::fs::write(dir.join("montecarlo.json"), mc.to_string()).unwrap();
     std::fs::write(dir.join("bundle.json"), "{\"files\": {}}\n").unwrap();

@@ -154,6 +154,7 @@ fn every_section_with_the_right_numbers() {
         rows[1],
         vec![
             "gaussian_blur.sigma=4, jpeg.quality=10",
+            "normal ×3, nodule ×2, <none> ×1",
             "0.833",
             "0.451",
             "0.700",
