@@ -1,0 +1,809 @@
+//! The metrics of SPEC §5 on compact rows: per cell, marginal, slice, class; with bootstrap CIs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clarity_core::{Axis, AxisValue, Case, Cell};
+use rand::RngExt;
+use serde::Serialize;
+
+use crate::bootstrap::{percentile, rng};
+use crate::cliffs::{Cliff, RefineRequest, cliffs_of_curve, refine_targets};
+use crate::gradients::{Gradient, gradient_nonuniform};
+use crate::rows::{Row, RowBuilder, Rows};
+use crate::{AnalysisError, AnalysisSettings, Normalizer, SweepData};
+
+/// Metric keys, in artifact order.
+pub const METRICS: [&str; 9] = [
+    "esi",
+    "flip_rate",
+    "accuracy",
+    "drift",
+    "csi",
+    "confidence",
+    "delta_confidence",
+    "edm",
+    "entropy",
+];
+const N_METRICS: usize = METRICS.len();
+/// Metrics whose cliffs are searched.
+const CLIFF_METRICS: [usize; 2] = [0, 2];
+
+/// A point estimate with its bootstrap 95% percentile interval (`None` without resamples).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    pub value: f64,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+/// Sums over runs from which every metric is a ratio; addable, so a bootstrap resample is a sum
+/// of per-case accumulators.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Acc {
+    runs: f64,
+    failed: f64,
+    excluded: f64,
+    compared: f64,
+    agree: f64,
+    labelled: f64,
+    correct: f64,
+    drift_n: f64,
+    drift_s: f64,
+    conf_n: f64,
+    conf_s: f64,
+    conf_q: f64,
+    dconf_n: f64,
+    dconf_s: f64,
+    dent_n: f64,
+    dent_s: f64,
+    ent_n: f64,
+    ent_s: f64,
+}
+
+fn ratio(s: f64, n: f64) -> Option<f64> {
+    (n > 0.0).then(|| s / n)
+}
+
+impl Acc {
+    fn add_row(&mut self, r: &Row) {
+        self.runs += 1.0;
+        let Some(ok) = &r.ok else {
+            self.failed += 1.0;
+            return;
+        };
+        if let Some(c) = ok.correct {
+            self.labelled += 1.0;
+            self.correct += f64::from(u8::from(c));
+        }
+        if let Some(c) = ok.confidence {
+            self.conf_n += 1.0;
+            self.conf_s += c;
+            self.conf_q += c * c;
+        }
+        if let Some(e) = ok.entropy {
+            self.ent_n += 1.0;
+            self.ent_s += e;
+        }
+        let Some(cmp) = &ok.cmp else {
+            self.excluded += 1.0;
+            return;
+        };
+        self.compared += 1.0;
+        self.agree += f64::from(u8::from(cmp.agree));
+        if let Some(d) = cmp.drift {
+            self.drift_n += 1.0;
+            self.drift_s += d;
+        }
+        if let Some(d) = cmp.dconf {
+            self.dconf_n += 1.0;
+            self.dconf_s += d;
+        }
+        if let Some(d) = cmp.dent {
+            self.dent_n += 1.0;
+            self.dent_s += d;
+        }
+    }
+
+    fn add(&mut self, o: &Acc) {
+        self.runs += o.runs;
+        self.failed += o.failed;
+        self.excluded += o.excluded;
+        self.compared += o.compared;
+        self.agree += o.agree;
+        self.labelled += o.labelled;
+        self.correct += o.correct;
+        self.drift_n += o.drift_n;
+        self.drift_s += o.drift_s;
+        self.conf_n += o.conf_n;
+        self.conf_s += o.conf_s;
+        self.conf_q += o.conf_q;
+        self.dconf_n += o.dconf_n;
+        self.dconf_s += o.dconf_s;
+        self.dent_n += o.dent_n;
+        self.dent_s += o.dent_s;
+        self.ent_n += o.ent_n;
+        self.ent_s += o.ent_s;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.runs == 0.0
+    }
+
+    /// Every metric, in [`METRICS`] order.
+    fn metrics(&self) -> [Option<f64>; N_METRICS] {
+        let esi = ratio(self.agree, self.compared);
+        let conf = ratio(self.conf_s, self.conf_n);
+        // Population variance over all (case, seed) confidences of the group.
+        let var = conf.map(|m| (self.conf_q / self.conf_n - m * m).max(0.0));
+        [
+            esi,
+            esi.map(|e| 1.0 - e),
+            ratio(self.correct, self.labelled),
+            ratio(self.drift_s, self.drift_n),
+            var.map(|v| 1.0 - (v / 0.25).min(1.0)),
+            conf,
+            ratio(self.dconf_s, self.dconf_n),
+            ratio(self.dent_s, self.dent_n),
+            ratio(self.ent_s, self.ent_n),
+        ]
+    }
+}
+
+fn sum(accs: &[Acc]) -> Acc {
+    let mut t = Acc::default();
+    accs.iter().for_each(|a| t.add(a));
+    t
+}
+
+/// Point estimates and percentile CIs of every metric over `per_case` (one accumulator per case
+/// of the group, empty ones dropped), resampling cases with replacement.
+fn estimate_group(
+    per_case: &[Acc],
+    settings: &AnalysisSettings,
+    label: &str,
+) -> [Option<Estimate>; N_METRICS] {
+    let cases: Vec<&Acc> = per_case.iter().filter(|a| !a.is_empty()).collect();
+    let point = sum(per_case).metrics();
+    let b = settings.bootstrap_iterations;
+    let mut reps: Vec<Vec<f64>> = vec![Vec::with_capacity(b); N_METRICS];
+    if b > 0 && !cases.is_empty() {
+        let mut r = rng(settings.bootstrap_seed, label);
+        let n = cases.len();
+        for _ in 0..b {
+            let mut t = Acc::default();
+            for _ in 0..n {
+                t.add(cases[r.random_range(0..n)]);
+            }
+            for (k, m) in t.metrics().into_iter().enumerate() {
+                if let Some(m) = m {
+                    reps[k].push(m);
+                }
+            }
+        }
+    }
+    let mut out = [None; N_METRICS];
+    for k in 0..N_METRICS {
+        if let Some(value) = point[k] {
+            reps[k].sort_by(f64::total_cmp);
+            out[k] = Some(Estimate {
+                value,
+                lo: percentile(&reps[k], 0.025),
+                hi: percentile(&reps[k], 0.975),
+            });
+        }
+    }
+    out
+}
+
+fn named<T: Clone>(v: &[T; N_METRICS]) -> BTreeMap<String, T> {
+    METRICS
+        .iter()
+        .zip(v)
+        .map(|(k, x)| (k.to_string(), x.clone()))
+        .collect()
+}
+
+/// Metrics of one cell over the cohort.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellMetrics {
+    pub cell: usize,
+    pub coords: Vec<usize>,
+    pub values: Vec<AxisValue>,
+    pub is_baseline: bool,
+    /// Records of this cell.
+    pub n: usize,
+    pub ok: usize,
+    pub failures: usize,
+    /// Ok runs whose baseline run failed or is missing (excluded from comparisons).
+    pub excluded: usize,
+    /// Runs compared with their baseline (ESI denominator).
+    pub compared: usize,
+    pub cases: usize,
+    /// One estimate (or `null`) per key of [`METRICS`].
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, Option<Estimate>>,
+}
+
+/// Baseline self-agreement across seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineAgreement {
+    /// Fraction of cases whose successful baseline answers are identical across all seeds, over
+    /// cases with at least two successful baseline runs; `None` with fewer than two seeds.
+    pub all_seeds: Option<Estimate>,
+    /// Mean over those cases of the fraction of agreeing seed pairs.
+    pub pairwise: Option<f64>,
+    pub cases: usize,
+    pub seeds: usize,
+    pub threshold: f64,
+    /// `all_seeds < threshold`.
+    pub flagged: bool,
+    /// Cases whose baseline answer changes with the seed (sorted).
+    pub disagreeing_cases: Vec<String>,
+}
+
+/// A metric per level of one axis, pooled over the other axes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginalCurve {
+    pub axis: String,
+    pub axis_index: usize,
+    pub values: Vec<AxisValue>,
+    /// `"runs"`: each level pools every run of the cells at that level, i.e. the mean of the
+    /// cell values weighted by their compared runs (equal weights when no run failed).
+    pub weighting: String,
+    /// Records per level.
+    pub n: Vec<usize>,
+    pub metrics: BTreeMap<String, Vec<Option<Estimate>>>,
+}
+
+/// A metric over a pair of axes, pooled over the others: `values[y][x]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slice {
+    pub x_axis: String,
+    pub y_axis: String,
+    pub metric: String,
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+/// Every metric on the full grid (row-major, the last axis fastest), plus curves and slices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Surface {
+    pub shape: Vec<usize>,
+    pub grid: BTreeMap<String, Vec<Option<f64>>>,
+    pub marginals: Vec<MarginalCurve>,
+    pub slices: Vec<Slice>,
+}
+
+/// Monte Carlo summary of one cell (K seeds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct McCell {
+    pub cell: usize,
+    /// Pooled counts of normalised answers over cases and seeds.
+    pub answer_distribution: BTreeMap<String, usize>,
+    /// Mean over cases of the entropy (nats) of the case's answers across seeds.
+    pub answer_entropy: Option<f64>,
+    /// Fraction of cases whose majority answer equals their baseline majority answer.
+    pub majority_agreement: Option<f64>,
+    pub confidence_mean: Option<f64>,
+    /// Population variance of the confidences of the cell's runs.
+    pub confidence_var: Option<f64>,
+    pub cases: usize,
+}
+
+/// One class's ESI and accuracy in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassCell {
+    pub cell: usize,
+    pub esi: Option<Estimate>,
+    pub accuracy: Option<Estimate>,
+}
+
+/// Metrics restricted to the cases of one true label.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassBreakdown {
+    pub label: String,
+    pub cases: usize,
+    pub cells: Vec<ClassCell>,
+    pub cliffs: Vec<Cliff>,
+    /// The earliest ESI/accuracy cliff of this class (smallest relative position).
+    pub first_break: Option<Cliff>,
+}
+
+/// One case in one cell (a row of `cases.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseCellRow {
+    pub case_id: String,
+    pub cell: usize,
+    pub n: usize,
+    pub failures: usize,
+    pub compared: usize,
+    pub metrics: BTreeMap<String, Option<f64>>,
+}
+
+/// Run counts of the whole sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RunTotals {
+    pub records: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub excluded: usize,
+    pub compared: usize,
+    /// cells × cases × seeds.
+    pub planned: usize,
+}
+
+/// Everything computed from one sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub settings: AnalysisSettings,
+    pub axes: Vec<Axis>,
+    pub baseline_cell: usize,
+    pub seeds: usize,
+    pub runs: RunTotals,
+    pub cells: Vec<CellMetrics>,
+    pub self_agreement: BaselineAgreement,
+    pub surface: Surface,
+    pub gradients: Vec<Gradient>,
+    /// Cohort cliffs first (axis, metric, direction order), then per-case ones.
+    pub cliffs: Vec<Cliff>,
+    pub montecarlo: Vec<McCell>,
+    pub classes: Vec<ClassBreakdown>,
+    pub case_cells: Vec<CaseCellRow>,
+    pub refine: Vec<RefineRequest>,
+}
+
+/// Analyses an in-memory sweep. Pure; the result does not depend on the order of
+/// `data.records`.
+pub fn analyze(data: &SweepData) -> Result<Analysis, AnalysisError> {
+    data.settings.validate().map_err(AnalysisError::Invalid)?;
+    let baseline = data.baseline()?;
+    let norm = Normalizer::new(&data.normalization)?;
+    let mut b = RowBuilder::new(&data.cells, baseline, &data.cases, &data.seeds, &norm);
+    let bad = |i: usize, m: String| AnalysisError::Invalid(format!("records[{i}]: {m}"));
+    for (i, r) in data.records.iter().enumerate() {
+        b.add_baseline(r).map_err(|m| bad(i, m))?;
+    }
+    for (i, r) in data.records.iter().enumerate() {
+        b.add(r).map_err(|m| bad(i, m))?;
+    }
+    Ok(analyze_rows(
+        &data.axes,
+        &data.cells,
+        &data.cases,
+        data.seeds.len(),
+        &data.settings,
+        baseline,
+        &b.finish(),
+    ))
+}
+
+/// The analysis proper, on rows sorted by (cell, case, seed).
+pub(crate) fn analyze_rows(
+    axes: &[Axis],
+    cells: &[Cell],
+    cases: &[Case],
+    n_seeds: usize,
+    settings: &AnalysisSettings,
+    baseline: usize,
+    rows: &Rows,
+) -> Analysis {
+    let nc = cases.len();
+    // Per cell, per case.
+    let mut cc: Vec<Vec<Acc>> = vec![vec![Acc::default(); nc]; cells.len()];
+    for r in &rows.rows {
+        cc[r.cell as usize][r.case as usize].add_row(r);
+    }
+
+    // Cells.
+    let mut totals = Acc::default();
+    let cell_metrics: Vec<CellMetrics> = cells
+        .iter()
+        .map(|cell| {
+            let accs = &cc[cell.index];
+            let t = sum(accs);
+            totals.add(&t);
+            let est = estimate_group(accs, settings, &format!("cell/{}", cell.index));
+            CellMetrics {
+                cell: cell.index,
+                coords: cell.coords.clone(),
+                values: axes
+                    .iter()
+                    .zip(&cell.coords)
+                    .map(|(a, &j)| a.values[j].clone())
+                    .collect(),
+                is_baseline: cell.index == baseline,
+                n: t.runs as usize,
+                ok: (t.runs - t.failed) as usize,
+                failures: t.failed as usize,
+                excluded: t.excluded as usize,
+                compared: t.compared as usize,
+                cases: accs.iter().filter(|a| !a.is_empty()).count(),
+                metrics: named(&est),
+            }
+        })
+        .collect();
+
+    // Per case rows.
+    let mut case_cells = Vec::new();
+    for (ci, case) in cases.iter().enumerate() {
+        for cell in cells {
+            let a = &cc[cell.index][ci];
+            if a.is_empty() {
+                continue;
+            }
+            case_cells.push(CaseCellRow {
+                case_id: case.id.clone(),
+                cell: cell.index,
+                n: a.runs as usize,
+                failures: a.failed as usize,
+                compared: a.compared as usize,
+                metrics: named(&a.metrics()),
+            });
+        }
+    }
+
+    let self_agreement = self_agreement(rows, cases, baseline, n_seeds, settings);
+
+    // Marginals: level_case[axis][level][case].
+    let mut level_case: Vec<Vec<Vec<Acc>>> = axes
+        .iter()
+        .map(|a| vec![vec![Acc::default(); nc]; a.values.len()])
+        .collect();
+    for cell in cells {
+        for (ax, &l) in cell.coords.iter().enumerate() {
+            for ci in 0..nc {
+                let a = cc[cell.index][ci];
+                level_case[ax][l][ci].add(&a);
+            }
+        }
+    }
+    let mut marginals = Vec::new();
+    for (ax, axis) in axes.iter().enumerate() {
+        let mut metrics: BTreeMap<String, Vec<Option<Estimate>>> = BTreeMap::new();
+        let mut n = Vec::new();
+        for (l, accs) in level_case[ax].iter().enumerate() {
+            n.push(sum(accs).runs as usize);
+            let est = estimate_group(accs, settings, &format!("marginal/{}/{l}", axis.name));
+            for (k, e) in METRICS.iter().zip(est) {
+                metrics.entry(k.to_string()).or_default().push(e);
+            }
+        }
+        marginals.push(MarginalCurve {
+            axis: axis.name.clone(),
+            axis_index: ax,
+            values: axis.values.clone(),
+            weighting: "runs".into(),
+            n,
+            metrics,
+        });
+    }
+
+    // Grid.
+    let shape: Vec<usize> = axes.iter().map(|a| a.values.len()).collect();
+    let size: usize = shape.iter().product();
+    let mut grid: BTreeMap<String, Vec<Option<f64>>> = METRICS
+        .iter()
+        .map(|k| (k.to_string(), vec![None; size]))
+        .collect();
+    for cm in &cell_metrics {
+        let flat = cm.coords.iter().zip(&shape).fold(0, |f, (c, s)| f * s + c);
+        for (k, v) in &cm.metrics {
+            if let Some(g) = grid.get_mut(k) {
+                g[flat] = v.map(|e| e.value);
+            }
+        }
+    }
+
+    // Slices for every pair of axes, metric-major (ESI first).
+    let mut slices = Vec::new();
+    let slice_metrics: Vec<usize> = (0..N_METRICS).filter(|k| METRICS[*k] != "delta_confidence").collect();
+    let mut pair_accs = Vec::new();
+    for x in 0..axes.len() {
+        for y in x + 1..axes.len() {
+            let mut m = vec![vec![Acc::default(); shape[x]]; shape[y]];
+            for cell in cells {
+                let t = sum(&cc[cell.index]);
+                m[cell.coords[y]][cell.coords[x]].add(&t);
+            }
+            pair_accs.push((x, y, m));
+        }
+    }
+    for &k in &slice_metrics {
+        for (x, y, m) in &pair_accs {
+            slices.push(Slice {
+                x_axis: axes[*x].name.clone(),
+                y_axis: axes[*y].name.clone(),
+                metric: METRICS[k].to_string(),
+                values: m
+                    .iter()
+                    .map(|row| row.iter().map(|a| a.metrics()[k]).collect())
+                    .collect(),
+            });
+        }
+    }
+
+    // Gradients along numeric axes, from the marginal curves.
+    let mut gradients = Vec::new();
+    for (ax, axis) in axes.iter().enumerate() {
+        let Some(xs) = axis
+            .values
+            .iter()
+            .map(AxisValue::as_f64)
+            .collect::<Option<Vec<f64>>>()
+        else {
+            continue;
+        };
+        let steps: Vec<f64> = (0..xs.len()).map(|i| i as f64).collect();
+        for k in METRICS {
+            let curve: Vec<Option<f64>> = marginals[ax].metrics[k]
+                .iter()
+                .map(|e| e.map(|e| e.value))
+                .collect();
+            gradients.push(Gradient {
+                axis: axis.name.clone(),
+                axis_index: ax,
+                metric: k.to_string(),
+                values: xs.clone(),
+                per_unit: gradient_nonuniform(&xs, &curve),
+                per_step: gradient_nonuniform(&steps, &curve),
+                curve,
+            });
+        }
+    }
+
+    // Cliffs: cohort, then per case.
+    let th = settings.cliff_threshold;
+    let mut cliffs = Vec::new();
+    for (ax, axis) in axes.iter().enumerate() {
+        for k in CLIFF_METRICS {
+            let curve: Vec<Option<f64>> = marginals[ax].metrics[METRICS[k]]
+                .iter()
+                .map(|e| e.map(|e| e.value))
+                .collect();
+            cliffs.extend(cliffs_of_curve(axis, ax, METRICS[k], &curve, th));
+        }
+    }
+    let refine = refine_targets(axes, &cliffs, 1);
+    for (ci, case) in cases.iter().enumerate() {
+        for (ax, axis) in axes.iter().enumerate() {
+            for k in CLIFF_METRICS {
+                let curve: Vec<Option<f64>> = level_case[ax]
+                    .iter()
+                    .map(|accs| accs[ci].metrics()[k])
+                    .collect();
+                if curve.iter().all(Option::is_none) {
+                    continue;
+                }
+                for mut c in cliffs_of_curve(axis, ax, METRICS[k], &curve, th) {
+                    c.case_id = Some(case.id.clone());
+                    cliffs.push(c);
+                }
+            }
+        }
+    }
+
+    let montecarlo = if n_seeds > 1 {
+        monte_carlo(rows, cells, baseline)
+    } else {
+        Vec::new()
+    };
+
+    // Per class.
+    let labels: BTreeSet<&str> = cases.iter().filter_map(|c| c.label.as_deref()).collect();
+    let mut classes = Vec::new();
+    for label in labels {
+        let members: Vec<usize> = (0..nc)
+            .filter(|&i| cases[i].label.as_deref() == Some(label))
+            .collect();
+        let class_cells = cells
+            .iter()
+            .map(|cell| {
+                let accs: Vec<Acc> = members.iter().map(|&i| cc[cell.index][i]).collect();
+                let est =
+                    estimate_group(&accs, settings, &format!("class/{label}/cell/{}", cell.index));
+                ClassCell {
+                    cell: cell.index,
+                    esi: est[0],
+                    accuracy: est[2],
+                }
+            })
+            .collect();
+        let mut class_cliffs = Vec::new();
+        for (ax, axis) in axes.iter().enumerate() {
+            for k in CLIFF_METRICS {
+                let curve: Vec<Option<f64>> = level_case[ax]
+                    .iter()
+                    .map(|accs| {
+                        let mut t = Acc::default();
+                        members.iter().for_each(|&i| t.add(&accs[i]));
+                        t.metrics()[k]
+                    })
+                    .collect();
+                for mut c in cliffs_of_curve(axis, ax, METRICS[k], &curve, th) {
+                    c.class = Some(label.to_string());
+                    class_cliffs.push(c);
+                }
+            }
+        }
+        let first_break = first_break(&class_cliffs).cloned();
+        classes.push(ClassBreakdown {
+            label: label.to_string(),
+            cases: members.len(),
+            cells: class_cells,
+            cliffs: class_cliffs,
+            first_break,
+        });
+    }
+
+    Analysis {
+        settings: settings.clone(),
+        axes: axes.to_vec(),
+        baseline_cell: baseline,
+        seeds: n_seeds,
+        runs: RunTotals {
+            records: totals.runs as usize,
+            ok: (totals.runs - totals.failed) as usize,
+            failed: totals.failed as usize,
+            excluded: totals.excluded as usize,
+            compared: totals.compared as usize,
+            planned: cells.len() * nc * n_seeds,
+        },
+        cells: cell_metrics,
+        self_agreement,
+        surface: Surface {
+            shape,
+            grid,
+            marginals,
+            slices,
+        },
+        gradients,
+        cliffs,
+        montecarlo,
+        classes,
+        case_cells,
+        refine,
+    }
+}
+
+/// The cliff with a level that comes earliest along its axis (relative position, then axis,
+/// metric, direction order as listed).
+pub(crate) fn first_break(cliffs: &[Cliff]) -> Option<&Cliff> {
+    cliffs
+        .iter()
+        .filter(|c| c.level.is_some())
+        .min_by(|a, b| {
+            a.relative_position
+                .unwrap_or(2.0)
+                .total_cmp(&b.relative_position.unwrap_or(2.0))
+        })
+}
+
+fn self_agreement(
+    rows: &Rows,
+    cases: &[Case],
+    baseline: usize,
+    n_seeds: usize,
+    settings: &AnalysisSettings,
+) -> BaselineAgreement {
+    let mut per_case: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for r in rows.rows.iter().filter(|r| r.cell as usize == baseline) {
+        if let Some(ok) = &r.ok {
+            per_case.entry(r.case).or_default().push(ok.answer);
+        }
+    }
+    let mut all = Vec::new();
+    let mut pair = Vec::new();
+    let mut disagreeing = Vec::new();
+    for (case, answers) in &per_case {
+        if answers.len() < 2 {
+            continue;
+        }
+        let same = answers.iter().all(|a| *a == answers[0]);
+        all.push(f64::from(u8::from(same)));
+        if !same {
+            disagreeing.push(cases[*case as usize].id.clone());
+        }
+        let (mut agree, mut total) = (0usize, 0usize);
+        for i in 0..answers.len() {
+            for j in i + 1..answers.len() {
+                total += 1;
+                agree += usize::from(answers[i] == answers[j]);
+            }
+        }
+        pair.push(agree as f64 / total as f64);
+    }
+    disagreeing.sort();
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let all_seeds = mean(&all).map(|value| {
+        let b = settings.bootstrap_iterations;
+        let mut reps = Vec::with_capacity(b);
+        if b > 0 {
+            let mut r = rng(settings.bootstrap_seed, "self_agreement");
+            let n = all.len();
+            for _ in 0..b {
+                let s: f64 = (0..n).map(|_| all[r.random_range(0..n)]).sum();
+                reps.push(s / n as f64);
+            }
+            reps.sort_by(f64::total_cmp);
+        }
+        Estimate {
+            value,
+            lo: percentile(&reps, 0.025),
+            hi: percentile(&reps, 0.975),
+        }
+    });
+    BaselineAgreement {
+        flagged: all_seeds.is_some_and(|e| e.value < settings.self_agreement_threshold),
+        all_seeds,
+        pairwise: mean(&pair),
+        cases: all.len(),
+        seeds: n_seeds,
+        threshold: settings.self_agreement_threshold,
+        disagreeing_cases: disagreeing,
+    }
+}
+
+/// Majority answer of a count map: the highest count, ties to the smallest answer (ids are in
+/// answer-string order).
+fn majority(counts: &BTreeMap<u32, usize>) -> Option<u32> {
+    counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(a, _)| *a)
+}
+
+fn monte_carlo(rows: &Rows, cells: &[Cell], baseline: usize) -> Vec<McCell> {
+    // (cell, case) → answer counts and confidences; rows are sorted by (cell, case, seed).
+    let mut groups: BTreeMap<(u32, u32), (BTreeMap<u32, usize>, Vec<f64>)> = BTreeMap::new();
+    for r in &rows.rows {
+        if let Some(ok) = &r.ok {
+            let g = groups.entry((r.cell, r.case)).or_default();
+            *g.0.entry(ok.answer).or_default() += 1;
+            if let Some(c) = ok.confidence {
+                g.1.push(c);
+            }
+        }
+    }
+    let base_major: BTreeMap<u32, u32> = groups
+        .iter()
+        .filter(|((cell, _), _)| *cell as usize == baseline)
+        .filter_map(|((_, case), (counts, _))| Some((*case, majority(counts)?)))
+        .collect();
+    cells
+        .iter()
+        .map(|cell| {
+            let mut dist: BTreeMap<String, usize> = BTreeMap::new();
+            let (mut ent_s, mut ent_n) = (0.0, 0usize);
+            let (mut agree, mut agree_n) = (0usize, 0usize);
+            let mut confs = Vec::new();
+            let c = cell.index as u32;
+            for ((_, case), (counts, cf)) in groups.range((c, 0)..=(c, u32::MAX)) {
+                let total: usize = counts.values().sum();
+                let mut h = 0.0;
+                for (a, n) in counts {
+                    *dist.entry(rows.answers[*a as usize].clone()).or_default() += n;
+                    let p = *n as f64 / total as f64;
+                    h -= p * p.ln();
+                }
+                ent_s += h.max(0.0);
+                ent_n += 1;
+                if let (Some(m), Some(b)) = (majority(counts), base_major.get(case)) {
+                    agree_n += 1;
+                    agree += usize::from(m == *b);
+                }
+                confs.extend_from_slice(cf);
+            }
+            let cm = (!confs.is_empty()).then(|| confs.iter().sum::<f64>() / confs.len() as f64);
+            McCell {
+                cell: cell.index,
+                answer_distribution: dist,
+                answer_entropy: (ent_n > 0).then(|| ent_s / ent_n as f64),
+                majority_agreement: (agree_n > 0).then(|| agree as f64 / agree_n as f64),
+                confidence_mean: cm,
+                confidence_var: cm.map(|m| {
+                    confs.iter().map(|c| (c - m) * (c - m)).sum::<f64>() / confs.len() as f64
+                }),
+                cases: ent_n,
+            }
+        })
+        .collect()
+}
