@@ -96,6 +96,25 @@ fn main() {
         "weights {}; {n} held-out phantoms at {size}x{size}\n",
         model.weights_hash()
     );
+    // Clean confusion matrix: rows = truth, columns = answer, class order.
+    let names = clarity_phantom::class_names();
+    let mut confusion = vec![vec![0usize; names.len()]; names.len()];
+    for p in &cases {
+        let pred = model.predict(&p.image, &opts).expect("predict");
+        let t = names
+            .iter()
+            .position(|c| *c == p.truth.label)
+            .expect("class");
+        let a = names.iter().position(|c| *c == pred.label).expect("class");
+        confusion[t][a] += 1;
+    }
+    println!("| truth \\ answer | {} |", names.join(" | "));
+    println!("|---{}|", "|---".repeat(names.len()));
+    for (t, row) in confusion.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
+        println!("| {} | {} |", names[t], cells.join(" | "));
+    }
+    println!();
     println!("| perturbation | level | accuracy | mean confidence |\n|---|---|---|---|");
     for sigma in [0.0f32, 1.0, 2.0, 4.0, 8.0] {
         let (acc, conf) = eval(&|img, _| blur(img, sigma));

@@ -5,7 +5,7 @@
 //!   the weights compiled into the crate (`weights/builtin.safetensors`, BLAKE3 in
 //!   `weights/builtin.safetensors.blake3`), so the product needs no files.
 //! - [`BuiltinModel::predict`] → [`Prediction`]: label, class probabilities, confidence,
-//!   entropy, a Grad-CAM [`Saliency`] map and a one-sentence justification built from the
+//!   entropy, a HiResCAM [`Saliency`] map (gradient × activation) and a one-sentence justification built from the
 //!   saliency peak's lung zone. [`PredictOptions::temperature`] > 0 samples the label from the
 //!   tempered softmax with a ChaCha8 generator seeded from [`PredictOptions::seed`].
 //! - [`train`] with a [`TrainConfig`]: the reproducible training run behind the committed
@@ -82,7 +82,7 @@ pub struct Prediction {
     pub confidence: f64,
     /// Entropy of `probabilities`, in nats.
     pub entropy: f64,
-    /// Grad-CAM of `label` on the last convolution (16×16, values in `[0, 1]`), when asked.
+    /// HiResCAM of `label` on the last convolution (16×16, values in `[0, 1]`), when asked.
     pub saliency: Option<Saliency>,
     /// One sentence from the evidence: finding and the lung zone of the saliency peak.
     pub justification: String,
@@ -171,7 +171,7 @@ impl BuiltinModel {
             .filter(|&&p| p > 0.0)
             .map(|&p| -p * p.ln())
             .sum::<f64>();
-        let cam = net::grad_cam(&self.params, &f, index);
+        let cam = net::saliency(&self.params, &f, index);
         let justification = justify(&self.classes[index], &cam);
         Ok(Prediction {
             label: self.classes[index].clone(),
@@ -183,7 +183,7 @@ impl BuiltinModel {
                 .collect(),
             confidence: probs[index],
             entropy,
-            saliency: opts.saliency.then(|| Saliency {
+            saliency: opts.saliency.then_some(Saliency {
                 width: net::CAM as u32,
                 height: net::CAM as u32,
                 values: cam,
@@ -212,7 +212,7 @@ fn sample(probs: &[f64], seed: u64) -> usize {
     probs.iter().rposition(|&p| p > 0.0).unwrap_or(0)
 }
 
-/// The sentence for `label` given its Grad-CAM map: the finding, the zone of the map's peak
+/// The sentence for `label` given its saliency map: the finding, the zone of the map's peak
 /// and the peak's position (normalised image coordinates, x right, y down).
 fn justify(label: &str, cam: &[f32]) -> String {
     let mut peak = 0;

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! input 1×64×64 → conv3x3(8) → ReLU → maxpool2 → conv3x3(16) → ReLU → maxpool2
-//!   → conv3x3(32) → ReLU [Grad-CAM layer, 32×16×16] → maxpool2 → flatten(2048)
+//!   → conv3x3(32) → ReLU [saliency layer, 32×16×16] → maxpool2 → flatten(2048)
 //!   → linear(64) → ReLU → linear(5) → logits
 //! ```
 //! (all convolutions stride 1, zero padding 1).
@@ -28,7 +28,7 @@ pub(crate) const C2: usize = 16;
 pub(crate) const C3: usize = 32;
 pub(crate) const HIDDEN: usize = 64;
 pub(crate) const CLASSES: usize = 5;
-/// Side of the Grad-CAM grid (conv3's output).
+/// Side of the saliency grid (conv3's output).
 pub const CAM: usize = INPUT / 4;
 const FLAT: usize = C3 * (CAM / 2) * (CAM / 2);
 
@@ -106,7 +106,7 @@ pub(crate) struct Forward {
     a2: Vec<f32>,
     idx2: Vec<u32>,
     pad3: Vec<f32>,
-    /// conv3 after ReLU, `C3×CAM×CAM`: the Grad-CAM feature maps.
+    /// conv3 after ReLU, `C3×CAM×CAM`: the saliency feature maps.
     pub(crate) a3: Vec<f32>,
     idx3: Vec<u32>,
     p3: Vec<f32>,
@@ -347,11 +347,10 @@ fn head_backward(
         }
     }
     let mut dp3 = vec![0.0; FLAT];
-    for j in 0..HIDDEN {
+    for (j, &dj) in dh.iter().enumerate() {
         if f.h[j] <= 0.0 {
             continue;
         }
-        let dj = dh[j];
         axpy(&mut dp3, dj, &p.t[F1W][j * FLAT..(j + 1) * FLAT]);
         if let Some(g) = g.as_deref_mut() {
             axpy(&mut g.t[F1W][j * FLAT..(j + 1) * FLAT], dj, &f.p3);
@@ -391,17 +390,25 @@ fn two(t: &mut [Vec<f32>], a: usize, b: usize) -> [&mut [f32]; 2] {
     [&mut lo[a], &mut hi[0]]
 }
 
-/// Grad-CAM for class `class`: ReLU of the gradient-weighted sum of conv3's feature maps,
-/// scaled to `[0, 1]` (all zeros when no location supports the class). `CAM×CAM`, row-major.
-pub(crate) fn grad_cam(p: &Params, f: &Forward, class: usize) -> Vec<f32> {
+/// HiResCAM for class `class` (Draelos & Carin, 2020): the element-wise product of conv3's
+/// activations and the class score's gradient, summed over channels, ReLU, scaled to
+/// `[0, 1]` (all zeros when no location supports the class). `CAM×CAM`, row-major. Unlike
+/// Grad-CAM, which averages the gradient over positions, this stays faithful for a head that
+/// flattens the feature maps (where a feature sits matters here: left vs right lung).
+pub(crate) fn saliency(p: &Params, f: &Forward, class: usize) -> Vec<f32> {
     let mut onehot = [0.0; CLASSES];
     onehot[class] = 1.0;
     let da3 = head_backward(p, f, &onehot, None);
     let plane = CAM * CAM;
     let mut cam = vec![0.0f32; plane];
     for k in 0..C3 {
-        let alpha = da3[k * plane..(k + 1) * plane].iter().sum::<f32>() / plane as f32;
-        axpy(&mut cam, alpha, &f.a3[k * plane..(k + 1) * plane]);
+        for (c, (g, a)) in cam.iter_mut().zip(
+            da3[k * plane..(k + 1) * plane]
+                .iter()
+                .zip(&f.a3[k * plane..(k + 1) * plane]),
+        ) {
+            *c += g * a;
+        }
     }
     let max = cam.iter().fold(0.0f32, |m, &v| m.max(v));
     for v in &mut cam {
@@ -475,7 +482,7 @@ mod tests {
         let mut g = Params::zeros();
         backward(&p, &f, &dl, &mut g);
         // One weight from each tensor: pick the entry with the largest gradient.
-        for t in 0..TENSORS.len() {
+        for (t, (name, _)) in TENSORS.iter().enumerate() {
             let (i, &gi) = g.t[t]
                 .iter()
                 .enumerate()
@@ -488,11 +495,7 @@ mod tests {
             minus.t[t][i] -= eps;
             let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(eps));
             let err = (numeric - f64::from(gi)).abs() / numeric.abs().max(1e-3);
-            assert!(
-                err < 0.05,
-                "{}[{i}]: analytic {gi} numeric {numeric}",
-                TENSORS[t].0
-            );
+            assert!(err < 0.05, "{name}[{i}]: analytic {gi} numeric {numeric}");
         }
     }
 }

@@ -46,9 +46,9 @@ impl Default for TrainConfig {
         Self {
             seed: 7,
             data_seed: 1,
-            cases: 4000,
+            cases: 8000,
             render_sizes: vec![64, 128, 192],
-            epochs: 20,
+            epochs: 12,
             batch_size: 16,
             learning_rate: 0.001,
             max_steps: None,
@@ -153,7 +153,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
     let (mut b1t, mut b2t) = (1.0f32, 1.0f32);
     let mut steps = 0usize;
     let mut log = Vec::new();
-    'epochs: for epoch in 0..cfg.epochs {
+    for epoch in 0..cfg.epochs {
         let lr = if 3 * epoch >= 2 * cfg.epochs {
             cfg.learning_rate * 0.2
         } else {
@@ -161,9 +161,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
         };
         let order = permutation(data.len(), &mut stream(cfg.seed, "order", epoch as u64));
         let (mut loss_sum, mut correct, mut seen, mut epoch_steps) = (0.0f64, 0usize, 0usize, 0);
+        let mut stop = false;
         for batch in order.chunks(cfg.batch_size) {
             if cfg.max_steps.is_some_and(|max| steps >= max) {
-                break 'epochs;
+                stop = true;
+                break;
             }
             grads.fill_zero();
             for &i in batch {
@@ -208,6 +210,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
                 mean_loss: loss_sum / seen as f64,
                 train_accuracy: correct as f64 / seen as f64,
             });
+        }
+        if stop {
+            break;
         }
     }
     Ok(TrainedModel {

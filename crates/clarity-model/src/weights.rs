@@ -44,7 +44,7 @@ pub(crate) fn to_bytes(p: &Params, metadata: &BTreeMap<String, String>) -> Vec<u
     );
     // serde_json::Map is a BTreeMap without the preserve_order feature: sorted keys.
     let mut json = serde_json::to_string(&header).expect("serialisable header");
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(' ');
     }
     let mut out = Vec::with_capacity(8 + json.len() + offset);

@@ -117,7 +117,7 @@ fn prediction_fields_are_consistent() {
     let sal = pred.saliency.as_ref().unwrap();
     assert_eq!((sal.width, sal.height, sal.values.len()), (16, 16, 256));
     assert!(sal.values.iter().all(|v| (0.0..=1.0).contains(v)));
-    assert!(sal.values.iter().any(|&v| v == 1.0));
+    assert!(sal.values.contains(&1.0));
     assert!(
         pred.justification.starts_with("Round nodule in the right"),
         "{}",

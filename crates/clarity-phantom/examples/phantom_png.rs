@@ -30,6 +30,21 @@ fn main() {
             }),
         ),
     ];
+    // Rendering time of a 1024² phantom, best of 5 (informative only; run in release).
+    let big = PhantomSpec {
+        size: 1024,
+        depth: BitDepth::Sixteen,
+        seed: 0,
+        lesion: cases[1].1,
+    };
+    let best = (0..5)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            generate(&big).expect("generate 1024");
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min);
+    eprintln!("1024x1024 16-bit phantom in {best:.1} ms (best of 5)");
     for seed in 0..2u64 {
         for (name, lesion) in cases {
             let spec = PhantomSpec {

@@ -22,6 +22,7 @@ mod render;
 use clarity_image::{BitDepth, Channels, Image};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Smallest accepted phantom side length, in pixels.
@@ -266,23 +267,26 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         let mut rng = stream(spec.seed, "lesion", &extra);
         render::Lesion::place(l.kind, l.zone, l.size, l.contrast, &mut rng)
     });
-    let mut grain = stream(spec.seed, "grain", &size.to_le_bytes());
-
+    // Rows are rendered in parallel; each row's grain comes from its own stream, so the
+    // pixels do not depend on the number of threads.
     let n = size as usize;
     let inv = 1.0 / size as f32;
-    let mut field = Vec::with_capacity(n * n);
-    for y in 0..n {
+    let mut field = vec![0.0f32; n * n];
+    field.par_chunks_mut(n).enumerate().for_each(|(y, row)| {
+        let mut extra = size.to_le_bytes().to_vec();
+        extra.extend_from_slice(&(y as u32).to_le_bytes());
+        let mut grain = stream(spec.seed, "grain", &extra);
         let v = (y as f32 + 0.5) * inv;
-        for x in 0..n {
+        for (x, out) in row.iter_mut().enumerate() {
             let u = (x as f32 + 0.5) * inv;
             let mut d = anatomy.density(u, v);
             if let Some(l) = &lesion {
                 d += l.density(u, v);
             }
             d += render::grain(&mut grain, 0.03);
-            field.push(d.clamp(0.0, 1.0));
+            *out = d.clamp(0.0, 1.0);
         }
-    }
+    });
     let image = match spec.depth {
         BitDepth::Eight => Image::from_u8(
             size,

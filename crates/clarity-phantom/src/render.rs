@@ -72,6 +72,9 @@ impl Anatomy {
     fn lung(&self, s: usize, u: f32, v: f32) -> f32 {
         let dx = (u - self.lung_cx[s]) / self.lung_rx[s];
         let dy = (v - self.lung_cy[s]) / self.lung_ry[s];
+        if dx.abs() > 1.1 || dy.abs() > 1.1 {
+            return 0.0;
+        }
         // Flatter medial border: squash the ellipse towards the mediastinum.
         let medial = if s == 0 { dx > 0.0 } else { dx < 0.0 };
         let dx = if medial { dx * 1.15 } else { dx };
@@ -88,6 +91,9 @@ impl Anatomy {
     fn heart(&self, u: f32, v: f32) -> f32 {
         let dx = (u - self.heart_cx) / self.heart_rx;
         let dy = (v - self.heart_cy) / self.heart_ry;
+        if dx.abs() > 1.2 || dy.abs() > 1.2 {
+            return 0.0;
+        }
         // The left ventricle makes the left-lower border rounder and fuller.
         let dx = if dx > 0.0 { dx * 0.92 } else { dx * 1.05 };
         1.0 - smoothstep(0.9, 1.03, (dx * dx + dy * dy).sqrt())
@@ -121,6 +127,9 @@ impl Anatomy {
 
     fn spine(&self, u: f32, v: f32) -> f32 {
         let d = (u - 0.5).abs();
+        if d >= 0.046 {
+            return 0.0;
+        }
         let column = 1.0 - smoothstep(0.036, 0.046, d);
         // Vertebral bodies separated by darker disc spaces.
         let p = (v / 0.052).fract();
@@ -165,20 +174,32 @@ impl Anatomy {
         d -= 0.34 * lung;
         // Aortic knob at the upper left mediastinal border.
         let (ax, ay) = ((u - 0.585) / 0.035, (v - 0.31) / 0.03);
-        d += 0.2 * (1.0 - smoothstep(0.8, 1.05, (ax * ax + ay * ay).sqrt())) * lungs[1];
+        if lungs[1] > 0.0 && ax.abs() < 1.1 && ay.abs() < 1.1 {
+            d += 0.2 * (1.0 - smoothstep(0.8, 1.05, (ax * ax + ay * ay).sqrt())) * lungs[1];
+        }
         d += 0.1 * self.spine(u, v) * (1.0 - 0.6 * lung);
         d += 0.1 * self.ribs(u, v) * thorax;
         d += 0.12 * self.clavicles(u, v) * thorax;
-        let vessel = lungs[0] * self.vessels(0, u, v) + lungs[1] * self.vessels(1, u, v);
-        d += 0.07 * vessel * (1.0 - heart);
+        for (s, &l) in lungs.iter().enumerate() {
+            if l > 0.0 {
+                d += 0.07 * l * self.vessels(s, u, v) * (1.0 - heart);
+            }
+        }
         // Air in the trachea and the gastric bubble under the left hemidiaphragm.
-        let trachea = (1.0 - smoothstep(0.012, 0.02, (u - 0.5).abs())) * smoothstep(0.36, 0.30, v);
-        d -= 0.08 * trachea * body;
+        if v < 0.36 && (u - 0.5).abs() < 0.02 {
+            let trachea =
+                (1.0 - smoothstep(0.012, 0.02, (u - 0.5).abs())) * smoothstep(0.36, 0.30, v);
+            d -= 0.08 * trachea * body;
+        }
         let (gx, gy) = ((u - 0.66) / 0.04, (v - self.dome_top[1] - 0.06) / 0.028);
-        d -= 0.09 * (1.0 - smoothstep(0.8, 1.0, (gx * gx + gy * gy).sqrt())) * abdomen;
+        if abdomen > 0.0 && gx.abs() < 1.0 && gy.abs() < 1.0 {
+            d -= 0.09 * (1.0 - smoothstep(0.8, 1.0, (gx * gx + gy * gy).sqrt())) * abdomen;
+        }
         // Soft-tissue texture, stronger in the lungs (parenchyma) than elsewhere.
         d += (0.015 + 0.02 * lung) * self.texture.at(u, v) * body;
-        d += 0.018 * lung * self.fine_texture.at(u, v);
+        if lung > 0.0 {
+            d += 0.018 * lung * self.fine_texture.at(u, v);
+        }
         d + self.exposure * body
     }
 }
