@@ -383,13 +383,14 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         blocks,
     });
 
-    // Surfaces: metrics in [0, 1] only (the colour scale is fixed), at most MAX_SLICES.
+    // Surfaces: at most MAX_SLICES heatmaps on a fixed [0, 1] colour scale.
     let mut blocks = Vec::new();
-    let bounded = |m: Metric| !matches!(m, Metric::Entropy | Metric::Edm);
+    // ESI and accuracy (the cliff metrics); the other metrics' slices stay in surface.json.
+    let shown = |m: Metric| matches!(m, Metric::Esi | Metric::Accuracy);
     let drawable: Vec<_> = d
         .slices
         .iter()
-        .filter(|sl| bounded(sl.metric) && sl.x_axis < d.axes.len() && sl.y_axis < d.axes.len())
+        .filter(|sl| shown(sl.metric) && sl.x_axis < d.axes.len() && sl.y_axis < d.axes.len())
         .collect();
     for sl in drawable.iter().take(MAX_SLICES) {
         let (xa, ya) = (&d.axes[sl.x_axis], &d.axes[sl.y_axis]);
@@ -430,7 +431,12 @@ pub fn build(d: &ReportData) -> Vec<Section> {
 
     // Gradients.
     let mut blocks = Vec::new();
-    for g in &d.gradients {
+    // ESI and accuracy; every metric's gradients are in gradients.json.
+    for g in d
+        .gradients
+        .iter()
+        .filter(|g| matches!(g.metric, Metric::Esi | Metric::Accuracy))
+    {
         let Some(axis) = d.axes.get(g.axis) else {
             continue;
         };
@@ -553,13 +559,14 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         )]
     } else {
         vec![Block::Table {
-            caption: "Accuracy and stability per ground-truth class".into(),
+            caption: "Accuracy and stability per ground-truth class (from the analysis)".into(),
             header: vec![
                 "class".into(),
                 "cases".into(),
                 "baseline accuracy".into(),
                 "worst accuracy".into(),
-                "mean ESI".into(),
+                "worst ESI".into(),
+                "first break".into(),
             ],
             rows: d
                 .per_class
@@ -570,11 +577,12 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                         r.cases.to_string(),
                         opt(r.baseline_accuracy),
                         opt(r.worst_accuracy),
-                        opt(r.mean_esi),
+                        opt(r.worst_esi),
+                        r.first_break.clone().unwrap_or_else(|| "none".into()),
                     ]
                 })
                 .collect(),
-            numeric: vec![false, true, true, true, true],
+            numeric: vec![false, true, true, true, true, false],
         }]
     };
     out.push(Section {

@@ -28,7 +28,7 @@ mod thumbs;
 
 use std::path::{Path, PathBuf};
 
-pub use load::{ThumbnailSource, normalize};
+pub use load::ThumbnailSource;
 pub use model::ReportData;
 pub use thumbs::thumbnail;
 
@@ -56,6 +56,8 @@ pub enum ReportError {
         key: String,
         expected: String,
     },
+    #[error(transparent)]
+    Analysis(#[from] clarity_analysis::AnalysisError),
     #[error("cannot build the PDF: {0}")]
     Pdf(String),
 }

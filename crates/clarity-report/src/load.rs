@@ -1,15 +1,18 @@
-//! Fills [`ReportData`] from a sweep directory.
+//! Fills [`ReportData`] from a sweep directory (a Clarity sweep or an imported R2L sweep).
 //!
-//! Reads `plan.json` (required), `observations.jsonl` (per-case table, per-class breakdown,
-//! worst cases), the analysis artifacts `metrics.json` (required), `surface.json`,
-//! `gradients.json`, `cliffs.json`, `montecarlo.json` (optional), and `bundle.json` (hashed for
-//! the provenance). The JSON is read by its documented shape (docs/analysis.md, docs/report.md)
-//! through `serde_json::Value`, so every mismatch names the file and key.
+//! The sweep itself (axes, cells, cases, seeds, normalisation, run records) is loaded by
+//! [`clarity_analysis::io::load_dir`], the same loader the analysis used, and answers are
+//! compared with its [`clarity_analysis::Normalizer`]. The analysis artifacts `metrics.json`
+//! (required), `surface.json`, `gradients.json`, `cliffs.json` and `montecarlo.json` are read by
+//! their documented shape (docs/analysis.md) through `serde_json::Value`, so a mismatch names the
+//! file and key; `plan.json` gives the adapter identity and tool version; `bundle.json` is hashed
+//! for the provenance.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use clarity_core::{Axis, Case, Cell, Normalization, RunRecord};
+use clarity_analysis::{Normalizer, SourceKind, SweepData};
+use clarity_core::{Axis, Cell, RunRecord};
 use clarity_image::Image;
 use serde_json::Value;
 use sha2::Digest as _;
@@ -66,18 +69,6 @@ fn shape(path: &Path, key: &str, expected: &str) -> ReportError {
         key: key.to_string(),
         expected: expected.to_string(),
     }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    key: &str,
-    v: &Value,
-) -> Result<T, ReportError> {
-    serde_json::from_value(v.clone()).map_err(|e| ReportError::Shape {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-        expected: e.to_string(),
-    })
 }
 
 /// An estimate: a number, or `{value|mean, lo|ci_lo|ci_low, hi|ci_hi|ci_high}`, or
@@ -141,37 +132,6 @@ fn axis_index(axes: &[Axis], path: &Path, key: &str, v: &Value) -> Result<usize,
     }
 }
 
-/// Normalises an answer as [`Normalization`] documents it. Regex normalisation is applied by the
-/// analysis; here it falls back to folding (used only to pick which runs to show).
-pub fn normalize(answer: &str, n: &Normalization) -> String {
-    let fold = |s: &str| {
-        let lower = s.to_lowercase();
-        let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
-        collapsed
-            .trim_end_matches(|c: char| c.is_ascii_punctuation())
-            .to_string()
-    };
-    match n {
-        Normalization::Exact => answer.to_string(),
-        Normalization::Folded | Normalization::Regex { .. } => fold(answer),
-        Normalization::Choices { choices } => {
-            let f = fold(answer);
-            let words: Vec<&str> = f
-                .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '-')
-                .filter(|w| !w.is_empty())
-                .collect();
-            for c in choices {
-                let fc = fold(c);
-                let cw: Vec<&str> = fc.split_whitespace().collect();
-                if !cw.is_empty() && words.windows(cw.len()).any(|w| w == cw.as_slice()) {
-                    return c.clone();
-                }
-            }
-            "<none>".to_string()
-        }
-    }
-}
-
 fn cell_label(axes: &[Axis], cell: &Cell) -> String {
     let parts: Vec<String> = axes
         .iter()
@@ -206,39 +166,51 @@ fn severity(axes: &[Axis], cell: &Cell) -> usize {
 /// Loads everything the report shows from `dir`.
 pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportError> {
     let plan_path = dir.join("plan.json");
-    if !plan_path.exists() {
+    let kind = clarity_analysis::io::detect(dir).map_err(|_| ReportError::Missing {
+        path: plan_path.clone(),
+        hint: "not a sweep directory: no plan.json and no sweep_manifest.json".into(),
+    })?;
+    let metrics_path = dir.join("metrics.json");
+    if !metrics_path.exists() {
         return Err(ReportError::Missing {
-            path: plan_path,
-            hint: "not a sweep directory".into(),
+            path: metrics_path,
+            hint: "run `clarity analyze` on the sweep directory first".into(),
         });
     }
-    let plan = read_json(&plan_path)?;
-    let p = &plan_path;
-    let get = |k: &str| plan.get(k).ok_or_else(|| shape(p, k, "present"));
-    let axes: Vec<Axis> = typed(p, "axes", get("axes")?)?;
-    let cells: Vec<Cell> = typed(p, "cells", get("cells")?)?;
-    let cases: Vec<Case> = typed(p, "cases", get("cases")?)?;
-    let seeds: Vec<u64> = typed(p, "seeds", get("seeds")?)?;
-    for (i, c) in cells.iter().enumerate() {
-        if c.coords.len() != axes.len()
-            || c.coords
-                .iter()
-                .zip(&axes)
-                .any(|(k, a)| *k >= a.values.len())
-        {
-            return Err(shape(
-                p,
-                &format!("cells[{i}].coords"),
-                "one in-range level index per axis",
-            ));
-        }
-    }
-    let normalization: Normalization = match plan
-        .get("normalization")
-        .or_else(|| plan.pointer("/config/normalization"))
+    let metrics = read_json(&metrics_path)?;
+    let m = &metrics_path;
+    // An R2L sweep's baseline may have been named at analysis time: take it from metrics.json.
+    let baseline_override = match kind {
+        SourceKind::R2l => r2l_baseline(&metrics),
+        SourceKind::Clarity => None,
+    };
+    let SweepData {
+        axes,
+        cells,
+        cases,
+        seeds,
+        normalization,
+        records,
+        source,
+        ..
+    } = clarity_analysis::io::load_dir(dir, baseline_override.as_deref())?;
+    // The loader validated the grid (coords in range, one baseline).
+    if let Some(n) = metrics.get("cells").and_then(Value::as_array).map(Vec::len)
+        && n != cells.len()
     {
-        Some(v) => typed(p, "normalization", v)?,
-        None => Normalization::default(),
+        return Err(shape(
+            m,
+            "cells",
+            &format!(
+                "{} cells as in the sweep, found {n}: re-run `clarity analyze`",
+                cells.len()
+            ),
+        ));
+    }
+    let normalizer = Normalizer::new(&normalization)?;
+    let plan = match kind {
+        SourceKind::Clarity => read_json(&plan_path)?,
+        SourceKind::R2l => Value::Null,
     };
     let adapter = plan.get("adapter").cloned().unwrap_or(Value::Null);
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -252,7 +224,9 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
             .map(|v| clarity_core::json::to_canonical_line(v).unwrap_or_default())
             .unwrap_or_default(),
     };
-    let identity = if model.version.is_empty() {
+    let identity = if kind == SourceKind::R2l {
+        "R2L program (see runs/*/manifest.json)".to_string()
+    } else if model.version.is_empty() {
         format!("{}/{}", model.adapter, model.model)
     } else {
         format!("{}/{}@{}", model.adapter, model.model, model.version)
@@ -263,28 +237,31 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
     } else {
         None
     };
+    let mismatches = metrics
+        .pointer("/source/manifest_mismatches")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize;
     let provenance = Provenance {
-        plan_hash: s(&plan, "plan_hash"),
-        tool_version: s(&plan, "tool_version"),
+        plan_hash: source
+            .plan_hash
+            .clone()
+            .unwrap_or_else(|| s(&plan, "plan_hash")),
+        tool_version: match kind {
+            SourceKind::Clarity => s(&plan, "tool_version"),
+            SourceKind::R2l => "earlier Python CLARITY orchestrator (imported)".into(),
+        },
         adapter_identity: identity,
         bundle_hash,
-        source: plan
-            .get("source")
-            .and_then(Value::as_str)
-            .unwrap_or("clarity")
-            .to_string(),
+        source: match kind {
+            SourceKind::Clarity => "clarity".into(),
+            SourceKind::R2l if mismatches > 0 => {
+                format!("r2l ({mismatches} manifest hash mismatches)")
+            }
+            SourceKind::R2l => "r2l (every manifest hash verified)".into(),
+        },
     };
 
     // Analysis artifacts.
-    let metrics_path = dir.join("metrics.json");
-    if !metrics_path.exists() {
-        return Err(ReportError::Missing {
-            path: metrics_path,
-            hint: "run `clarity analyze` on the sweep directory first".into(),
-        });
-    }
-    let metrics = read_json(&metrics_path)?;
-    let m = &metrics_path;
     let esi_threshold = opt_f64(metrics.get("esi_threshold")).unwrap_or(0.9);
     // `self_agreement` {all_seeds, threshold, flagged} (analysis) or a bare estimate.
     let (baseline_agreement, baseline_flag) = match metrics.get("self_agreement") {
@@ -558,44 +535,18 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         None => None,
     };
 
-    // Observations: per-case facts and worst cases.
-    let obs_path = dir.join("observations.jsonl");
-    let mut records: Vec<RunRecord> = Vec::new();
-    if obs_path.exists() {
-        let text = fs_err::read_to_string(&obs_path)?;
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let r: RunRecord = serde_json::from_str(line).map_err(|e| ReportError::Line {
-                path: obs_path.clone(),
-                line: i + 1,
-                message: e.to_string(),
-            })?;
-            if r.cell >= cells.len() {
-                return Err(ReportError::Line {
-                    path: obs_path.clone(),
-                    line: i + 1,
-                    message: format!(
-                        "cell {} is not in plan.json ({} cells)",
-                        r.cell,
-                        cells.len()
-                    ),
-                });
-            }
-            records.push(r);
-        }
-    }
-    let planned = plan
-        .get("runs")
-        .and_then(Value::as_u64)
-        .map(|r| r as usize)
-        .unwrap_or(cells.len() * cases.len() * seeds.len());
+    // Run records: per-case facts and worst cases.
     let failed = records.iter().filter(|r| r.observation().is_none()).count();
+    let count = |k: &str| {
+        metrics
+            .pointer(&format!("/runs/{k}"))
+            .and_then(Value::as_u64)
+            .map(|v| v as usize)
+    };
     let runs = RunCounts {
-        planned,
-        ok: records.len() - failed,
-        failed,
+        planned: count("planned").unwrap_or(cells.len() * cases.len() * seeds.len()),
+        ok: count("ok").unwrap_or(records.len() - failed),
+        failed: count("failed").unwrap_or(failed),
     };
 
     let baseline_cell = cells.iter().position(|c| c.is_baseline);
@@ -611,7 +562,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
     let norm = |r: &RunRecord| {
         r.observation()
             .and_then(|o| o.answer.as_deref())
-            .map(|a| normalize(a, &normalization))
+            .map(|a| normalizer.normalize(a))
     };
 
     struct CaseStat<'r> {
@@ -715,39 +666,75 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         _ => None,
     };
 
-    // Per class: accuracy against the label (normalised like the answers).
+    // Per class, from the analysis' breakdown.
+    let baseline_index = baseline_cell.unwrap_or(0);
     let mut per_class = Vec::new();
-    let labels: BTreeSet<&str> = cases.iter().filter_map(|c| c.label.as_deref()).collect();
-    for label in &labels {
-        let ids: BTreeSet<&str> = cases
-            .iter()
-            .filter(|c| c.label.as_deref() == Some(label))
-            .map(|c| c.id.as_str())
-            .collect();
-        let want = normalize(label, &normalization);
-        let mut per_cell: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
-        for r in records.iter().filter(|r| ids.contains(r.case_id.as_str())) {
-            let Some(a) = norm(r) else { continue };
-            let e = per_cell.entry(r.cell).or_default();
-            e.1 += 1;
-            if a == want {
-                e.0 += 1;
+    for (i, c) in metrics
+        .get("per_class")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let key = format!("per_class[{i}]");
+        let label = c
+            .get("label")
+            .and_then(Value::as_str)
+            .ok_or_else(|| shape(m, &format!("{key}.label"), "a string"))?;
+        let mut baseline_accuracy = None;
+        let (mut worst_accuracy, mut worst_esi): (Option<f64>, Option<f64>) = (None, None);
+        for (j, cc) in c
+            .get("cells")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let acc = estimate(
+                m,
+                &format!("{key}.cells[{j}].accuracy"),
+                cc.get("accuracy").unwrap_or(&Value::Null),
+            )?;
+            let esi = estimate(
+                m,
+                &format!("{key}.cells[{j}].esi"),
+                cc.get("esi").unwrap_or(&Value::Null),
+            )?;
+            let cell = cc.get("cell").and_then(Value::as_u64).map(|v| v as usize);
+            if cell == Some(baseline_index) {
+                baseline_accuracy = acc.map(|e| e.value);
+                continue;
+            }
+            if let Some(a) = acc {
+                worst_accuracy = Some(worst_accuracy.map_or(a.value, |w| w.min(a.value)));
+            }
+            if let Some(e) = esi {
+                worst_esi = Some(worst_esi.map_or(e.value, |w| w.min(e.value)));
             }
         }
-        let acc = |(ok, n): (usize, usize)| ok as f64 / n as f64;
-        let esis: Vec<f64> = stats
-            .iter()
-            .filter(|s| ids.contains(s.row.case_id.as_str()))
-            .filter_map(|s| s.row.esi)
-            .collect();
+        let first_break = c
+            .get("first_break")
+            .filter(|v| !v.is_null())
+            .and_then(|fb| {
+                let axis = axes.iter().position(|a| {
+                    Some(a.name.as_str()) == fb.get("axis").and_then(Value::as_str)
+                })?;
+                let level = fb.get("level")?.as_u64()? as usize;
+                let value = axes[axis].values.get(level)?.label();
+                let metric = fb
+                    .get("metric")
+                    .and_then(Value::as_str)
+                    .and_then(Metric::from_key)
+                    .unwrap_or(Metric::Esi);
+                Some(format!("{}={value} ({})", axes[axis].name, metric.label()))
+            });
         per_class.push(ClassRow {
             label: label.to_string(),
-            cases: ids.len(),
-            baseline_accuracy: baseline_cell
-                .and_then(|b| per_cell.get(&b))
-                .map(|x| acc(*x)),
-            worst_accuracy: per_cell.values().map(|x| acc(*x)).min_by(f64::total_cmp),
-            mean_esi: (!esis.is_empty()).then(|| esis.iter().sum::<f64>() / esis.len() as f64),
+            cases: c.get("cases").and_then(Value::as_u64).unwrap_or(0) as usize,
+            baseline_accuracy,
+            worst_accuracy,
+            worst_esi,
+            first_break,
         });
     }
 
@@ -795,6 +782,26 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         thumbnails_note,
         provenance,
     })
+}
+
+/// The baseline cell of an analysed R2L sweep as `(axis, value)` pairs, from metrics.json.
+fn r2l_baseline(metrics: &Value) -> Option<Vec<(String, String)>> {
+    let b = metrics.get("baseline_cell")?.as_u64()? as usize;
+    let cell = metrics.get("cells")?.as_array()?.get(b)?;
+    let values = cell.get("values")?.as_array()?;
+    let axes = metrics.get("axes")?.as_array()?;
+    axes.iter()
+        .zip(values)
+        .map(|(a, v)| {
+            let name = a.get("name")?.as_str()?.to_string();
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => clarity_core::json::format_num(n.as_f64()?),
+                _ => return None,
+            };
+            Some((name, value))
+        })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -193,9 +193,12 @@ pub struct ClassRow {
     pub label: String,
     pub cases: usize,
     pub baseline_accuracy: Option<f64>,
-    /// Lowest accuracy of the class over all cells.
+    /// Lowest accuracy of the class over the perturbed cells.
     pub worst_accuracy: Option<f64>,
-    pub mean_esi: Option<f64>,
+    /// Lowest ESI of the class over the perturbed cells.
+    pub worst_esi: Option<f64>,
+    /// The class's earliest cliff, `axis=value (metric)`.
+    pub first_break: Option<String>,
 }
 
 /// An encoded raster image ready to inline.

@@ -2,7 +2,8 @@
 //! 2 seeds = 72 runs, one failure. Answers are chosen so the per-case numbers are known:
 //! - c1 (label nodule) flips to "normal" when blur σ ≥ 2: 12 of 22 comparisons → ESI 0.455,
 //!   first flip `gaussian_blur.sigma=2`;
-//! - c2 (label normal) flips to "nodule" at JPEG quality 10: 8 of 22 → ESI 0.636;
+//! - c2 (label normal) flips to "nodule" at JPEG quality 10: 8 of 22 → ESI 0.636
+//!   (JPEG levels ascend, 10 50 100, identity 100: the baseline cell is 2, coords [0, 2]);
 //! - c3 (label nodule) never flips; its run in cell 5, seed 1 fails: ESI 1.000 over 21.
 
 use std::path::Path;
@@ -13,7 +14,7 @@ use clarity_report::ThumbnailSource;
 use serde_json::{Value, json};
 
 pub const BLUR: [f64; 4] = [0.0, 1.0, 2.0, 4.0];
-pub const JPEG: [f64; 3] = [100.0, 50.0, 10.0];
+pub const JPEG: [f64; 3] = [10.0, 50.0, 100.0];
 
 fn est(v: f64, lo: f64, hi: f64) -> Value {
     json!({"value": v, "lo": lo, "hi": hi})
@@ -23,7 +24,7 @@ pub fn answer(case: &str, coords: &[usize]) -> &'static str {
     match case {
         "c1" if coords[0] >= 2 => "normal",
         "c1" => "Nodule.",
-        "c2" if coords[1] == 2 => "nodule",
+        "c2" if coords[1] == 0 => "nodule",
         "c2" => "normal",
         _ => "nodule",
     }
@@ -41,7 +42,7 @@ pub fn write(dir: &Path) {
     for i in 0..4 {
         for j in 0..3 {
             cells.push(
-                json!({"index": i * 3 + j, "coords": [i, j], "is_baseline": i == 0 && j == 0}),
+                json!({"index": i * 3 + j, "coords": [i, j], "is_baseline": i == 0 && j == 2}),
             );
         }
     }
@@ -77,7 +78,7 @@ pub fn write(dir: &Path) {
                     } else {
                         let a = answer(case, &[i, j]);
                         let flipped = a.to_lowercase().trim_end_matches('.')
-                            != answer(case, &[0, 0]).to_lowercase().trim_end_matches('.');
+                            != answer(case, &[0, 2]).to_lowercase().trim_end_matches('.');
                         let mut obs = json!({
                             "answer": a,
                             "justification": if a.to_lowercase().starts_with("nodule") {
@@ -108,6 +109,18 @@ pub fn write(dir: &Path) {
         "schema_version": 1,
         "esi_threshold": 0.9,
         "self_agreement": {"all_seeds": est(1.0, 1.0, 1.0), "threshold": 0.9, "flagged": false},
+        "runs": {"records": 72, "ok": 71, "failed": 1, "planned": 72},
+        "per_class": [
+            {"label": "nodule", "cases": 2, "cells": [
+                {"cell": 2, "esi": est(1.0, 1.0, 1.0), "accuracy": est(1.0, 1.0, 1.0)},
+                {"cell": 5, "esi": est(1.0, 1.0, 1.0), "accuracy": est(1.0, 1.0, 1.0)},
+                {"cell": 9, "esi": est(0.5, 0.0, 1.0), "accuracy": est(0.5, 0.0, 1.0)}],
+             "first_break": {"axis": "gaussian_blur.sigma", "metric": "esi", "level": 2}},
+            {"label": "normal", "cases": 1, "cells": [
+                {"cell": 2, "esi": est(1.0, 1.0, 1.0), "accuracy": est(1.0, 1.0, 1.0)},
+                {"cell": 0, "esi": null, "accuracy": est(0.0, 0.0, 0.0)}],
+             "first_break": null}
+        ],
     });
     std::fs::write(dir.join("metrics.json"), metrics.to_string()).unwrap();
 
@@ -121,13 +134,13 @@ pub fn write(dir: &Path) {
                 "drift": [est(0.0, 0.0, 0.0), est(0.1, 0.0, 0.2), est(0.4, 0.2, 0.6), null]
             }},
             {"axis": "jpeg.quality", "metrics": {
-                "esi": [est(0.75, 0.5, 1.0), est(0.75, 0.5, 1.0), est(0.417, 0.25, 0.583)],
-                "accuracy": [est(0.75, 0.5, 1.0), est(0.75, 0.5, 1.0), est(0.417, 0.25, 0.583)]
+                "esi": [est(0.417, 0.25, 0.583), est(0.75, 0.5, 1.0), est(0.75, 0.5, 1.0)],
+                "accuracy": [est(0.417, 0.25, 0.583), est(0.75, 0.5, 1.0), est(0.75, 0.5, 1.0)]
             }}
         ],
         "slices": [
             {"x_axis": "gaussian_blur.sigma", "y_axis": "jpeg.quality", "metric": "esi",
-             "values": [[1.0, 1.0, 0.667, 0.667], [1.0, 1.0, 0.667, 0.667], [0.667, 0.667, 0.333, null]]}
+             "values": [[0.667, 0.667, 0.333, null], [1.0, 1.0, 0.667, 0.667], [1.0, 1.0, 0.667, 0.667]]}
         ]
     });
     std::fs::write(dir.join("surface.json"), surface.to_string()).unwrap();
@@ -136,22 +149,24 @@ pub fn write(dir: &Path) {
         {"axis": "gaussian_blur.sigma", "metric": "esi",
          "per_unit": [-0.111, -0.222, -0.111, 0.0], "per_step": [-0.111, -0.222, -0.167, 0.0]},
         {"axis": "jpeg.quality", "metric": "esi",
-         "per_unit": [0.0, -0.004, -0.008], "per_step": [0.0, -0.167, -0.333]}
+         "per_unit": [0.008, 0.004, 0.0], "per_step": [0.333, 0.167, 0.0]}
     ]});
     std::fs::write(dir.join("gradients.json"), gradients.to_string()).unwrap();
 
     let cliffs = json!({"cliffs": [
         {"axis": "gaussian_blur.sigma", "metric": "esi", "threshold": 0.9, "level": 1,
+         "direction": "increasing", "relative_position": 0.333,
          "steepest": {"level": 2, "drop": 0.333}},
-        {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 2,
-         "steepest": {"level": 2, "drop": 0.333}},
+        {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 0,
+         "direction": "decreasing", "relative_position": 1.0,
+         "steepest": {"level": 0, "drop": 0.333}},
         {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 0, "case_id": "c1"}
     ]});
     std::fs::write(dir.join("cliffs.json"), cliffs.to_string()).unwrap();
 
     let mc = json!({"k": 2, "cells": [
-        {"cell": 0, "majority_agreement": 1.0, "answer_entropy": 0.0, "confidence_mean": 0.9, "confidence_var": 0.0},
-        {"cell": 11, "answer_distribution": {"nodule": 2, "normal": 3, "<none>": 1}, "majority_agreement": 0.833, "answer_entropy": 0.451, "confidence_mean": 0.7, "confidence_var": 0.02}
+        {"cell": 2, "majority_agreement": 1.0, "answer_entropy": 0.0, "confidence_mean": 0.9, "confidence_var": 0.0},
+        {"cell": 9, "answer_distribution": {"nodule": 2, "normal": 3, "<none>": 1}, "majority_agreement": 0.833, "answer_entropy": 0.451, "confidence_mean": 0.7, "confidence_var": 0.02}
     ]});
     std::fs::write(dir.join("montecarlo.json"), mc.to_string()).unwrap();
     std::fs::write(dir.join("bundle.json"), "{\"files\": {}}\n").unwrap();

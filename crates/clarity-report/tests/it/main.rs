@@ -1,5 +1,6 @@
 //! Integration tests of clarity-report on a small hand-built sweep.
 
+mod e2e;
 mod errors;
 mod fixture;
 mod golden;

@@ -42,6 +42,7 @@ fn minimal_sweep_without_optional_files() {
     });
     std::fs::write(dir.path().join("plan.json"), plan.to_string()).unwrap();
     std::fs::write(dir.path().join("metrics.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("observations.jsonl"), "").unwrap();
     let s = write_report(dir.path(), &ReportOptions::default()).unwrap();
     let html = std::fs::read_to_string(&s.html).unwrap();
     well_formed(&html);
