@@ -5,7 +5,11 @@
 mod fixture;
 
 fn main() {
-    let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: fixture_report DIR [--analyze]"));
+    let dir = std::path::PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .expect("usage: fixture_report DIR [--analyze]"),
+    );
     std::fs::create_dir_all(&dir).unwrap();
     fixture::write(&dir);
     if std::env::args().any(|a| a == "--analyze") {
