@@ -165,7 +165,7 @@ fn estimate_group(
     let cases: Vec<&Acc> = per_case.iter().filter(|a| !a.is_empty()).collect();
     let point = sum(per_case).metrics();
     let b = settings.bootstrap_iterations;
-    let mut reps: Vec<Vec<f64>> = vec![Vec::with_capacity(b); N_METRICS];
+    let mut reps: Vec<Vec<f64>> = (0..N_METRICS).map(|_| Vec::with_capacity(b)).collect();
     if b > 0 && !cases.is_empty() {
         let mut r = rng(settings.bootstrap_seed, label);
         let n = cases.len();
@@ -495,7 +495,9 @@ pub(crate) fn analyze_rows(
 
     // Slices for every pair of axes, metric-major (ESI first).
     let mut slices = Vec::new();
-    let slice_metrics: Vec<usize> = (0..N_METRICS).filter(|k| METRICS[*k] != "delta_confidence").collect();
+    let slice_metrics: Vec<usize> = (0..N_METRICS)
+        .filter(|k| METRICS[*k] != "delta_confidence")
+        .collect();
     let mut pair_accs = Vec::new();
     for x in 0..axes.len() {
         for y in x + 1..axes.len() {
@@ -598,8 +600,11 @@ pub(crate) fn analyze_rows(
             .iter()
             .map(|cell| {
                 let accs: Vec<Acc> = members.iter().map(|&i| cc[cell.index][i]).collect();
-                let est =
-                    estimate_group(&accs, settings, &format!("class/{label}/cell/{}", cell.index));
+                let est = estimate_group(
+                    &accs,
+                    settings,
+                    &format!("class/{label}/cell/{}", cell.index),
+                );
                 ClassCell {
                     cell: cell.index,
                     esi: est[0],
@@ -667,14 +672,11 @@ pub(crate) fn analyze_rows(
 /// The cliff with a level that comes earliest along its axis (relative position, then axis,
 /// metric, direction order as listed).
 pub(crate) fn first_break(cliffs: &[Cliff]) -> Option<&Cliff> {
-    cliffs
-        .iter()
-        .filter(|c| c.level.is_some())
-        .min_by(|a, b| {
-            a.relative_position
-                .unwrap_or(2.0)
-                .total_cmp(&b.relative_position.unwrap_or(2.0))
-        })
+    cliffs.iter().filter(|c| c.level.is_some()).min_by(|a, b| {
+        a.relative_position
+            .unwrap_or(2.0)
+            .total_cmp(&b.relative_position.unwrap_or(2.0))
+    })
 }
 
 fn self_agreement(
@@ -753,7 +755,8 @@ fn majority(counts: &BTreeMap<u32, usize>) -> Option<u32> {
 
 fn monte_carlo(rows: &Rows, cells: &[Cell], baseline: usize) -> Vec<McCell> {
     // (cell, case) → answer counts and confidences; rows are sorted by (cell, case, seed).
-    let mut groups: BTreeMap<(u32, u32), (BTreeMap<u32, usize>, Vec<f64>)> = BTreeMap::new();
+    type Group = (BTreeMap<u32, usize>, Vec<f64>);
+    let mut groups: BTreeMap<(u32, u32), Group> = BTreeMap::new();
     for r in &rows.rows {
         if let Some(ok) = &r.ok {
             let g = groups.entry((r.cell, r.case)).or_default();

@@ -78,7 +78,7 @@ fn read_plan(dir: &Path) -> Result<Plan, AnalysisError> {
     for (i, a) in axes.iter().enumerate() {
         if a.is_numeric() {
             let xs: Vec<f64> = a.values.iter().filter_map(AxisValue::as_f64).collect();
-            if xs.windows(2).any(|w| !(w[0] < w[1])) || xs.iter().any(|x| !x.is_finite()) {
+            if xs.windows(2).any(|w| w[0] >= w[1]) || xs.iter().any(|x| !x.is_finite()) {
                 return Err(AnalysisError::Shape {
                     path: path.clone(),
                     key: format!("axes[{i}].values"),
@@ -129,11 +129,13 @@ fn stream_records(
     let mut n = 0usize;
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).map_err(|e| AnalysisError::Line {
-            path: path.to_path_buf(),
-            line: n + 1,
-            message: e.to_string(),
-        })?;
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| AnalysisError::Line {
+                path: path.to_path_buf(),
+                line: n + 1,
+                message: e.to_string(),
+            })?;
         if read == 0 {
             break;
         }
@@ -146,8 +148,8 @@ fn stream_records(
             line: n,
             message,
         };
-        let r: RunRecord = serde_json::from_str(&line)
-            .map_err(|e| err(format!("not a run record: {e}")))?;
+        let r: RunRecord =
+            serde_json::from_str(&line).map_err(|e| err(format!("not a run record: {e}")))?;
         f(&r).map_err(err)?;
     }
     Ok(())
@@ -470,7 +472,8 @@ fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
         head.push(format!("{m}_lo"));
         head.push(format!("{m}_hi"));
     }
-    w.write_record(&head).map_err(|e| csv_err("metrics.csv", e))?;
+    w.write_record(&head)
+        .map_err(|e| csv_err("metrics.csv", e))?;
     for c in &a.cells {
         let mut row: Vec<String> = vec![c.cell.to_string(), c.is_baseline.to_string()];
         row.extend(c.values.iter().map(AxisValue::label));
@@ -485,7 +488,8 @@ fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
             row.push(fmt_opt(e.and_then(|e| e.lo)));
             row.push(fmt_opt(e.and_then(|e| e.hi)));
         }
-        w.write_record(&row).map_err(|e| csv_err("metrics.csv", e))?;
+        w.write_record(&row)
+            .map_err(|e| csv_err("metrics.csv", e))?;
     }
     w.into_inner().map_err(|e| csv_err("metrics.csv", e))
 }
@@ -501,7 +505,11 @@ fn cases_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
         let mut row = vec![r.case_id.clone(), r.cell.to_string()];
         row.extend(a.cells[r.cell].values.iter().map(AxisValue::label));
         row.extend([r.n, r.failures, r.compared].iter().map(|x| x.to_string()));
-        row.extend(METRICS.iter().map(|m| fmt_opt(r.metrics.get(*m).copied().flatten())));
+        row.extend(
+            METRICS
+                .iter()
+                .map(|m| fmt_opt(r.metrics.get(*m).copied().flatten())),
+        );
         w.write_record(&row).map_err(|e| csv_err("cases.csv", e))?;
     }
     w.into_inner().map_err(|e| csv_err("cases.csv", e))
@@ -565,7 +573,9 @@ fn summary(
         None => format!(
             "ESI stays at or above {} along every axis (lowest cell ESI {}).",
             json::format_num(th),
-            min_esi.map(|v| fmt_opt(Some(v))).unwrap_or_else(|| "undefined".into())
+            min_esi
+                .map(|v| fmt_opt(Some(v)))
+                .unwrap_or_else(|| "undefined".into())
         ),
     };
     let sa = &a.self_agreement;

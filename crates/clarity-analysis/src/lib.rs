@@ -30,13 +30,15 @@ mod rows;
 
 pub use analysis::{
     Analysis, BaselineAgreement, CaseCellRow, CellMetrics, ClassBreakdown, ClassCell, Estimate,
-    MarginalCurve, McCell, METRICS, Slice, Surface, analyze,
+    METRICS, MarginalCurve, McCell, Slice, Surface, analyze,
 };
 pub use bootstrap::percentile;
 pub use cliffs::{Cliff, Direction, RefineRequest, Steepest, refine_targets};
 pub use data::{AnalysisSettings, ManifestCheck, SourceInfo, SourceKind, SweepData};
 pub use error::AnalysisError;
 pub use gradients::{Gradient, gradient_nonuniform};
-pub use io::{AnalysisSummary, AnalyzeOptions, analyze_dir, load_clarity_dir, load_dir, load_r2l_dir};
+pub use io::{
+    AnalysisSummary, AnalyzeOptions, analyze_dir, load_clarity_dir, load_dir, load_r2l_dir,
+};
 pub use normalize::Normalizer;
 pub use rows::justification_drift;

@@ -102,7 +102,10 @@ mod tests {
     #[test]
     fn modes() {
         assert_eq!(n(Normalization::Exact).normalize(" Yes. "), " Yes. ");
-        assert_eq!(n(Normalization::Folded).normalize("  Yes,   NODULE!. "), "yes, nodule");
+        assert_eq!(
+            n(Normalization::Folded).normalize("  Yes,   NODULE!. "),
+            "yes, nodule"
+        );
         let c = n(Normalization::Choices {
             choices: vec!["normal".into(), "nodule".into(), "pleural effusion".into()],
         });
@@ -126,6 +129,9 @@ mod tests {
             pattern: "(".into(),
         })
         .unwrap_err();
-        assert!(e.to_string().contains("invalid regex normalisation `(`"), "{e}");
+        assert!(
+            e.to_string().contains("invalid regex normalisation `(`"),
+            "{e}"
+        );
     }
 }

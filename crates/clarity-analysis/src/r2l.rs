@@ -259,9 +259,16 @@ pub(crate) fn load(
         let numeric = values.iter().all(|v| v.as_f64().is_some());
         if numeric {
             // Numerically, never as strings (the earlier tool put 10 before 2).
-            values.sort_by(|a, b| a.as_f64().unwrap_or(0.0).total_cmp(&b.as_f64().unwrap_or(0.0)));
+            values.sort_by(|a, b| {
+                a.as_f64()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.as_f64().unwrap_or(0.0))
+            });
         } else {
-            values = values.into_iter().map(|v| AxisValue::Level(v.label())).collect();
+            values = values
+                .into_iter()
+                .map(|v| AxisValue::Level(v.label()))
+                .collect();
         }
         for w in values.windows(2) {
             if w[0].label() == w[1].label() || w[0] == w[1] {
@@ -288,13 +295,21 @@ pub(crate) fn load(
             let Some(ax) = axes.iter().position(|a| &a.name == name) else {
                 return Err(AnalysisError::Baseline(format!(
                     "--baseline names axis `{name}`, but the sweep's axes are {}",
-                    axes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                    axes.iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             let Some(l) = parse_level(&axes[ax], val) else {
                 return Err(AnalysisError::Baseline(format!(
                     "--baseline {name}={val}: not a value of the axis (values: {})",
-                    axes[ax].values.iter().map(AxisValue::label).collect::<Vec<_>>().join(", ")
+                    axes[ax]
+                        .values
+                        .iter()
+                        .map(AxisValue::label)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             base[ax] = Some(l);
@@ -430,7 +445,10 @@ pub(crate) fn load(
             metadata: BTreeMap::new(),
         });
         let trace_name = format!("runs/{name}/trace_pack.jsonl");
-        let outcome = match (&manifest, fs_err::read_to_string(rdir.join("trace_pack.jsonl"))) {
+        let outcome = match (
+            &manifest,
+            fs_err::read_to_string(rdir.join("trace_pack.jsonl")),
+        ) {
             (Err(e), _) => Err(format!("runs/{name}/manifest.json: {e}")),
             (_, Err(e)) => Err(format!("{trace_name}: {e}")),
             (Ok(_), Ok(t)) => parse_trace(&t, &trace_name),

@@ -1,1 +1,8 @@
+//! Integration tests of clarity-analysis: hand-computed metrics on tiny sweeps, properties, the
+//! R2L import and the artifacts.
 
+mod fixture;
+mod metrics;
+mod props;
+mod r2l;
+mod write;
