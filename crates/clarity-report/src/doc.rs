@@ -444,7 +444,7 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             blocks.push(Block::Figure {
                 scene: plots::gradient_chart(axis, g),
                 caption: format!(
-                    "Change of ESI per severity step along {} (negative: less stable)",
+                    "Change of ESI per level step along {} (towards larger values); vermillion: ESI falls moving away from the identity level",
                     axis_title(axis)
                 ),
             });

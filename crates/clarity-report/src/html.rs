@@ -48,10 +48,11 @@ dl.kv dd{margin:0;overflow-wrap:anywhere}
 figure{margin:16px 0}
 figcaption{color:var(--muted);font-size:13px}
 svg{max-width:100%;height:auto}
-table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}
+table{border-collapse:collapse;margin:8px 0 18px;font-size:13px;min-width:30em}
 caption{text-align:left;color:var(--muted);padding-bottom:4px}
 th,td{border-bottom:1px solid var(--line);padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
+th.num{text-align:right}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .case{border:1px solid var(--line);border-radius:6px;padding:10px 14px;margin:14px 0}
 .case h3{margin:0 0 8px;font-size:16px}
@@ -125,8 +126,12 @@ fn block_html(s: &mut String, b: &Block) {
             numeric,
         } => {
             let _ = write!(s, "<table><caption>{}</caption><thead><tr>", esc(caption));
-            for h in header {
-                let _ = write!(s, "<th>{}</th>", esc(h));
+            for (i, h) in header.iter().enumerate() {
+                if numeric.get(i).copied().unwrap_or(false) {
+                    let _ = write!(s, r#"<th class="num">{}</th>"#, esc(h));
+                } else {
+                    let _ = write!(s, "<th>{}</th>", esc(h));
+                }
             }
             s.push_str("</tr></thead><tbody>");
             for r in rows {

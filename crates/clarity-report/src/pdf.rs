@@ -34,6 +34,24 @@ const ACCENT: Rgb = Rgb(0x00, 0x72, 0xB2);
 
 /// Measures text with the real font's advance widths (no kerning), so wrapping and alignment
 /// match what is drawn.
+/// Splits on spaces, keeping a bracketed group (`[0.667, 1.000]`) in one piece.
+fn words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut depth = 0i32;
+    for w in text.split(' ') {
+        match out.last_mut() {
+            Some(last) if depth > 0 => {
+                last.push(' ');
+                last.push_str(w);
+            }
+            _ => out.push(w.to_string()),
+        }
+        depth += w.matches('[').count() as i32 - w.matches(']').count() as i32;
+        depth = depth.max(0);
+    }
+    out
+}
+
 struct Measure {
     regular: skrifa::FontRef<'static>,
     bold: skrifa::FontRef<'static>,
@@ -68,7 +86,8 @@ impl Measure {
         let mut lines = Vec::new();
         for para in text.split('\n') {
             let mut line = String::new();
-            for word in para.split(' ') {
+            for word in words(para) {
+                let word = word.as_str();
                 let candidate = if line.is_empty() {
                     word.to_string()
                 } else {
@@ -215,8 +234,20 @@ impl<'m> Layout<'m> {
         self.y += 6.0;
     }
 
+    /// Height the start of a block needs on the page (so a heading is not left alone).
+    fn lead_height(&self, b: Option<&Block>) -> f64 {
+        match b {
+            Some(Block::Figure { scene, .. }) => {
+                scene.height * (CONTENT_W / scene.width).min(1.0) + 16.0
+            }
+            Some(Block::Case { .. }) => 200.0,
+            _ => 60.0,
+        }
+    }
+
     fn section(&mut self, s: &Section) {
-        self.ensure(80.0);
+        let first = s.blocks.iter().find(|b| !matches!(b, Block::Note(_)));
+        self.ensure(40.0 + self.lead_height(first));
         self.y += 10.0;
         self.lines(MARGIN, CONTENT_W, &s.title, 13.0, BLACK, true);
         self.y += 2.0;
@@ -359,30 +390,45 @@ impl<'m> Layout<'m> {
             .collect();
         let total: f64 = widths.iter().sum();
         if total > CONTENT_W {
-            // Shrink the text columns; numbers keep their width.
-            let fixed: f64 = (0..ncol)
-                .filter(|c| numeric.get(*c) == Some(&true))
-                .map(|c| widths[c])
-                .sum();
-            let flexible = total - fixed;
-            let room = (CONTENT_W - fixed).max(ncol as f64 * 20.0);
-            for (c, w) in widths.iter_mut().enumerate() {
-                if numeric.get(c) != Some(&true) {
-                    *w *= room / flexible;
-                }
-            }
-            let total: f64 = widths.iter().sum();
-            if total > CONTENT_W {
-                for w in widths.iter_mut() {
-                    *w *= CONTENT_W / total;
-                }
+            // Too wide: every column gets its longest word, the rest of the width is shared in
+            // proportion to what each column would need to stay on one line.
+            let mins: Vec<f64> = (0..ncol)
+                .map(|c| {
+                    let longest = |t: &str, bold: bool| {
+                        words(t)
+                            .iter()
+                            .map(|w| self.m.width(w, size, bold))
+                            .fold(0.0, f64::max)
+                    };
+                    rows.iter()
+                        .filter_map(|r| r.get(c))
+                        .map(|t| longest(t, false))
+                        .fold(longest(&header[c], true), f64::max)
+                        + pad * 2.0
+                })
+                .collect();
+            let min_total: f64 = mins.iter().sum();
+            if min_total >= CONTENT_W {
+                widths = mins.iter().map(|w| w * CONTENT_W / min_total).collect();
+            } else {
+                let want: f64 = widths
+                    .iter()
+                    .zip(&mins)
+                    .map(|(w, m)| (w - m).max(0.0))
+                    .sum();
+                let spare = CONTENT_W - min_total;
+                widths = widths
+                    .iter()
+                    .zip(&mins)
+                    .map(|(w, m)| m + (w - m).max(0.0) * spare / want.max(1e-9))
+                    .collect();
             }
         }
         let rh = size * 1.6;
         self.ensure(rh * 3.0 + 12.0);
         self.lines(MARGIN, CONTENT_W, caption, SMALL + 0.5, MUTED, false);
         self.y += 2.0;
-        // Text cells wrap (up to 4 lines, then clipped); numbers stay on one line.
+        // Cells wrap (up to 4 lines, then clipped): `0.889 [0.667, 1.000]` splits before the CI.
         let cell_lines = |l: &Layout, cells: &[String], bold: bool| -> Vec<Vec<String>> {
             widths
                 .iter()
@@ -390,9 +436,6 @@ impl<'m> Layout<'m> {
                 .map(|(c, w)| {
                     let t = cells.get(c).map(String::as_str).unwrap_or("");
                     let inner = w - pad * 2.0;
-                    if numeric.get(c) == Some(&true) {
-                        return vec![l.m.fit(t, size, bold, inner)];
-                    }
                     let mut lines = l.m.wrap(t, size, bold, inner);
                     if lines.len() > 4 {
                         let rest = lines[3..].join(" ");
@@ -418,9 +461,9 @@ impl<'m> Layout<'m> {
             for (c, w) in widths.iter().enumerate() {
                 for (k, t) in lines[c].iter().enumerate() {
                     let base = top + rh - size * 0.45 + line_h * k as f64;
-                    if numeric.get(c) == Some(&true) && !bold {
-                        let tw = l.m.width(t, size, false);
-                        l.text(x + w - pad - tw, base, t, size, BLACK, false);
+                    if numeric.get(c) == Some(&true) {
+                        let tw = l.m.width(t, size, bold);
+                        l.text(x + w - pad - tw, base, t, size, BLACK, bold);
                     } else {
                         l.text(x + pad, base, t, size, BLACK, bold);
                     }

@@ -269,7 +269,7 @@ pub fn heatmap(x_axis: &Axis, y_axis: &Axis, slice: &Slice, threshold: Option<f6
     s.text(
         left,
         16.0,
-        format!("{} (other axes at identity)", slice.metric.label()),
+        format!("{}, pooled over the other axes", slice.metric.label()),
         FONT,
         Anchor::Start,
     );
@@ -440,7 +440,7 @@ pub fn tick_label(v: f64, step: f64) -> String {
     }
 }
 
-/// Bars of a metric's gradient per severity step at each level of an axis.
+/// Bars of a metric's gradient per level step at each level of an axis.
 pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
     let (w, h) = (640.0, 240.0);
     let (right, top, bottom) = (20.0, 30.0, 52.0);
@@ -483,7 +483,7 @@ pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
     s.text(
         px0,
         18.0,
-        format!("d{}/d(level): change per severity step", g.metric.label()),
+        format!("d{}/d(level): change per level step", g.metric.label()),
         FONT,
         Anchor::Start,
     );
@@ -498,6 +498,7 @@ pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
         true,
     );
     let n = axis.values.len();
+    let identity = axis.values.iter().position(|v| v == &axis.identity);
     let xs = level_xs(n, px0 + 28.0, px1 - 28.0);
     let bw = if n > 1 {
         ((xs[1] - xs[0]) * 0.6).min(40.0)
@@ -512,7 +513,14 @@ pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
             continue;
         }
         let (y0, y1) = (y_of(0.0), y_of(*v));
-        let color = if *v < 0.0 {
+        // Vermillion where the metric falls moving away from the identity level (either side).
+        let away = match identity {
+            Some(id) if i > id => *v < 0.0,
+            Some(id) if i < id => *v > 0.0,
+            Some(_) => false,
+            None => *v < 0.0,
+        };
+        let color = if away {
             okabe_ito::VERMILLION
         } else {
             okabe_ito::BLUE
