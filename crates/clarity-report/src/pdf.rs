@@ -241,6 +241,8 @@ impl<'m> Layout<'m> {
                 scene.height * (CONTENT_W / scene.width).min(1.0) + 16.0
             }
             Some(Block::Case { .. }) => 200.0,
+            // Short key/value blocks are kept whole (see `block`).
+            Some(Block::KeyValues(kv)) => kv.len() as f64 * BODY * 1.35 * 1.6 + 10.0,
             _ => 60.0,
         }
     }
