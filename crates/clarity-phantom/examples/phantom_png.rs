@@ -45,6 +45,18 @@ fn main() {
         })
         .fold(f64::INFINITY, f64::min);
     eprintln!("1024x1024 16-bit phantom in {best:.1} ms (best of 5)");
+    // CPU time (all threads) per phantom, from /proc (Linux): robust on a busy machine.
+    if let Some(before) = cpu_ticks() {
+        for _ in 0..10 {
+            generate(&big).expect("generate 1024");
+        }
+        if let Some(after) = cpu_ticks() {
+            eprintln!(
+                "cpu time per 1024x1024 phantom: {:.1} ms",
+                (after - before) as f64 * 10.0 / 10.0
+            );
+        }
+    }
     for seed in 0..2u64 {
         for (name, lesion) in cases {
             let spec = PhantomSpec {
@@ -63,4 +75,12 @@ fn main() {
             println!("{} {:?}", path.display(), p.truth);
         }
     }
+}
+
+/// utime + stime of this process in clock ticks (1/100 s on Linux).
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
