@@ -115,6 +115,41 @@ fn main() {
         println!("| {} | {} |", names[t], cells.join(" | "));
     }
     println!();
+    // Where the saliency peak falls on the clean lesion cases.
+    let sal_opts = PredictOptions {
+        saliency: true,
+        ..opts
+    };
+    let (mut lesions, mut side, mut zone, mut in_box) = (0, 0, 0, 0);
+    for p in cases.iter().filter(|p| p.truth.present) {
+        let pred = model.predict(&p.image, &sal_opts).expect("predict");
+        let sal = pred.saliency.expect("asked for saliency");
+        let peak =
+            (0..sal.values.len()).fold(0, |b, i| if sal.values[i] > sal.values[b] { i } else { b });
+        let g = sal.width as usize;
+        let (x, y) = (
+            ((peak % g) as f32 + 0.5) / g as f32,
+            ((peak / g) as f32 + 0.5) / g as f32,
+        );
+        let truth_zone = p.truth.zone.expect("lesion zone");
+        let [x0, y0, x1, y1] = p
+            .truth
+            .bbox
+            .expect("lesion bbox")
+            .map(|c| c as f32 / size as f32);
+        let cell = 1.0 / g as f32;
+        lesions += 1;
+        side += usize::from((x < 0.5) == truth_zone.is_right());
+        zone += usize::from(clarity_phantom::Zone::from_point(x, y) == truth_zone);
+        in_box += usize::from(x >= x0 - cell && x <= x1 + cell && y >= y0 - cell && y <= y1 + cell);
+    }
+    let frac = |k: usize| k as f64 / lesions.max(1) as f64;
+    println!(
+        "saliency peak on {lesions} lesion cases: correct side {:.3}, correct zone {:.3}, within one cell of the box {:.3}\n",
+        frac(side),
+        frac(zone),
+        frac(in_box)
+    );
     println!("| perturbation | level | accuracy | mean confidence |\n|---|---|---|---|");
     for sigma in [0.0f32, 1.0, 2.0, 4.0, 8.0] {
         let (acc, conf) = eval(&|img, _| blur(img, sigma));

@@ -13,8 +13,8 @@
 //! - [`preprocess`]: any [`Image`] → the network's `64×64` standardised gray input.
 //!
 //! Everything runs on one thread with a fixed order of float operations and no libm
-//! transcendental in the network path, so predictions are bit-identical across runs, thread
-//! counts and machines. See `docs/models.md`.
+//! transcendental in the network path, so predictions are bit-identical across runs and thread
+//! counts (tested), and by construction across machines. See `docs/models.md`.
 
 mod net;
 mod preprocess;
