@@ -261,3 +261,33 @@ fn pixels_do_not_depend_on_the_thread_count() {
         .install(|| generate(&s).unwrap());
     assert_eq!(many.image.content_hash(), one.image.content_hash());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+
+    /// Any valid lesion gives a non-empty box inside the image, centred in its zone, and the
+    /// label that matches its kind and side.
+    #[test]
+    fn any_valid_lesion_is_placed_in_its_zone(
+        size in 64u32..=96,
+        seed in proptest::prelude::any::<u64>(),
+        zone in 0usize..6,
+        opacity in proptest::prelude::any::<bool>(),
+        diameter in 0.01f32..=0.35,
+        contrast in 0.01f32..=1.0,
+    ) {
+        let zone = Zone::ALL[zone];
+        let kind = if opacity { LesionKind::Opacity } else { LesionKind::Nodule };
+        let lesion = LesionSpec { kind, zone, size: diameter, contrast };
+        let p = generate(&spec(size, seed, Some(lesion))).unwrap();
+        let [x0, y0, x1, y1] = p.truth.bbox.unwrap();
+        proptest::prop_assert!(x0 < x1 && y0 < y1 && x1 <= size && y1 <= size);
+        let s = size as f32;
+        let (cx, cy) = ((x0 + x1) as f32 / 2.0 / s, (y0 + y1) as f32 / 2.0 / s);
+        // Pixel rounding can move the centre by up to one pixel.
+        let [zx0, zy0, zx1, zy1] = zone.bounds();
+        let tol = 1.0 / s;
+        proptest::prop_assert!(cx >= zx0 - tol && cx <= zx1 + tol && cy >= zy0 - tol && cy <= zy1 + tol);
+        proptest::prop_assert_eq!(&p.truth.label, &format!("{kind}_{}", zone.side()));
+    }
+}
