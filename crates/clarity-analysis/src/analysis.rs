@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clarity_core::{Axis, AxisValue, Case, Cell};
 use rand::RngExt;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::bootstrap::{percentile, rng};
@@ -393,14 +394,17 @@ pub(crate) fn analyze_rows(
         cc[r.cell as usize][r.case as usize].add_row(r);
     }
 
-    // Cells.
+    // Cells. Each estimate has its own RNG stream, so estimating in parallel and collecting in
+    // order gives the same bytes as a sequential loop.
     let mut totals = Acc::default();
+    for accs in &cc {
+        totals.add(&sum(accs));
+    }
     let cell_metrics: Vec<CellMetrics> = cells
-        .iter()
+        .par_iter()
         .map(|cell| {
             let accs = &cc[cell.index];
             let t = sum(accs);
-            totals.add(&t);
             let est = estimate_group(accs, settings, &format!("cell/{}", cell.index));
             CellMetrics {
                 cell: cell.index,
@@ -460,9 +464,13 @@ pub(crate) fn analyze_rows(
     for (ax, axis) in axes.iter().enumerate() {
         let mut metrics: BTreeMap<String, Vec<Option<Estimate>>> = BTreeMap::new();
         let mut n = Vec::new();
-        for (l, accs) in level_case[ax].iter().enumerate() {
+        let ests: Vec<_> = level_case[ax]
+            .par_iter()
+            .enumerate()
+            .map(|(l, accs)| estimate_group(accs, settings, &format!("marginal/{}/{l}", axis.name)))
+            .collect();
+        for (accs, est) in level_case[ax].iter().zip(ests) {
             n.push(sum(accs).runs as usize);
-            let est = estimate_group(accs, settings, &format!("marginal/{}/{l}", axis.name));
             for (k, e) in METRICS.iter().zip(est) {
                 metrics.entry(k.to_string()).or_default().push(e);
             }
@@ -597,7 +605,7 @@ pub(crate) fn analyze_rows(
             .filter(|&i| cases[i].label.as_deref() == Some(label))
             .collect();
         let class_cells = cells
-            .iter()
+            .par_iter()
             .map(|cell| {
                 let accs: Vec<Acc> = members.iter().map(|&i| cc[cell.index][i]).collect();
                 let est = estimate_group(

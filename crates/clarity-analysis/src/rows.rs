@@ -15,7 +15,13 @@ pub fn justification_drift(a: &str, b: &str) -> f64 {
     if m == 0 {
         return 0.0;
     }
-    levenshtein::distance(a.chars(), b.chars()) as f64 / m as f64
+    levenshtein::distance_with_args(a.chars(), b.chars(), &hint()) as f64 / m as f64
+}
+
+/// Starts with a narrow band (31) and doubles it: fast when justifications are close, at most about
+/// twice the full computation otherwise (rapidfuzz's default hint is the full matrix).
+fn hint() -> levenshtein::Args<usize, rapidfuzz::common::NoScoreCutoff> {
+    levenshtein::Args::default().score_hint(0)
 }
 
 /// The comparison of an ok run with its baseline run (same case and seed, baseline cell).
@@ -200,7 +206,7 @@ impl<'a> RowBuilder<'a> {
                             Some(if m == 0 {
                                 0.0
                             } else {
-                                cmp.distance(j.chars()) as f64 / m as f64
+                                cmp.distance_with_args(j.chars(), &hint()) as f64 / m as f64
                             })
                         }
                         _ => None,
