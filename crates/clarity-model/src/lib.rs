@@ -89,12 +89,22 @@ pub struct Prediction {
 }
 
 /// The builtin network and its identity.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuiltinModel {
     params: net::Params,
     hash: String,
     classes: Vec<String>,
     metadata: BTreeMap<String, String>,
+}
+
+/// Shows the identity, not the 137k weights.
+impl std::fmt::Debug for BuiltinModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltinModel")
+            .field("weights_hash", &self.hash)
+            .field("classes", &self.classes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BuiltinModel {
