@@ -189,3 +189,39 @@ proptest! {
 fn source_kind_serialises() {
     assert_eq!(serde_json::to_string(&SourceKind::R2l).unwrap(), "\"r2l\"");
 }
+
+/// Plain dynamic-programming Levenshtein over chars, to check the bit-parallel one.
+fn dp(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn drift_matches_plain_levenshtein(a in "[abé ]{0,150}", b in "[abé ]{0,150}") {
+        let m = a.chars().count().max(b.chars().count());
+        let want = if m == 0 { 0.0 } else { dp(&a, &b) as f64 / m as f64 };
+        prop_assert_eq!(clarity_analysis::justification_drift(&a, &b), want);
+        // The analysis (cached baseline comparator) agrees.
+        let d = sweep(
+            vec![num_axis("x", &[0.0, 1.0], 0.0)],
+            vec![case("c", None)],
+            vec![1],
+            vec![ok("c", 0, 1, "y", Some(&a), None, None), ok("c", 1, 1, "y", Some(&b), None, None)],
+        );
+        let an = analyze(&d).unwrap();
+        prop_assert_eq!(an.cells[1].metrics["drift"].unwrap().value, want);
+    }
+}

@@ -236,3 +236,23 @@ fn one_seed_montecarlo_is_explicitly_empty() {
         Value::Null
     );
 }
+
+#[test]
+fn one_thread_and_many_give_the_same_bytes() {
+    let d = blur_sweep();
+    let render = || {
+        let a = analyze(&d).unwrap();
+        io::render(&a, &d.source, &d.normalization).unwrap()
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(render);
+    let four = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(render);
+    assert_eq!(one, four);
+}
