@@ -363,8 +363,9 @@ pub fn analyze(data: &SweepData) -> Result<Analysis, AnalysisError> {
     for (i, r) in data.records.iter().enumerate() {
         b.add_baseline(r).map_err(|m| bad(i, m))?;
     }
-    for (i, r) in data.records.iter().enumerate() {
-        b.add(r).map_err(|m| bad(i, m))?;
+    let prepared: Vec<_> = data.records.par_iter().map(|r| b.prepare(r)).collect();
+    for (i, p) in prepared.into_iter().enumerate() {
+        b.commit(p.map_err(|m| bad(i, m))?).map_err(|m| bad(i, m))?;
     }
     Ok(analyze_rows(
         &data.axes,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clarity_core::json::{self, to_canonical_string};
 use clarity_core::{Axis, AxisValue, Case, Cell, Normalization, RunRecord, SCHEMA_VERSION};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -117,18 +118,30 @@ fn journal_path(dir: &Path) -> Result<PathBuf, AnalysisError> {
     )))
 }
 
-/// Calls `f` on every record of a JSONL journal, one line in memory at a time.
-fn stream_records(
+/// Lines of a journal read per parallel batch.
+const CHUNK: usize = 4096;
+
+/// Parses a journal line.
+fn parse_line(path: &Path, n: usize, line: &str) -> Result<RunRecord, AnalysisError> {
+    serde_json::from_str(line).map_err(|e| AnalysisError::Line {
+        path: path.to_path_buf(),
+        line: n,
+        message: format!("not a run record: {e}"),
+    })
+}
+
+/// Reads a JSONL journal in batches of [`CHUNK`] non-empty lines `(line number, text)`, so only
+/// one batch is in memory at a time.
+fn stream_chunks(
     path: &Path,
-    mut f: impl FnMut(&RunRecord) -> Result<(), String>,
+    mut f: impl FnMut(&[(usize, String)]) -> Result<(), AnalysisError>,
 ) -> Result<(), AnalysisError> {
     let file = fs_err::File::open(path)?;
-    let reader = BufReader::with_capacity(1 << 16, file);
-    let mut line = String::new();
-    let mut reader = reader;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut batch: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
     let mut n = 0usize;
     loop {
-        line.clear();
+        let mut line = String::new();
         let read = reader
             .read_line(&mut line)
             .map_err(|e| AnalysisError::Line {
@@ -143,16 +156,59 @@ fn stream_records(
         if line.trim().is_empty() {
             continue;
         }
-        let err = |message: String| AnalysisError::Line {
-            path: path.to_path_buf(),
-            line: n,
-            message,
-        };
-        let r: RunRecord =
-            serde_json::from_str(&line).map_err(|e| err(format!("not a run record: {e}")))?;
-        f(&r).map_err(err)?;
+        batch.push((n, line));
+        if batch.len() == CHUNK {
+            f(&batch)?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        f(&batch)?;
     }
     Ok(())
+}
+
+/// Calls `f` on every record of a JSONL journal in order, parsing batches in parallel.
+fn stream_records(
+    path: &Path,
+    mut f: impl FnMut(&RunRecord) -> Result<(), String>,
+) -> Result<(), AnalysisError> {
+    stream_chunks(path, |batch| {
+        let parsed: Vec<Result<RunRecord, AnalysisError>> = batch
+            .par_iter()
+            .map(|(n, l)| parse_line(path, *n, l))
+            .collect();
+        for ((n, _), r) in batch.iter().zip(parsed) {
+            f(&r?).map_err(|message| AnalysisError::Line {
+                path: path.to_path_buf(),
+                line: *n,
+                message,
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Second pass over a journal: parse and prepare rows in parallel, commit them in line order.
+fn stream_rows(path: &Path, b: &mut RowBuilder<'_>) -> Result<(), AnalysisError> {
+    let line_err = |n: usize, message: String| AnalysisError::Line {
+        path: path.to_path_buf(),
+        line: n,
+        message,
+    };
+    stream_chunks(path, |batch| {
+        let prepared: Vec<Result<_, AnalysisError>> = batch
+            .par_iter()
+            .map(|(n, l)| {
+                let r = parse_line(path, *n, l)?;
+                b.prepare(&r).map_err(|m| line_err(*n, m))
+            })
+            .collect();
+        for ((n, _), p) in batch.iter().zip(prepared) {
+            b.commit(p?).map_err(|m| line_err(*n, m))?;
+        }
+        Ok(())
+    })
 }
 
 /// Loads a Clarity sweep directory (`plan.json` + `observations.jsonl`) into memory.
@@ -283,7 +339,7 @@ pub fn analyze_dir(dir: &Path, opts: &AnalyzeOptions) -> Result<AnalysisSummary,
             let path = journal_path(dir)?;
             let mut b = RowBuilder::new(&plan.cells, baseline, &plan.cases, &plan.seeds, &norm);
             stream_records(&path, |r| b.add_baseline(r))?;
-            stream_records(&path, |r| b.add(r))?;
+            stream_rows(&path, &mut b)?;
             let rows = b.finish();
             let a = analyze_rows(
                 &plan.axes,

@@ -50,6 +50,24 @@ pub(crate) struct Row {
     pub ok: Option<OkRow>,
 }
 
+/// A run record reduced to what the analysis keeps, before answer interning.
+pub(crate) struct Prepared {
+    cell: u32,
+    case: u32,
+    seed: u32,
+    case_id: String,
+    ok: Option<PreparedOk>,
+}
+
+struct PreparedOk {
+    answer: String,
+    confidence: Option<f64>,
+    entropy: Option<f64>,
+    correct: Option<bool>,
+    /// Baseline answer id and the comparison (its `agree` is set at commit).
+    base: Option<(u32, Cmp)>,
+}
+
 /// All rows of a sweep, sorted by (cell, case, seed), with the interned answers.
 pub(crate) struct Rows {
     pub rows: Vec<Row>,
@@ -64,13 +82,14 @@ struct Base {
 }
 
 /// Two passes over the records: [`RowBuilder::add_baseline`] for every record (only baseline
-/// ones are kept), then [`RowBuilder::add`] for every record. Works on a stream, so a journal
+/// ones are kept), then [`RowBuilder::prepare`] + [`RowBuilder::commit`] for every record. Works on a stream, so a journal
 /// never has to be held in memory.
 pub(crate) struct RowBuilder<'a> {
     cells: usize,
     baseline: usize,
     case_index: BTreeMap<&'a str, u32>,
     seed_index: BTreeMap<u64, u32>,
+    seeds: Vec<u64>,
     labels: Vec<Option<String>>,
     norm: &'a Normalizer,
     bases: BTreeMap<(u32, u32), Base>,
@@ -101,6 +120,7 @@ impl<'a> RowBuilder<'a> {
                 .enumerate()
                 .map(|(i, s)| (*s, i as u32))
                 .collect(),
+            seeds: seeds.to_vec(),
             labels: cases
                 .iter()
                 .map(|c| c.label.as_deref().map(|l| norm.normalize(l)))
@@ -134,6 +154,10 @@ impl<'a> RowBuilder<'a> {
 
     fn answer_id(&mut self, raw: Option<&str>) -> u32 {
         let a = self.norm.normalize(raw.unwrap_or(""));
+        self.intern(a)
+    }
+
+    fn intern(&mut self, a: String) -> u32 {
         if let Some(id) = self.intern.get(&a) {
             return *id;
         }
@@ -177,53 +201,79 @@ impl<'a> RowBuilder<'a> {
         Ok(())
     }
 
-    /// Second pass: one row per record.
-    pub fn add(&mut self, r: &RunRecord) -> Result<(), String> {
+    /// Second pass, the read-only, costly part (normalisation, drift): safe to run on many
+    /// records in parallel, then [`Self::commit`] them in order.
+    pub fn prepare(&self, r: &RunRecord) -> Result<Prepared, String> {
         let (cell, case, seed) = self.locate(r)?;
-        if !self.seen.insert((cell, case, seed)) {
-            return Err(format!(
-                "duplicate run for case `{}`, cell {}, seed {}",
-                r.case_id, r.cell, r.seed
-            ));
-        }
-        let ok = match r.observation() {
-            None => None,
-            Some(o) => {
-                let answer = self.answer_id(o.answer.as_deref());
-                let confidence = o.confidence.filter(|c| c.is_finite());
-                let entropy = o.entropy.filter(|e| e.is_finite());
-                let correct = self.labels[case as usize]
-                    .as_ref()
-                    .map(|l| &self.answers[answer as usize] == l);
-                let cmp = self.bases.get(&(case, seed)).map(|b| Cmp {
-                    agree: b.answer == answer,
-                    drift: match (&b.justification, o.justification.as_deref()) {
-                        (Some((cmp, lb)), Some(j)) => {
-                            let m = (*lb).max(j.chars().count());
-                            Some(if m == 0 {
-                                0.0
-                            } else {
-                                cmp.distance(j.chars()) as f64 / m as f64
-                            })
-                        }
-                        _ => None,
+        let ok = r.observation().map(|o| {
+            let answer = self.norm.normalize(o.answer.as_deref().unwrap_or(""));
+            let confidence = o.confidence.filter(|c| c.is_finite());
+            let entropy = o.entropy.filter(|e| e.is_finite());
+            let correct = self.labels[case as usize].as_ref().map(|l| &answer == l);
+            let base = self.bases.get(&(case, seed)).map(|b| {
+                let drift = match (&b.justification, o.justification.as_deref()) {
+                    (Some((cmp, lb)), Some(j)) => {
+                        let m = (*lb).max(j.chars().count());
+                        Some(if m == 0 {
+                            0.0
+                        } else {
+                            cmp.distance(j.chars()) as f64 / m as f64
+                        })
+                    }
+                    _ => None,
+                };
+                (
+                    b.answer,
+                    Cmp {
+                        agree: false,
+                        drift,
+                        dconf: b.confidence.zip(confidence).map(|(x, y)| (x - y).abs()),
+                        dent: b.entropy.zip(entropy).map(|(x, y)| (x - y).abs()),
                     },
-                    dconf: b.confidence.zip(confidence).map(|(x, y)| (x - y).abs()),
-                    dent: b.entropy.zip(entropy).map(|(x, y)| (x - y).abs()),
-                });
-                Some(OkRow {
-                    answer,
-                    confidence,
-                    entropy,
-                    correct,
-                    cmp,
-                })
+                )
+            });
+            PreparedOk {
+                answer,
+                confidence,
+                entropy,
+                correct,
+                base,
             }
-        };
-        self.rows.push(Row {
+        });
+        Ok(Prepared {
             cell,
             case,
             seed,
+            case_id: r.case_id.clone(),
+            ok,
+        })
+    }
+
+    /// Records a prepared row (duplicate check, answer interning).
+    pub fn commit(&mut self, p: Prepared) -> Result<(), String> {
+        if !self.seen.insert((p.cell, p.case, p.seed)) {
+            return Err(format!(
+                "duplicate run for case `{}`, cell {}, seed {}",
+                p.case_id, p.cell, self.seeds[p.seed as usize]
+            ));
+        }
+        let ok = p.ok.map(|o| {
+            let answer = self.intern(o.answer);
+            OkRow {
+                answer,
+                confidence: o.confidence,
+                entropy: o.entropy,
+                correct: o.correct,
+                cmp: o.base.map(|(b, mut c)| {
+                    c.agree = b == answer;
+                    c
+                }),
+            }
+        });
+        self.rows.push(Row {
+            cell: p.cell,
+            case: p.case,
+            seed: p.seed,
             ok,
         });
         Ok(())
