@@ -106,7 +106,10 @@ pub(crate) fn cliffs_of_curve(
                         level: w[1],
                         from_level: w[0],
                         drop,
-                        drop_per_unit: xs.as_ref().map(|x| drop / (x[w[1]] - x[w[0]]).abs()),
+                        drop_per_unit: xs
+                            .as_ref()
+                            .map(|x| drop / (x[w[1]] - x[w[0]]).abs())
+                            .filter(|v| v.is_finite()),
                     });
                 }
             }
