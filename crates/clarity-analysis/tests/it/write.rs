@@ -256,3 +256,15 @@ fn one_thread_and_many_give_the_same_bytes() {
         .install(render);
     assert_eq!(one, four);
 }
+
+#[test]
+fn snapshot_of_the_tables_and_cliffs() {
+    let d = blur_sweep();
+    let a = analyze(&d).unwrap();
+    let files = io::render(&a, &d.source, &d.normalization).unwrap();
+    let get =
+        |n: &str| String::from_utf8(files.iter().find(|(f, _)| f == n).unwrap().1.clone()).unwrap();
+    insta::assert_snapshot!("metrics_csv", get("metrics.csv"));
+    insta::assert_snapshot!("cliffs_json", get("cliffs.json"));
+    insta::assert_snapshot!("montecarlo_json", get("montecarlo.json"));
+}
