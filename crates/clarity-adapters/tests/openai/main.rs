@@ -2,6 +2,7 @@
 //! builtin models) and against scripted servers that fail on purpose.
 
 mod api_key;
+mod builtin;
 mod common;
 mod config;
 mod faults;

@@ -53,3 +53,27 @@ pub fn png_data_url(width: u32, height: u32, value: u8) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
 }
+
+/// Lossless PNG of any 8-bit image (gray or RGB), as a data URL.
+pub fn png_data_url_of(img: &Image) -> String {
+    let clarity_image::Samples::U8(data) = img.samples() else {
+        panic!("8-bit images only")
+    };
+    let color = match img.channels() {
+        Channels::Gray => image::ExtendedColorType::L8,
+        Channels::Rgb => image::ExtendedColorType::Rgb8,
+    };
+    let mut bytes = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut bytes),
+        data,
+        img.width(),
+        img.height(),
+        color,
+    )
+    .unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}

@@ -1,4 +1,5 @@
 //! Server tests without sockets, through `tower::ServiceExt::oneshot`.
 
+mod builtin;
 mod fake;
 mod http;
