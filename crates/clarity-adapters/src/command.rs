@@ -341,7 +341,7 @@ impl CommandAdapter {
         let stderr_tail = drain(stderr).await;
         let stdout_tail = drain(stdout).await;
         if !status.success() {
-            let mut msg = format!("{}", describe_exit(status));
+            let mut msg = describe_exit(status);
             let tail = if stderr_tail.trim().is_empty() {
                 ("stdout", stdout_tail)
             } else {
@@ -446,7 +446,8 @@ fn read_spec_file(path: &Path) -> Result<(Map<String, Value>, Vec<u8>), BuildErr
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     let value: Value = if is_toml {
-        toml::from_str(text).map_err(|e| invalid(format!("{}: invalid TOML: {e}", path.display())))?
+        toml::from_str(text)
+            .map_err(|e| invalid(format!("{}: invalid TOML: {e}", path.display())))?
     } else {
         serde_json::from_str(text)
             .map_err(|e| invalid(format!("{}: invalid JSON: {e}", path.display())))?
@@ -617,8 +618,8 @@ pub fn read_artifacts(out_dir: &Path, seed: u64) -> Result<Observation, String> 
         ));
     }
     let trace_bytes = read_bounded(&trace_path).map_err(|e| format!("{TRACE_FILE}: {e}"))?;
-    let trace = std::str::from_utf8(&trace_bytes)
-        .map_err(|e| format!("{TRACE_FILE}: not UTF-8: {e}"))?;
+    let trace =
+        std::str::from_utf8(&trace_bytes).map_err(|e| format!("{TRACE_FILE}: not UTF-8: {e}"))?;
     let mut obs = parse_trace(trace)?;
     obs.metadata
         .insert("run_id".into(), Value::String(manifest.run_id));
@@ -646,8 +647,9 @@ pub fn parse_manifest(bytes: &[u8], expected_seed: u64) -> Result<Manifest, Stri
         ));
     };
     let get = |key: &str| {
-        map.get(key)
-            .ok_or_else(|| format!("{f}: missing key `{key}` (required: run_id, timestamp, seed, artifacts)"))
+        map.get(key).ok_or_else(|| {
+            format!("{f}: missing key `{key}` (required: run_id, timestamp, seed, artifacts)")
+        })
     };
     let run_id = match get("run_id")? {
         Value::String(s) if !s.is_empty() => s.clone(),
@@ -707,8 +709,8 @@ pub fn parse_trace(text: &str) -> Result<Observation, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| format!("{f} line {n}: malformed JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| format!("{f} line {n}: malformed JSON: {e}"))?;
         let Value::Object(rec) = value else {
             return Err(format!(
                 "{f} line {n}: expected a JSON object, got {}",
@@ -847,19 +849,49 @@ mod tests {
     #[test]
     fn trace_errors_name_file_and_line() {
         let cases = [
-            ("{\"step\":1}\nnot json\n", "trace_pack.jsonl line 2: malformed JSON: "),
-            ("{\"step\":1}\n\n[1,2]\n", "trace_pack.jsonl line 3: expected a JSON object, got an array"),
-            ("{\"event\":\"x\"}\n", "trace_pack.jsonl line 1: record has neither `step` nor `step_id`"),
-            ("{\"step\":1,\"output\":3}\n", "trace_pack.jsonl line 1: `output` must be a string, got 3"),
-            ("{\"step\":1,\"output\":\"a\",\"confidence_score\":1.5}\n", "trace_pack.jsonl line 1: confidence_score must be in [0, 1], got 1.5"),
-            ("{\"step\":1,\"output\":\"a\",\"rich_summary\":{\"confidence_score\":\"high\"}}\n", "trace_pack.jsonl line 1: `rich_summary.confidence_score` must be a finite number, got \"high\""),
-            ("{\"step\":1,\"output\":\"a\",\"output_entropy\":-0.1}\n", "trace_pack.jsonl line 1: output_entropy must be >= 0, got -0.1"),
-            ("{\"step\":1}\n{\"step\":2}\n", "trace_pack.jsonl: no record has an `answer` or `output` (2 records)"),
-            ("", "trace_pack.jsonl: no record has an `answer` or `output` (0 records)"),
+            (
+                "{\"step\":1}\nnot json\n",
+                "trace_pack.jsonl line 2: malformed JSON: ",
+            ),
+            (
+                "{\"step\":1}\n\n[1,2]\n",
+                "trace_pack.jsonl line 3: expected a JSON object, got an array",
+            ),
+            (
+                "{\"event\":\"x\"}\n",
+                "trace_pack.jsonl line 1: record has neither `step` nor `step_id`",
+            ),
+            (
+                "{\"step\":1,\"output\":3}\n",
+                "trace_pack.jsonl line 1: `output` must be a string, got 3",
+            ),
+            (
+                "{\"step\":1,\"output\":\"a\",\"confidence_score\":1.5}\n",
+                "trace_pack.jsonl line 1: confidence_score must be in [0, 1], got 1.5",
+            ),
+            (
+                "{\"step\":1,\"output\":\"a\",\"rich_summary\":{\"confidence_score\":\"high\"}}\n",
+                "trace_pack.jsonl line 1: `rich_summary.confidence_score` must be a finite number, got \"high\"",
+            ),
+            (
+                "{\"step\":1,\"output\":\"a\",\"output_entropy\":-0.1}\n",
+                "trace_pack.jsonl line 1: output_entropy must be >= 0, got -0.1",
+            ),
+            (
+                "{\"step\":1}\n{\"step\":2}\n",
+                "trace_pack.jsonl: no record has an `answer` or `output` (2 records)",
+            ),
+            (
+                "",
+                "trace_pack.jsonl: no record has an `answer` or `output` (0 records)",
+            ),
         ];
         for (text, want) in cases {
             let err = parse_trace(text).unwrap_err();
-            assert!(err.starts_with(want), "{text:?}: got {err:?}, want {want:?}");
+            assert!(
+                err.starts_with(want),
+                "{text:?}: got {err:?}, want {want:?}"
+            );
         }
     }
 
@@ -896,7 +928,8 @@ mod tests {
 
     #[test]
     fn reference_samples_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/r2l_samples");
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/r2l_samples");
         if !dir.exists() {
             eprintln!("skipping: reference samples not found at {}", dir.display());
             return;
@@ -905,7 +938,10 @@ mod tests {
         assert_eq!(m.run_id, "test-run-001");
         let t = fs_err::read_to_string(dir.join("trace_pack_without_metadata.jsonl")).unwrap();
         let obs = parse_trace(&t).unwrap();
-        assert_eq!(obs.answer.as_deref(), Some("Mild opacity in right lower lobe."));
+        assert_eq!(
+            obs.answer.as_deref(),
+            Some("Mild opacity in right lower lobe.")
+        );
         assert!(obs.metadata.is_empty());
     }
 
