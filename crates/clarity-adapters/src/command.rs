@@ -176,6 +176,9 @@ impl CommandAdapter {
             }
         }
 
+        // Absolute paths: the program runs in another directory than ours, and messages and
+        // spec.json should not depend on how the config path was spelled.
+        let base_dir = &absolute(base_dir).map_err(|e| invalid(e.to_string()))?;
         let program = resolve_program(&c.program, base_dir)?;
         let program_name = program
             .file_name()
@@ -285,12 +288,14 @@ impl CommandAdapter {
         let image_path = input.image_path.as_deref().ok_or_else(|| {
             self.fail("the engine wrote no image file for this run (image_path is missing)")
         })?;
-        let spec = self.run_spec(&input, image_path);
-        let spec_path = input.work_dir.join(SPEC_FILE);
+        let image_path = absolute(image_path).map_err(|e| self.fail(e))?;
+        let work_dir = absolute(&input.work_dir).map_err(|e| self.fail(e))?;
+        let spec = self.run_spec(&input, &image_path);
+        let spec_path = work_dir.join(SPEC_FILE);
         let spec_text =
             serde_json::to_string_pretty(&spec).map_err(|e| self.fail(format!("spec: {e}")))?;
         fs_err::write(&spec_path, spec_text).map_err(|e| self.fail(e))?;
-        let out_dir = fresh_dir(&input.work_dir, "output").map_err(|e| self.fail(e))?;
+        let out_dir = fresh_dir(&work_dir, "output").map_err(|e| self.fail(e))?;
 
         let mut args: Vec<OsString> = self.config.args.iter().map(OsString::from).collect();
         args.extend([
@@ -389,6 +394,17 @@ impl Adapter for CommandAdapter {
     }
 }
 
+/// `path` made absolute against the current directory (`.` components removed, symlinks
+/// kept).
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::path::absolute(path).map_err(|e| format!("cannot make {} absolute: {e}", path.display()))
+}
+
 /// Resolves `program`: a path with a separator against `base_dir`, a bare name on `PATH`.
 fn resolve_program(program: &Path, base_dir: &Path) -> Result<PathBuf, BuildError> {
     let text = program.as_os_str();
@@ -396,7 +412,7 @@ fn resolve_program(program: &Path, base_dir: &Path) -> Result<PathBuf, BuildErro
         return Err(invalid("`program` must not be empty"));
     }
     let path = if program.components().count() > 1 || program.is_absolute() {
-        let p = base_dir.join(program);
+        let p = absolute(&base_dir.join(program)).map_err(invalid)?;
         if !p.is_file() {
             return Err(invalid(format!(
                 "`program` {} does not exist or is not a file",
@@ -407,7 +423,7 @@ fn resolve_program(program: &Path, base_dir: &Path) -> Result<PathBuf, BuildErro
     } else {
         let path_var = std::env::var_os("PATH").unwrap_or_default();
         std::env::split_paths(&path_var)
-            .map(|dir| dir.join(program))
+            .filter_map(|dir| absolute(&dir.join(program)).ok())
             .find(|p| is_executable(p))
             .ok_or_else(|| {
                 invalid(format!(

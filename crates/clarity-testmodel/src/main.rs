@@ -16,7 +16,8 @@
 //!
 //! Test knobs (spec keys): `behaviour` = `ok` (default) | `fail` (exit 3) | `sleep` (sleeps
 //! forever after starting a sleeping child; writes both pids to `pid_file`) | `garbage`
-//! (trace line 2 is not JSON) | `no_manifest`; `count_file` (a line is appended per call).
+//! (trace line 2 is not JSON) | `no_manifest` | `chatty_fail` (floods stdout and stderr, then
+//! exits 4); `count_file` (a line is appended per call).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,16 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             println!("loading model…");
             eprintln!("clarity-testmodel: failing as asked (behaviour = \"fail\")");
             return Ok(ExitCode::from(3));
+        }
+        "chatty_fail" => {
+            // More than a pipe buffer on both streams: the caller must read while waiting.
+            let mut err = std::io::stderr().lock();
+            for i in 0..5000 {
+                println!("progress line {i}");
+                writeln!(err, "warning line {i}: something noisy").map_err(|e| e.to_string())?;
+            }
+            writeln!(err, "final words").map_err(|e| e.to_string())?;
+            return Ok(ExitCode::from(4));
         }
         "sleep" => {
             let me = std::env::current_exe().map_err(|e| e.to_string())?;

@@ -25,7 +25,7 @@ fn missing_program_is_a_build_error() {
     assert_eq!(
         err,
         format!(
-            "adapter command: `program` {}/./bin/missing does not exist or is not a file",
+            "adapter command: `program` {}/bin/missing does not exist or is not a file",
             fx.path().display()
         )
     );

@@ -27,6 +27,22 @@ fn non_zero_exit_reports_code_and_stderr_tail() {
 }
 
 #[test]
+fn flooding_output_does_not_block_and_the_tail_is_bounded() {
+    let msg = run_with("chatty_fail").to_string();
+    let (head, tail) = msg.split_once("; stderr tail:\n").expect(&msg);
+    assert_eq!(head, "command clarity-testmodel: exited with code 4");
+    assert!(
+        tail.ends_with("warning line 4999: something noisy\nfinal words"),
+        "{tail}"
+    );
+    assert!(
+        tail.len() <= clarity_adapters::command::TAIL_BYTES,
+        "{}",
+        tail.len()
+    );
+}
+
+#[test]
 fn missing_manifest_is_a_permanent_error_naming_the_file() {
     let err = run_with("no_manifest");
     assert_eq!(
