@@ -268,3 +268,51 @@ fn snapshot_of_the_tables_and_cliffs() {
     insta::assert_snapshot!("cliffs_json", get("cliffs.json"));
     insta::assert_snapshot!("montecarlo_json", get("montecarlo.json"));
 }
+
+#[test]
+fn plan_and_journal_errors_name_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = blur_sweep();
+    write_sweep(dir, &d, json!({}));
+    std::fs::remove_file(dir.join("observations.jsonl")).unwrap();
+    let e = load_clarity_dir(dir).unwrap_err().to_string();
+    assert!(
+        e.contains("no observations.jsonl (or journal.jsonl)"),
+        "{e}"
+    );
+
+    // The journal is accepted when there is no observations.jsonl.
+    let lines: Vec<String> = d
+        .records
+        .iter()
+        .rev()
+        .map(|r| to_canonical_line(r).unwrap())
+        .collect();
+    std::fs::write(dir.join("journal.jsonl"), lines.join("\n")).unwrap();
+    assert_eq!(load_clarity_dir(dir).unwrap().records.len(), 16);
+
+    let mut plan: Value = read(dir, "plan.json");
+    plan.as_object_mut().unwrap().remove("seeds");
+    std::fs::write(dir.join("plan.json"), plan.to_string()).unwrap();
+    let e = load_clarity_dir(dir).unwrap_err().to_string();
+    assert!(
+        e.contains("plan.json: key `seeds`: expected present"),
+        "{e}"
+    );
+
+    write_sweep(dir, &d, json!({}));
+    let mut plan: Value = read(dir, "plan.json");
+    plan["axes"][0]["values"] = json!([0.0, 2.0, 0.5, 10.0]);
+    std::fs::write(dir.join("plan.json"), plan.to_string()).unwrap();
+    let e = load_clarity_dir(dir).unwrap_err().to_string();
+    assert!(
+        e.contains("axes[0].values") && e.contains("strictly increasing"),
+        "{e}"
+    );
+
+    write_sweep(dir, &d, json!({}));
+    std::fs::write(dir.join("plan.json"), "{not json").unwrap();
+    let e = load_clarity_dir(dir).unwrap_err().to_string();
+    assert!(e.contains("plan.json: invalid JSON"), "{e}");
+}
