@@ -30,7 +30,7 @@ mod rows;
 
 pub use analysis::{
     Analysis, BaselineAgreement, CaseCellRow, CellMetrics, ClassBreakdown, ClassCell, Estimate,
-    METRICS, MarginalCurve, McCell, Slice, Surface, analyze,
+    METRICS, MarginalCurve, McCell, RunTotals, Slice, Surface, analyze,
 };
 pub use bootstrap::percentile;
 pub use cliffs::{Cliff, Direction, RefineRequest, Steepest, refine_targets};
