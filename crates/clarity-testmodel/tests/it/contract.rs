@@ -116,3 +116,27 @@ fn same_input_same_observation_and_one_call_per_run() {
         "seed=3\nseed=3\nseed=4\n"
     );
 }
+
+#[test]
+fn real_radiograph_flips_under_blur_at_the_default_threshold() {
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/chest_xray_pa_cc0.png");
+    if !reference.exists() {
+        eprintln!(
+            "skipping: reference radiograph not found at {}",
+            reference.display()
+        );
+        return;
+    }
+    let fx = Fixture::new();
+    let gray = image::open(&reference).unwrap().to_luma8();
+    let (w, h) = gray.dimensions();
+    let sharp = fx.png("sharp.png", w, h, gray.as_raw());
+    let blurred = box_blur(w, h, &box_blur(w, h, gray.as_raw()));
+    let blurred = fx.png("blurred.png", w, h, &blurred);
+    let adapter = fx.adapter(&fx.config(json!({})));
+    let a = fx.run(&adapter, fx.input(&sharp, 1)).unwrap();
+    let b = fx.run(&adapter, fx.input(&blurred, 1)).unwrap();
+    assert_eq!(a.answer.as_deref(), Some("nodule"), "{:?}", a.justification);
+    assert_eq!(b.answer.as_deref(), Some("normal"), "{:?}", b.justification);
+}

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use clarity_adapters::AdapterError;
+use clarity_adapters::{Adapter, AdapterError};
 use serde_json::json;
 
 use crate::common::{Fixture, checkerboard, process_gone};
@@ -104,5 +104,45 @@ fn timeout_kills_the_whole_process_group() {
     }
     for pid in pids {
         assert!(process_gone(pid), "process {pid} survived the timeout");
+    }
+}
+
+#[test]
+fn cancelling_a_run_kills_the_process_group() {
+    let fx = Fixture::new();
+    let pid_file = fx.path().join("pids.txt");
+    let png = fx.png("s.png", 8, 8, &checkerboard(8, 8, 102, 153));
+    let config = fx.config(json!({"behaviour": "sleep", "pid_file": pid_file.to_str().unwrap()}));
+    let adapter = fx.adapter(&config);
+    let input = fx.input(&png, 5);
+    let rt = crate::common::runtime();
+    rt.block_on(async {
+        let run = adapter.run(input);
+        tokio::pin!(run);
+        // Drive the run until the program and its child are up, then drop the future (what
+        // the engine does on --fail-fast or Ctrl-C).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !pid_file.exists() && Instant::now() < deadline {
+            tokio::select! {
+                r = &mut run => panic!("the sleeping program finished: {r:?}"),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    });
+    let pids: Vec<u32> = std::fs::read_to_string(&pid_file)
+        .expect("the program wrote its pids")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pids.iter().all(|&p| process_gone(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for pid in pids {
+        assert!(
+            process_gone(pid),
+            "process {pid} survived the cancelled run"
+        );
     }
 }
