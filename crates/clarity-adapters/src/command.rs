@@ -31,7 +31,7 @@
 //! so content keys do not depend on where the program is installed), version = the
 //! configured `version` or else `blake3:` of the program file's bytes (a rebuilt program gets
 //! new content keys), settings = `args`, `adapter_name`, a BLAKE3 of the spec (inline spec as
-//! canonical JSON, `spec_file` as bytes) and a BLAKE3 of the `env` pairs (values never
+//! compact sorted JSON, `spec_file` as bytes) and a BLAKE3 of the `env` pairs (values never
 //! appear). `timeout_secs` and `max_in_flight` are not part of it: they do not change answers.
 
 use std::collections::BTreeMap;
@@ -196,7 +196,10 @@ impl CommandAdapter {
                         json_kind(v)
                     )));
                 };
-                let canonical = clarity_core::json::to_canonical_string(v)
+                // Compact serde_json text: keys sorted (BTreeMap), floats in shortest
+                // round-trip form. Not clarity-core's canonical JSON, which rounds floats
+                // and would give two different specs one key.
+                let canonical = serde_json::to_string(v)
                     .map_err(|e| invalid(format!("`spec` cannot be hashed: {e}")))?;
                 (map.clone(), Some(blake3_tag(canonical.as_bytes())))
             }
@@ -959,6 +962,28 @@ mod tests {
             Some("Mild opacity in right lower lobe.")
         );
         assert!(obs.metadata.is_empty());
+    }
+
+    #[test]
+    fn spec_hash_is_exact_and_order_free() {
+        let spec_hash = |spec: &str| {
+            let mut c = CommandConfig::new("/bin/sh");
+            c.spec = Some(serde_json::from_str(spec).unwrap());
+            CommandAdapter::new(&c, Path::new("/"))
+                .unwrap()
+                .identity()
+                .settings["spec"]
+                .clone()
+        };
+        assert_eq!(
+            spec_hash(r#"{"a":1,"b":0.5}"#),
+            spec_hash(r#"{"b":0.5,"a":1}"#)
+        );
+        // Canonical artifact JSON rounds to 9 decimals; the key must not.
+        assert_ne!(
+            spec_hash(r#"{"t":0.1}"#),
+            spec_hash(r#"{"t":0.100000000001}"#)
+        );
     }
 
     #[test]
