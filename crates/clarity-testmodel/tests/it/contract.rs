@@ -140,3 +140,22 @@ fn real_radiograph_flips_under_blur_at_the_default_threshold() {
     assert_eq!(a.answer.as_deref(), Some("nodule"), "{:?}", a.justification);
     assert_eq!(b.answer.as_deref(), Some("normal"), "{:?}", b.justification);
 }
+
+#[test]
+fn sixteen_bit_images_are_read_at_full_depth() {
+    let fx = Fixture::new();
+    // 0.4/0.6 in 16 bits: the same statistic as the 8-bit checkerboard.
+    let px: Vec<u16> = checkerboard(16, 16, 0, 1)
+        .into_iter()
+        .map(|b| if b == 0 { 26214 } else { 39321 })
+        .collect();
+    let path = fx.path().join("deep.png");
+    image::ImageBuffer::<image::Luma<u16>, _>::from_raw(16, 16, px)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    let adapter = fx.adapter(&fx.config(sharp_spec()));
+    let obs = fx.run(&adapter, fx.input(&path, 2)).unwrap();
+    assert_eq!(obs.answer.as_deref(), Some("nodule"));
+    assert_eq!(obs.metadata["adapter_metadata"]["sharpness"], json!(0.8));
+}
