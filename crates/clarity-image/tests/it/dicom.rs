@@ -1,0 +1,221 @@
+use clarity_image::{
+    Channels, DecodeOptions, Samples, SourceFormat, WindowChoice, WindowPreset, WindowSource,
+    decode_bytes, decode_file,
+};
+
+use crate::util::Dcm;
+
+/// Stored values of a 3x2 signed CT image; with slope 2 and intercept -1024 they are
+/// HU -1024, -224, 0, 40, 176, 976.
+const STORED: [u16; 6] = [0, 400, 512, 532, 600, 1000];
+
+fn ct() -> Dcm {
+    let mut d = Dcm::ct(2, 3, STORED.to_vec());
+    d.rescale = Some(("2", "-1024"));
+    d.window = Some(("40", "400"));
+    d
+}
+
+fn gray16(d: &clarity_image::Decoded) -> Vec<u16> {
+    match d.image.samples() {
+        Samples::U16(v) => v.clone(),
+        other => panic!("expected 16-bit samples, got {other:?}"),
+    }
+}
+
+#[test]
+fn rescale_then_file_window_by_hand() {
+    let d = decode_bytes(&ct().to_bytes(), "ct.dcm", &DecodeOptions::default()).unwrap();
+    assert_eq!((d.image.width(), d.image.height()), (3, 2));
+    assert_eq!(d.image.channels(), Channels::Gray);
+    // Linear window c=40 w=400: c-0.5 = 39.5, w-1 = 399, so HU <= -160 → 0, HU > 239 → 65535,
+    // HU 0 → (0-39.5)/399+0.5 = 0.40100 → 26280; HU 40 → 0.50125 → 32850; HU 176 → 55187.
+    assert_eq!(gray16(&d), [0, 0, 26280, 32850, 55187, 65535]);
+    let r = &d.record;
+    assert_eq!(r.format, SourceFormat::Dicom);
+    assert_eq!(r.source_color, "monochrome2");
+    assert_eq!(r.source_bits, 16);
+    let dc = r.dicom.as_ref().unwrap();
+    assert_eq!((dc.rescale_slope, dc.rescale_intercept), (2.0, -1024.0));
+    assert!(dc.signed);
+    assert!(!dc.inverted);
+    assert_eq!(dc.modality.as_deref(), Some("CT"));
+    assert_eq!(dc.transfer_syntax, "1.2.840.10008.1.2.1");
+    let w = dc.window.as_ref().unwrap();
+    assert_eq!(w.source, WindowSource::FileVoi);
+    assert_eq!((w.level, w.width), (40.0, 400.0));
+    assert_eq!(w.function, "linear");
+    assert_eq!(
+        dc.formula,
+        "m = stored * 2 + -1024; linear window (DICOM PS3.3 C.11.2.1.2.1) c = 40, w = 400: y = 0 if m <= c - 0.5 - (w - 1) / 2, y = 1 if m > c - 0.5 + (w - 1) / 2, else y = (m - (c - 0.5)) / (w - 1) + 0.5; out = round(65535 * y)"
+    );
+}
+
+#[test]
+fn monochrome1_is_inverted() {
+    let mut dcm = ct();
+    dcm.photometric = "MONOCHROME1";
+    let d = decode_bytes(&dcm.to_bytes(), "m1.dcm", &DecodeOptions::default()).unwrap();
+    assert_eq!(gray16(&d), [65535, 65535, 39255, 32685, 10348, 0]);
+    let dc = d.record.dicom.unwrap();
+    assert!(dc.inverted);
+    assert!(dc.formula.ends_with("; out = 65535 - out (MONOCHROME1)"));
+}
+
+#[test]
+fn preset_and_explicit_windows_override_the_file() {
+    let opts = DecodeOptions {
+        window: WindowChoice::Preset(WindowPreset::Lung),
+        ..Default::default()
+    };
+    let d = decode_bytes(&ct().to_bytes(), "ct.dcm", &opts).unwrap();
+    // Lung c=-600 w=1500: HU -1024 → ((-1024+600.5)/1499+0.5)*65535 = 14252.44 → 14252.
+    assert_eq!(gray16(&d), [14252, 49228, 59021, 60770, 65535, 65535]);
+    let w = d.record.dicom.unwrap().window.unwrap();
+    assert_eq!(w.source, WindowSource::Preset);
+    assert_eq!(w.preset, Some(WindowPreset::Lung));
+    assert_eq!((w.level, w.width), (-600.0, 1500.0));
+
+    let opts = DecodeOptions {
+        window: WindowChoice::Explicit {
+            level: 0.5,
+            width: 2.0,
+        },
+        ..Default::default()
+    };
+    let d = decode_bytes(&ct().to_bytes(), "ct.dcm", &opts).unwrap();
+    // c-0.5 = 0, w-1 = 1: HU <= -0.5 → 0, HU > 0.5 → 65535, HU 0 → 0.5 → 32768 (round half up).
+    assert_eq!(gray16(&d), [0, 0, 32768, 65535, 65535, 65535]);
+    assert_eq!(
+        d.record.dicom.unwrap().window.unwrap().source,
+        WindowSource::Explicit
+    );
+}
+
+#[test]
+fn no_voi_tags_uses_data_min_max() {
+    let mut dcm = ct();
+    dcm.window = None;
+    let d = decode_bytes(&dcm.to_bytes(), "nowin.dcm", &DecodeOptions::default()).unwrap();
+    // min HU -1024 → 0, max HU 976 → 65535; HU 0 → 1024/2000 → 33553.92 → 33554.
+    let v = gray16(&d);
+    assert_eq!(v[0], 0);
+    assert_eq!(v[5], 65535);
+    assert_eq!(v[2], 33554);
+    let w = d.record.dicom.unwrap().window.unwrap();
+    assert_eq!(w.source, WindowSource::DataMinMax);
+    assert_eq!((w.level, w.width), (-23.5, 2001.0));
+}
+
+#[test]
+fn signed_12_bit_values_are_sign_extended() {
+    // 12 bits stored in 16 allocated; 0x0FFF is -1, 0x0800 is -2048; upper bits are junk.
+    let mut dcm = Dcm::ct(1, 3, vec![0xF000 | 0x0FFF, 0x0800, 0x07FF]);
+    dcm.bits_stored = 12;
+    dcm.window = Some(("0", "4096"));
+    let d = decode_bytes(&dcm.to_bytes(), "s12.dcm", &DecodeOptions::default()).unwrap();
+    // c-0.5 = -0.5, w-1 = 4095: -1 → 65535 * (-0.5/4095 + 0.5) = 32759.498 → 32759,
+    // -2048 <= -0.5 - 2047.5 → 0, 2047 → 65535 * (2047.5/4095 + 0.5) = 65535.
+    assert_eq!(gray16(&d), [32759, 0, 65535]);
+    assert_eq!(d.record.source_bits, 12);
+}
+
+#[test]
+fn sigmoid_voi_function_from_file() {
+    let mut dcm = Dcm::ct(1, 3, vec![(-100i16) as u16, 0, 100]);
+    dcm.window = Some(("0", "200"));
+    dcm.voi_function = Some("SIGMOID");
+    let d = decode_bytes(&dcm.to_bytes(), "sig.dcm", &DecodeOptions::default()).unwrap();
+    // y = 1/(1+exp(-4 x / 200)): x=-100 → 0.1192029 → 7812, x=0 → 0.5 → 32768, x=100 → 57723.
+    assert_eq!(gray16(&d), [7812, 32768, 57723]);
+    assert_eq!(d.record.dicom.unwrap().window.unwrap().function, "sigmoid");
+}
+
+#[test]
+fn rgb_dicom_is_kept_as_rgb8() {
+    let bytes = rgb_dicom();
+    let d = decode_bytes(&bytes, "rgb.dcm", &DecodeOptions::default()).unwrap();
+    assert_eq!(
+        d.image.samples(),
+        &Samples::U8(vec![10, 20, 30, 40, 50, 60])
+    );
+    assert_eq!(d.image.channels(), Channels::Rgb);
+    assert!(d.record.dicom.unwrap().window.is_none());
+}
+
+fn rgb_dicom() -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let mut obj = InMemDicomObject::new_empty();
+    let s = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    obj.put(s(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7"));
+    obj.put(s(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.9"));
+    obj.put(us(tags::SAMPLES_PER_PIXEL, 3));
+    obj.put(s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB"));
+    obj.put(us(tags::PLANAR_CONFIGURATION, 0));
+    obj.put(us(tags::ROWS, 1));
+    obj.put(us(tags::COLUMNS, 2));
+    obj.put(us(tags::BITS_ALLOCATED, 8));
+    obj.put(us(tags::BITS_STORED, 8));
+    obj.put(us(tags::HIGH_BIT, 7));
+    obj.put(us(tags::PIXEL_REPRESENTATION, 0));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::from(vec![10u8, 20, 30, 40, 50, 60]),
+    ));
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .unwrap();
+    let mut out = Vec::new();
+    file.write_all(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn dicom_file_on_disk_and_record_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("IM0001"); // extensionless, detected by the DICM magic
+    std::fs::write(&path, ct().to_bytes()).unwrap();
+    let a = decode_file(&path, &DecodeOptions::default()).unwrap();
+    let b = decode_file(&path, &DecodeOptions::default()).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        serde_json::to_string(&a.record).unwrap(),
+        serde_json::to_string(&b.record).unwrap()
+    );
+}
+
+#[test]
+fn bad_explicit_window_is_an_error() {
+    let opts = DecodeOptions {
+        window: WindowChoice::Explicit {
+            level: 0.0,
+            width: 0.5,
+        },
+        ..Default::default()
+    };
+    let err = decode_bytes(&ct().to_bytes(), "ct.dcm", &opts).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ct.dcm: explicit window level 0 width 0.5: level must be finite and width a finite number >= 1"
+    );
+}
+
+#[test]
+fn preset_names_parse() {
+    assert_eq!(
+        "soft-tissue".parse::<WindowPreset>().unwrap(),
+        WindowPreset::SoftTissue
+    );
+    assert_eq!("LUNG".parse::<WindowPreset>().unwrap(), WindowPreset::Lung);
+    let err = "lungs".parse::<WindowPreset>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown window preset 'lungs'; expected one of: lung, mediastinum, soft_tissue, bone, brain, liver, subdural, stroke"
+    );
+    let json = serde_json::to_string(&WindowChoice::Preset(WindowPreset::SoftTissue)).unwrap();
+    assert_eq!(json, r#"{"preset":"soft_tissue"}"#);
+}
