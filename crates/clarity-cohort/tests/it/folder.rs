@@ -1,0 +1,111 @@
+use clarity_cohort::{CohortError, load, load_folder};
+use clarity_image::{DecodeOptions, Samples, SourceFormat};
+
+use crate::util::{dicom_ct, png_gray8, tiff_gray16, write};
+
+fn opts() -> DecodeOptions {
+    DecodeOptions::default()
+}
+
+#[test]
+fn loads_supported_files_recursively_in_byte_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    png_gray8(&root.join("b.png"), 2, 1, &[1, 2]);
+    png_gray8(&root.join("Z.PNG"), 1, 1, &[9]);
+    tiff_gray16(&root.join("a/c.tif"), 1, 2, &[300, 65535]);
+    dicom_ct(&root.join("series/IM0001"), [990, 1020]);
+    write(&root.join("notes.txt"), b"not an image");
+    write(&root.join("series/README"), b"short");
+    png_gray8(&root.join(".hidden.png"), 1, 1, &[0]);
+    png_gray8(&root.join(".cache/x.png"), 1, 1, &[0]);
+
+    let cases = load_folder(root, &opts()).unwrap();
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    // Byte order: 'Z' (0x5a) < 'a' < 'b' < 's'.
+    assert_eq!(ids, ["Z", "a/c", "b", "series/IM0001"]);
+    let sources: Vec<&str> = cases.iter().map(|c| c.source.as_str()).collect();
+    assert_eq!(sources, ["Z.PNG", "a/c.tif", "b.png", "series/IM0001"]);
+
+    assert_eq!(cases[2].image.samples(), &Samples::U8(vec![1, 2]));
+    assert_eq!(cases[1].image.samples(), &Samples::U16(vec![300, 65535]));
+    assert_eq!(cases[1].decode.as_ref().unwrap().format, SourceFormat::Tiff);
+    // DICOM: HU = stored - 1000 → -10 and 20; window c=0 w=100 (c-0.5=-0.5, w-1=99):
+    // -10 → ((-10+0.5)/99+0.5)*65535 = 26478.8 → 26479; 20 → 46337.9 → 46338.
+    assert_eq!(cases[3].image.samples(), &Samples::U16(vec![26479, 46338]));
+    let rec = cases[3].decode.as_ref().unwrap();
+    assert_eq!(rec.format, SourceFormat::Dicom);
+    assert_eq!(rec.dicom.as_ref().unwrap().rescale_intercept, -1000.0);
+    for c in &cases {
+        assert!(c.prompt.is_none() && c.label.is_none() && c.metadata.is_empty());
+    }
+    // Deterministic: a second load is identical; `load` dispatches on a folder.
+    assert_eq!(load(root, &opts()).unwrap(), cases);
+}
+
+#[test]
+fn duplicate_ids_name_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    png_gray8(&dir.path().join("scans/a.png"), 1, 1, &[1]);
+    tiff_gray16(&dir.path().join("scans/a.tif"), 1, 1, &[1]);
+    let err = load_folder(dir.path(), &opts()).unwrap_err();
+    assert!(matches!(err, CohortError::DuplicateFileId { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: duplicate case id 'scans/a' from 'scans/a.png' and 'scans/a.tif'; ids are paths without extension, rename one",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn empty_folder_and_missing_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("readme.md"), b"# nothing");
+    let err = load_folder(dir.path(), &opts()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: no image files found (looked for .png .jpg .jpeg .tif .tiff .dcm and extensionless DICOM)",
+            dir.path().display()
+        )
+    );
+    let missing = dir.path().join("nope");
+    let msg = load_folder(&missing, &opts()).unwrap_err().to_string();
+    assert!(msg.starts_with("cannot read cohort folder: "), "{msg}");
+    assert!(msg.contains(&missing.display().to_string()), "{msg}");
+}
+
+#[test]
+fn a_corrupt_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    png_gray8(&dir.path().join("good.png"), 1, 1, &[1]);
+    write(&dir.path().join("bad.png"), b"\x89PNG\r\n\x1a\n garbage");
+    let msg = load_folder(dir.path(), &opts()).unwrap_err().to_string();
+    let bad = dir.path().join("bad.png");
+    assert!(
+        msg.starts_with(&format!("{}: corrupt or truncated png file", bad.display())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn reference_chest_xray_folder_when_present() {
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/chest_xray_pa_cc0.png");
+    if !reference.exists() {
+        println!(
+            "SKIPPED: reference image {} not present",
+            reference.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&reference, dir.path().join("chest.png")).unwrap();
+    let cases = load_folder(dir.path(), &opts()).unwrap();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].id, "chest");
+    let direct = clarity_image::decode_file(&reference, &opts()).unwrap();
+    assert_eq!(cases[0].image.content_hash(), direct.image.content_hash());
+}
