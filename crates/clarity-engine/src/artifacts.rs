@@ -1,0 +1,151 @@
+//! The sweep directory: `plan.json`, `journal.jsonl`, `observations.jsonl`, `bundle.json`,
+//! `telemetry.json` (layout in the crate docs).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use clarity_core::{RunRecord, SCHEMA_VERSION};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::EngineError;
+use crate::fsutil::write_atomic;
+use crate::plan::Plan;
+
+pub const PLAN_FILE: &str = "plan.json";
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub const OBSERVATIONS_FILE: &str = "observations.jsonl";
+pub const BUNDLE_FILE: &str = "bundle.json";
+pub const TELEMETRY_FILE: &str = "telemetry.json";
+/// Per-run scratch directories live under this subdirectory (removed after each run).
+pub const WORK_DIR: &str = "work";
+
+/// Files never listed in `bundle.json`: the bundle itself, non-deterministic files (telemetry,
+/// the journal in completion order) and the report, which shows the bundle's hash.
+const NOT_BUNDLED: &[&str] = &[
+    BUNDLE_FILE,
+    TELEMETRY_FILE,
+    JOURNAL_FILE,
+    "report.html",
+    "report.pdf",
+];
+
+/// Checks that `dir` can hold this plan's sweep without clobbering anything, and creates it.
+/// Accepts: a missing or empty directory, or one holding the same plan (resume).
+pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+    let err = |message: String| EngineError::OutputDir {
+        path: dir.to_path_buf(),
+        message,
+    };
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(err("exists and is not a directory".into()));
+        }
+        let plan_path = dir.join(PLAN_FILE);
+        if plan_path.exists() {
+            let text = fs_err::read_to_string(&plan_path)?;
+            let old: Option<String> = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("plan_hash")?.as_str().map(str::to_string));
+            match old {
+                Some(h) if h == plan.plan_hash => {}
+                Some(h) => {
+                    return Err(err(format!(
+                        "holds a different sweep (plan_hash {}…, this config gives {}…); choose another output directory or remove it",
+                        &h[..h.len().min(12)],
+                        &plan.plan_hash[..12]
+                    )));
+                }
+                None => return Err(err("plan.json is unreadable; not touching it".into())),
+            }
+        } else if fs_err::read_dir(dir)?.next().is_some() {
+            return Err(err(
+                "is not empty and holds no Clarity sweep (no plan.json); choose an empty or new directory".into(),
+            ));
+        }
+    }
+    fs_err::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// Writes `plan.json`.
+pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+    let text = clarity_core::json::to_canonical_string(&plan.to_json()?)?;
+    write_atomic(&dir.join(PLAN_FILE), text.as_bytes())?;
+    Ok(())
+}
+
+/// Writes `observations.jsonl`: one record per run, in plan order. `by_key` maps a content key
+/// to the record that computed it (runs sharing a key share the outcome).
+pub fn write_observations(
+    dir: &Path,
+    plan: &Plan,
+    by_key: &BTreeMap<String, RunRecord>,
+) -> Result<(), EngineError> {
+    let mut out = String::new();
+    for run in &plan.runs {
+        let rec = by_key.get(&run.key).ok_or_else(|| {
+            EngineError::Internal(format!("run {} has no record after the sweep", run.key))
+        })?;
+        let rec = RunRecord {
+            key: run.key.clone(),
+            case_id: plan.cases[run.case].id.clone(),
+            cell: run.cell,
+            seed: run.seed,
+            outcome: rec.outcome.clone(),
+        };
+        out.push_str(&clarity_core::json::to_canonical_line(&rec)?);
+        out.push('\n');
+    }
+    write_atomic(&dir.join(OBSERVATIONS_FILE), out.as_bytes())?;
+    Ok(())
+}
+
+/// One file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleEntry {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Writes `bundle.json`: SHA-256 and size of every regular file at the top of `dir`, sorted by
+/// name, except the bundle itself, telemetry, the journal, the report (which shows this
+/// bundle's hash) and hidden temporary files. Call again after adding artifacts.
+pub fn write_bundle(dir: &Path) -> Result<Vec<BundleEntry>, EngineError> {
+    let mut names: Vec<String> = fs_err::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && !NOT_BUNDLED.contains(&n.as_str()))
+        .collect();
+    names.sort();
+    let mut files = Vec::new();
+    for name in names {
+        let bytes = fs_err::read(dir.join(&name))?;
+        files.push(BundleEntry {
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            bytes: bytes.len() as u64,
+            name,
+        });
+    }
+    let v = json!({
+        "schema_version": SCHEMA_VERSION,
+        "algorithm": "sha256",
+        "files": files,
+    });
+    let text = clarity_core::json::to_canonical_string(&v)?;
+    write_atomic(&dir.join(BUNDLE_FILE), text.as_bytes())?;
+    Ok(files)
+}
+
+/// Writes `telemetry.json` (timings and counts; not deterministic, not bundled).
+pub fn write_telemetry<T: Serialize>(dir: &Path, telemetry: &T) -> Result<(), EngineError> {
+    let text = clarity_core::json::to_canonical_string(&json!({
+        "schema_version": SCHEMA_VERSION,
+        "telemetry": telemetry,
+    }))?;
+    write_atomic(&dir.join(TELEMETRY_FILE), text.as_bytes())?;
+    Ok(())
+}

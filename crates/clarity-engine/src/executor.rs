@@ -1,0 +1,522 @@
+//! The executor: runs every planned content key that is neither in the journal nor in the
+//! cache, perturbing in-process (blocking pool, bounded by `jobs`) and calling the adapter with
+//! bounded concurrency ([`Workload::Cpu`] shares the `jobs` permits with perturbation;
+//! [`Workload::Io`] keeps `max_in_flight` calls going). Each finished run is appended to the
+//! journal at once; results never depend on completion order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clarity_adapters::{Adapter, AdapterError, RunInput, Workload};
+use clarity_core::{Observation, Outcome, RunRecord};
+use clarity_perturb::Recipe;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::EngineError;
+use crate::artifacts::WORK_DIR;
+use crate::cache::Cache;
+use crate::cohort::CohortCase;
+use crate::config::RetryPolicy;
+use crate::journal::Journal;
+use crate::plan::Plan;
+
+/// How to execute.
+#[derive(Clone)]
+pub struct ExecOptions {
+    /// Parallel CPU work (perturbation, in-process models). At least 1.
+    pub jobs: usize,
+    /// Stop at the first failed run (after recording it).
+    pub fail_fast: bool,
+    pub cache: Option<Cache>,
+    /// Show a progress bar on stderr (only when stderr is a terminal).
+    pub progress: bool,
+    /// Run again the keys whose journal record is a failure.
+    pub retry_failed: bool,
+    pub retry: RetryPolicy,
+    /// Notified to stop cleanly (Ctrl-C). The executor stops admitting runs, cancels the ones
+    /// in flight and syncs the journal.
+    pub interrupt: Option<Arc<Notify>>,
+    /// Test hook: behave as if interrupted after this many newly recorded runs.
+    #[doc(hidden)]
+    pub abort_after: Option<usize>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            jobs: default_jobs(),
+            fail_fast: false,
+            cache: None,
+            progress: false,
+            retry_failed: false,
+            retry: RetryPolicy::default(),
+            interrupt: None,
+            abort_after: None,
+        }
+    }
+}
+
+/// All cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Counts of one execution (goes to `telemetry.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExecStats {
+    /// Runs in the plan.
+    pub runs: usize,
+    /// Distinct content keys in the plan.
+    pub keys: usize,
+    /// Keys already in the journal (resume).
+    pub from_journal: usize,
+    /// Keys answered from the cache.
+    pub cached: usize,
+    /// Keys executed (adapter called) in this invocation.
+    pub executed: usize,
+    /// Of those, failed.
+    pub failed: usize,
+    /// Adapter calls, retries included.
+    pub adapter_calls: usize,
+    /// Keys whose final record is a failure (journal included).
+    pub failed_total: usize,
+    pub jobs: usize,
+    pub elapsed_secs: f64,
+    /// Time spent perturbing, summed over runs.
+    pub perturb_secs: f64,
+    /// Time spent in the adapter, summed over runs.
+    pub adapter_secs: f64,
+}
+
+/// The result of executing a plan: every key's record, and the counts.
+pub struct Execution {
+    pub records: BTreeMap<String, RunRecord>,
+    pub stats: ExecStats,
+}
+
+struct Ctx {
+    plan: Arc<Plan>,
+    cohort: Arc<Vec<CohortCase>>,
+    adapter: Arc<dyn Adapter>,
+    cpu: Arc<Semaphore>,
+    calls: Arc<Semaphore>,
+    cache: Option<Cache>,
+    retry: RetryPolicy,
+    work_root: PathBuf,
+    needs_file: bool,
+}
+
+enum Source {
+    Cache,
+    Adapter { calls: usize },
+}
+
+struct Done {
+    run: usize,
+    outcome: Outcome,
+    source: Source,
+    perturb: Duration,
+    model: Duration,
+}
+
+/// Executes the missing runs of `plan`, journaling into `dir/journal.jsonl`.
+pub async fn execute(
+    plan: Arc<Plan>,
+    cohort: Arc<Vec<CohortCase>>,
+    adapter: Arc<dyn Adapter>,
+    dir: &Path,
+    opts: &ExecOptions,
+) -> Result<Execution, EngineError> {
+    let start = Instant::now();
+    let jobs = opts.jobs.max(1);
+    let (mut journal, previous) = Journal::open(&dir.join(crate::artifacts::JOURNAL_FILE))?;
+    let wanted: std::collections::HashSet<&str> =
+        plan.runs.iter().map(|r| r.key.as_str()).collect();
+    let mut records: BTreeMap<String, RunRecord> = BTreeMap::new();
+    for r in previous {
+        if !wanted.contains(r.key.as_str()) {
+            continue;
+        }
+        if opts.retry_failed && matches!(r.outcome, Outcome::Failed { .. }) {
+            continue;
+        }
+        records.insert(r.key.clone(), r);
+    }
+    let mut stats = ExecStats {
+        runs: plan.runs.len(),
+        keys: wanted.len(),
+        from_journal: records.len(),
+        jobs,
+        ..Default::default()
+    };
+    // One run per missing key, in plan order.
+    let mut todo: Vec<usize> = Vec::new();
+    {
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in plan.runs.iter().enumerate() {
+            if !records.contains_key(&r.key) && seen.insert(r.key.as_str()) {
+                todo.push(i);
+            }
+        }
+    }
+    drop(wanted);
+
+    let cpu = Arc::new(Semaphore::new(jobs));
+    let (calls, in_flight) = match adapter.workload() {
+        Workload::Cpu => (cpu.clone(), jobs),
+        Workload::Io { max_in_flight } => {
+            let n = max_in_flight.max(1);
+            (Arc::new(Semaphore::new(n)), n)
+        }
+    };
+    let ctx = Arc::new(Ctx {
+        plan: plan.clone(),
+        cohort,
+        needs_file: adapter.needs_image_file(),
+        adapter,
+        cpu,
+        calls,
+        cache: opts.cache.clone(),
+        retry: opts.retry,
+        work_root: dir.join(WORK_DIR),
+    });
+    // Enough runs admitted to keep both pools busy, few enough to bound memory.
+    let window = 2 * (jobs + in_flight);
+
+    let bar = progress_bar(opts.progress, stats.keys as u64, stats.from_journal as u64);
+    let mut set: JoinSet<Done> = JoinSet::new();
+    let mut task_run: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut next = 0usize;
+    let mut recorded_now = 0usize;
+    let interrupt = opts.interrupt.clone().unwrap_or_default();
+    let mut stop: Option<EngineError> = None;
+
+    let mut handle = |done: Done,
+                      journal: &mut Journal,
+                      records: &mut BTreeMap<String, RunRecord>,
+                      stats: &mut ExecStats|
+     -> Result<Option<EngineError>, EngineError> {
+        let run = &plan.runs[done.run];
+        let rec = RunRecord {
+            key: run.key.clone(),
+            case_id: plan.cases[run.case].id.clone(),
+            cell: run.cell,
+            seed: run.seed,
+            outcome: done.outcome,
+        };
+        journal.append(&rec)?;
+        stats.perturb_secs += done.perturb.as_secs_f64();
+        stats.adapter_secs += done.model.as_secs_f64();
+        match done.source {
+            Source::Cache => stats.cached += 1,
+            Source::Adapter { calls } => {
+                stats.executed += 1;
+                stats.adapter_calls += calls;
+            }
+        }
+        let mut result = None;
+        if let Outcome::Failed { error, .. } = &rec.outcome {
+            stats.failed += 1;
+            tracing::warn!(
+                "run failed: case {} cell {} seed {}: {error}",
+                rec.case_id,
+                rec.cell,
+                rec.seed
+            );
+            if opts.fail_fast {
+                result = Some(EngineError::FailFast {
+                    case_id: rec.case_id.clone(),
+                    cell: rec.cell,
+                    seed: rec.seed,
+                    error: error.clone(),
+                });
+            }
+        }
+        records.insert(rec.key.clone(), rec);
+        bar.inc(1);
+        recorded_now += 1;
+        if result.is_none() && opts.abort_after.is_some_and(|n| recorded_now >= n) {
+            result = Some(EngineError::Interrupted {
+                done: records.len(),
+                total: stats.keys,
+            });
+        }
+        Ok(result)
+    };
+
+    loop {
+        while stop.is_none() && next < todo.len() && set.len() < window {
+            let run = todo[next];
+            next += 1;
+            let ctx = ctx.clone();
+            let h = set.spawn(run_one(ctx, run));
+            task_run.insert(h.id(), run);
+        }
+        if set.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            biased;
+            _ = interrupt.notified() => {
+                stop = Some(EngineError::Interrupted { done: records.len(), total: stats.keys });
+                break;
+            }
+            j = set.join_next_with_id() => j,
+        };
+        let Some(joined) = joined else { break };
+        let done = match joined {
+            Ok((id, done)) => {
+                task_run.remove(&id);
+                done
+            }
+            Err(e) => {
+                let run = task_run.remove(&e.id()).unwrap_or(0);
+                Done {
+                    run,
+                    outcome: Outcome::Failed {
+                        error: if e.is_panic() {
+                            "the run panicked".into()
+                        } else {
+                            "the run was cancelled".into()
+                        },
+                        attempts: 1,
+                    },
+                    source: Source::Adapter { calls: 1 },
+                    perturb: Duration::ZERO,
+                    model: Duration::ZERO,
+                }
+            }
+        };
+        if let Some(e) = handle(done, &mut journal, &mut records, &mut stats)? {
+            stop = Some(e);
+            break;
+        }
+    }
+    if stop.is_some() {
+        // Cancel what is in flight; keep what finished meanwhile (no completed run is lost).
+        set.abort_all();
+        while let Some(j) = set.join_next_with_id().await {
+            if let Ok((_, done)) = j
+                && !matches!(done.outcome, Outcome::Failed { .. })
+            {
+                handle(done, &mut journal, &mut records, &mut stats)?;
+            }
+        }
+    }
+    journal.sync()?;
+    bar.finish_and_clear();
+    if let Some(e) = stop {
+        if let EngineError::Interrupted { total, .. } = e {
+            return Err(EngineError::Interrupted {
+                done: records.len(),
+                total,
+            });
+        }
+        return Err(e);
+    }
+    let _ = fs_err::remove_dir(dir.join(WORK_DIR));
+    stats.failed_total = records
+        .values()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .count();
+    stats.elapsed_secs = start.elapsed().as_secs_f64();
+    Ok(Execution { records, stats })
+}
+
+fn progress_bar(enabled: bool, total: u64, done: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_position(done);
+    bar
+}
+
+/// One run: cache lookup, perturbation, image file, adapter call with retries, cache store.
+async fn run_one(ctx: Arc<Ctx>, run_index: usize) -> Done {
+    let plan = &ctx.plan;
+    let run = &plan.runs[run_index];
+    let done = |outcome, source, perturb, model| Done {
+        run: run_index,
+        outcome,
+        source,
+        perturb,
+        model,
+    };
+    if let Some(cache) = &ctx.cache {
+        let c = cache.clone();
+        let key = run.key.clone();
+        if let Ok(Some(observation)) = tokio::task::spawn_blocking(move || c.get(&key)).await {
+            return done(
+                Outcome::Ok { observation },
+                Source::Cache,
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+        }
+    }
+    let fail = |error: String, calls: usize, attempts: u32, perturb, model| Done {
+        run: run_index,
+        outcome: Outcome::Failed { error, attempts },
+        source: Source::Adapter { calls },
+        perturb,
+        model,
+    };
+
+    // Perturb on the blocking pool, bounded by the CPU permits.
+    let t0 = Instant::now();
+    let case = &ctx.cohort[run.case];
+    let steps = plan.steps(run.cell);
+    let image = {
+        let Ok(_permit) = ctx.cpu.acquire().await else {
+            return fail("cancelled".into(), 0, 0, Duration::ZERO, Duration::ZERO);
+        };
+        let src = case.image.clone();
+        let recipe = Recipe {
+            steps: steps.clone(),
+        };
+        let seed = run.seed;
+        let id = case.id.clone();
+        match tokio::task::spawn_blocking(move || recipe.apply(&src, seed, &id)).await {
+            Ok(Ok(img)) => Arc::new(img),
+            Ok(Err(e)) => {
+                return fail(
+                    format!("perturbation failed: {e}"),
+                    0,
+                    1,
+                    t0.elapsed(),
+                    Duration::ZERO,
+                );
+            }
+            Err(e) => {
+                return fail(
+                    format!("perturbation panicked: {e}"),
+                    0,
+                    1,
+                    t0.elapsed(),
+                    Duration::ZERO,
+                );
+            }
+        }
+    };
+    let work_dir = ctx.work_root.join(&run.key);
+    let mut image_path = None;
+    let prep = (|| -> Result<(), String> {
+        if work_dir.exists() {
+            fs_err::remove_dir_all(&work_dir).map_err(|e| e.to_string())?;
+        }
+        fs_err::create_dir_all(&work_dir).map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    if let Err(e) = prep {
+        return fail(
+            format!("cannot create the run directory: {e}"),
+            0,
+            1,
+            t0.elapsed(),
+            Duration::ZERO,
+        );
+    }
+    if ctx.needs_file {
+        let path = work_dir.join("image.png");
+        let img = image.clone();
+        let p = path.clone();
+        let written = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let bytes = crate::cohort::encode_png(&img).map_err(|e| e.to_string())?;
+            fs_err::write(&p, bytes).map_err(|e| e.to_string())
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => image_path = Some(path),
+            Ok(Err(e)) => {
+                let _ = fs_err::remove_dir_all(&work_dir);
+                return fail(
+                    format!("cannot write the image file: {e}"),
+                    0,
+                    1,
+                    t0.elapsed(),
+                    Duration::ZERO,
+                );
+            }
+            Err(e) => {
+                let _ = fs_err::remove_dir_all(&work_dir);
+                return fail(e.to_string(), 0, 1, t0.elapsed(), Duration::ZERO);
+            }
+        }
+    }
+    let perturb = t0.elapsed();
+
+    let input = RunInput {
+        key: run.key.clone(),
+        case_id: case.id.clone(),
+        image,
+        image_path,
+        prompt: plan.prompt(run.case).map(str::to_string),
+        seed: run.seed,
+        perturbations: steps,
+        work_dir: work_dir.clone(),
+    };
+    let t1 = Instant::now();
+    let mut attempts = 0u32;
+    let result: Result<Observation, AdapterError> = loop {
+        attempts += 1;
+        let r = {
+            let Ok(_permit) = ctx.calls.acquire().await else {
+                break Err(AdapterError::Permanent("cancelled".into()));
+            };
+            ctx.adapter.run(input.clone()).await
+        };
+        match r {
+            Err(e) if e.is_transient() && attempts < ctx.retry.attempts => {
+                let backoff = ctx
+                    .retry
+                    .backoff_ms
+                    .saturating_mul(1u64 << (attempts - 1).min(16));
+                tracing::debug!(
+                    "run {}: transient failure ({e}), retry in {backoff} ms",
+                    run.key
+                );
+                tokio::time::sleep(Duration::from_millis(backoff)).await;
+            }
+            other => break other,
+        }
+    };
+    let model = t1.elapsed();
+    let _ = fs_err::remove_dir_all(&work_dir);
+    match result {
+        Ok(observation) => {
+            if let Some(cache) = &ctx.cache {
+                let c = cache.clone();
+                let key = run.key.clone();
+                let obs = observation.clone();
+                match tokio::task::spawn_blocking(move || c.put(&key, &obs)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!("cannot write the cache entry: {e}"),
+                    Err(e) => tracing::warn!("cannot write the cache entry: {e}"),
+                }
+            }
+            done(
+                Outcome::Ok { observation },
+                Source::Adapter {
+                    calls: attempts as usize,
+                },
+                perturb,
+                model,
+            )
+        }
+        Err(e) => fail(e.to_string(), attempts as usize, attempts, perturb, model),
+    }
+}

@@ -1,0 +1,140 @@
+//! Clarity's sweep engine: config → plan → runs → observations, with caching and resume.
+//!
+//! - [`config`]: [`load_config`] reads one TOML (or JSON) file into a validated [`SweepConfig`];
+//!   errors name the file, the key and the line:column.
+//! - [`cohort`]: [`load_cohort`] gives the [`CohortCase`]s (builtin phantoms, a folder, a
+//!   manifest).
+//! - [`plan`]: [`build_plan`] makes the grid of [`clarity_core::Cell`]s (baseline always
+//!   included), the runs (case × cell × seed) and their content keys.
+//! - [`executor`]: [`execute`] runs the missing keys with bounded concurrency, journaling each
+//!   run as it finishes ([`journal`]) and storing observations in the content-addressed
+//!   [`Cache`].
+//! - [`artifacts`]: the sweep directory.
+//!
+//! [`run_sweep`] does all of it. The sweep directory holds:
+//!
+//! | file | content |
+//! |---|---|
+//! | `plan.json` | `schema_version`, `tool_version`, `config` (resolved), `axes`, `cells`, `recipes` (per cell, the effective perturbation steps), `cases`, `seeds`, `normalization`, `adapter` (identity), `analysis` (`{}` when not set), `runs`, `plan_hash` |
+//! | `journal.jsonl` | one [`clarity_core::RunRecord`] per executed key, in completion order |
+//! | `observations.jsonl` | one record per run in plan order (case, cell, seed) |
+//! | `bundle.json` | SHA-256 of each artifact (see [`artifacts::write_bundle`]) |
+//! | `telemetry.json` | timings and counts (not deterministic, not bundled) |
+//!
+//! Determinism: a run's result depends only on its content key (the perturbation RNG is seeded
+//! from the run seed, case id and perturbation name), so `--jobs`, completion order,
+//! interruptions and the cache never change an artifact byte.
+
+pub mod artifacts;
+pub mod cache;
+pub mod cohort;
+pub mod config;
+mod error;
+pub mod executor;
+mod fsutil;
+pub mod journal;
+pub mod plan;
+#[doc(hidden)]
+pub mod testing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use cache::Cache;
+pub use cohort::{CohortCase, load_cohort};
+pub use config::{CohortConfig, Limits, RetryPolicy, SweepConfig, load_config, parse_config};
+pub use error::EngineError;
+pub use executor::{ExecOptions, ExecStats, Execution, default_jobs, execute};
+pub use fsutil::write_atomic;
+pub use plan::{Plan, PlanSummary, Run, TOOL_VERSION, build_plan};
+
+use clarity_adapters::Adapter;
+
+/// A config with its cohort, adapter and plan: everything checked, nothing written.
+pub struct Prepared {
+    pub config: SweepConfig,
+    pub cohort: Arc<Vec<CohortCase>>,
+    pub adapter: Arc<dyn Adapter>,
+    pub plan: Arc<Plan>,
+}
+
+/// Loads the cohort, builds the adapter from the config and plans. Touches no output.
+pub fn prepare(config: SweepConfig) -> Result<Prepared, EngineError> {
+    let adapter = config.adapter.build(&config.base_dir)?;
+    prepare_with_adapter(config, adapter)
+}
+
+/// As [`prepare`], with an adapter built elsewhere (tests, embedding).
+pub fn prepare_with_adapter(
+    config: SweepConfig,
+    adapter: Arc<dyn Adapter>,
+) -> Result<Prepared, EngineError> {
+    let cohort = load_cohort(&config)?;
+    let plan = build_plan(&config, &cohort, adapter.identity())?;
+    Ok(Prepared {
+        config,
+        cohort: Arc::new(cohort),
+        adapter,
+        plan: Arc::new(plan),
+    })
+}
+
+/// What a finished sweep produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepOutcome {
+    pub output_dir: PathBuf,
+    pub plan_hash: String,
+    pub stats: ExecStats,
+    /// Files listed in `bundle.json`.
+    pub bundle: Vec<artifacts::BundleEntry>,
+}
+
+/// Prepares `dir` (refusing to clobber a different sweep), writes `plan.json`, executes the
+/// missing runs and writes `observations.jsonl`, `bundle.json` and `telemetry.json`.
+pub async fn run_sweep(
+    prepared: &Prepared,
+    dir: &std::path::Path,
+    opts: &ExecOptions,
+) -> Result<SweepOutcome, EngineError> {
+    let plan = prepared.plan.clone();
+    artifacts::prepare_output_dir(dir, &plan)?;
+    artifacts::write_plan(dir, &plan)?;
+    let exec = execute(
+        plan.clone(),
+        prepared.cohort.clone(),
+        prepared.adapter.clone(),
+        dir,
+        opts,
+    )
+    .await?;
+    artifacts::write_observations(dir, &plan, &exec.records)?;
+    let bundle = artifacts::write_bundle(dir)?;
+    artifacts::write_telemetry(dir, &exec.stats)?;
+    Ok(SweepOutcome {
+        output_dir: dir.to_path_buf(),
+        plan_hash: plan.plan_hash.clone(),
+        stats: exec.stats,
+        bundle,
+    })
+}
+
+/// The output directory: `override_dir`, else the config's `output` (relative to the config
+/// file), else an error.
+pub fn output_dir(
+    config: &SweepConfig,
+    override_dir: Option<&std::path::Path>,
+) -> Result<PathBuf, EngineError> {
+    if let Some(d) = override_dir {
+        return Ok(d.to_path_buf());
+    }
+    match &config.output {
+        Some(p) => Ok(config.resolve_path(p)),
+        None => Err(EngineError::Config {
+            path: config.source.clone(),
+            location: None,
+            key: "output".into(),
+            message: "no output directory: set `output = \"DIR\"` in the config or pass --output"
+                .into(),
+        }),
+    }
+}
