@@ -86,7 +86,7 @@ pub(crate) fn decode_dicom(
         let msg = error_chain(&e);
         if msg.contains("nsupported") || msg.contains("no codec") || msg.contains("Missing") {
             unsupported(format!(
-                "cannot decode pixel data (transfer syntax {ts}): {msg}"
+                "cannot decode pixel data (transfer syntax {ts}): {msg}; this build decodes uncompressed little endian, deflated, RLE lossless and JPEG baseline/extended/lossless"
             ))
         } else {
             corrupt(format!(

@@ -1,6 +1,6 @@
 //! Lossless, deterministic PNG encoding of an [`Image`] (gray/RGB, 8/16-bit).
 //!
-//! Settings are fixed (fast deflate, `Up` filter) so the same pixels always give the same
+//! Settings are fixed (fast deflate, `Paeth` filter) so the same pixels always give the same
 //! bytes with a given `png` crate version; no ancillary chunks (no time, no gamma).
 
 use std::io::Write;
@@ -26,14 +26,20 @@ pub fn encode_png(image: &Image) -> Vec<u8> {
         Samples::U8(v) => v,
         Samples::U16(v) => {
             // The encoder takes native-endian 16-bit samples.
-            u16_bytes = v.iter().flat_map(|s| s.to_ne_bytes()).collect::<Vec<u8>>();
+            let mut b = Vec::with_capacity(v.len() * 2);
+            for s in v {
+                b.extend_from_slice(&s.to_ne_bytes());
+            }
+            u16_bytes = b;
             &u16_bytes
         }
     };
     let mut out = Vec::with_capacity(bytes.len() / 2 + 1024);
     // Fast deflate (fdeflate) with one fixed filter: quick enough to run for every
-    // perturbed image handed to an external adapter, and byte-stable.
-    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Up);
+    // perturbed image handed to an external adapter, and byte-stable. Paeth costs the same
+    // as Up/Sub and gives ~8% smaller files on radiographs; adaptive filtering is ~10%
+    // slower for ~1% (see examples/png_speed.rs).
+    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Paeth);
     encoder
         .write_image(bytes, image.width(), image.height(), color)
         .expect("an Image always has a buffer matching its non-zero dimensions");

@@ -219,3 +219,100 @@ fn preset_names_parse() {
     let json = serde_json::to_string(&WindowChoice::Preset(WindowPreset::SoftTissue)).unwrap();
     assert_eq!(json, r#"{"preset":"soft_tissue"}"#);
 }
+
+/// 16x16 8-bit unsigned image made of four flat 8x8 blocks (20, 80, 160, 240).
+fn blocks8() -> Dcm {
+    let mut samples = Vec::new();
+    for y in 0..16 {
+        for x in 0..16 {
+            samples.push(match (y / 8, x / 8) {
+                (0, 0) => 20,
+                (0, 1) => 80,
+                (1, 0) => 160,
+                _ => 240,
+            });
+        }
+    }
+    let mut d = Dcm::ct(16, 16, samples);
+    d.bits_allocated = 8;
+    d.bits_stored = 8;
+    d.signed = false;
+    // c = 128, w = 256: y = (x - 127.5) / 255 + 0.5 = x / 255, so out = x * 257 exactly.
+    d.window = Some(("128", "256"));
+    d
+}
+
+#[test]
+fn eight_bit_window_maps_x_to_x_times_257() {
+    let d = decode_bytes(&blocks8().to_bytes(), "b8.dcm", &DecodeOptions::default()).unwrap();
+    let v = gray16(&d);
+    assert_eq!(
+        (v[0], v[8], v[16 * 8], v[255]),
+        (20 * 257, 80 * 257, 160 * 257, 240 * 257)
+    );
+}
+
+#[test]
+fn jpeg_baseline_encapsulated_dicom_decodes_with_pure_rust_codec() {
+    use dicom_pixeldata::Transcode;
+    use dicom_transfer_syntax_registry::entries::JPEG_BASELINE;
+    let mut file = blocks8().to_file(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN);
+    file.transcode(&JPEG_BASELINE.erased()).unwrap();
+    let bytes = crate::util::file_bytes(&file);
+    let d = decode_bytes(&bytes, "jpeg.dcm", &DecodeOptions::default()).unwrap();
+    let dc = d.record.dicom.as_ref().unwrap();
+    assert_eq!(dc.transfer_syntax, "1.2.840.10008.1.2.4.50");
+    let v = gray16(&d);
+    // Lossy, but flat 8x8 blocks survive within a grey level or two.
+    for (i, want) in [(0, 20u16), (8, 80), (16 * 8, 160), (255, 240)] {
+        assert!(
+            v[i].abs_diff(want * 257) <= 2 * 257,
+            "pixel {i}: {} vs {}",
+            v[i],
+            want * 257
+        );
+    }
+}
+
+#[test]
+fn deflated_transfer_syntax_is_lossless() {
+    let file = ct().to_file(dicom_dictionary_std::uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
+    let bytes = crate::util::file_bytes(&file);
+    let d = decode_bytes(&bytes, "deflated.dcm", &DecodeOptions::default()).unwrap();
+    assert_eq!(gray16(&d), [0, 0, 26280, 32850, 55187, 65535]);
+    assert_eq!(
+        d.record.dicom.unwrap().transfer_syntax,
+        "1.2.840.10008.1.2.1.99"
+    );
+}
+
+#[test]
+fn multi_frame_is_refused_clearly() {
+    let mut dcm = Dcm::ct(1, 2, vec![1, 2, 3, 4]);
+    dcm.frames = Some(2);
+    let e = decode_bytes(&dcm.to_bytes(), "cine.dcm", &DecodeOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cine.dcm: unsupported dicom file: 2 frames; only single-frame images are supported"
+    );
+}
+
+#[test]
+fn jpeg2000_without_a_native_codec_is_a_clear_unsupported_error() {
+    use dicom_pixeldata::Transcode;
+    use dicom_transfer_syntax_registry::entries::JPEG_BASELINE;
+    let mut file = blocks8().to_file(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN);
+    file.transcode(&JPEG_BASELINE.erased()).unwrap();
+    let mut bytes = crate::util::file_bytes(&file);
+    // Relabel as JPEG 2000 Lossless (same UID length), a codec built without C libraries lacks.
+    let from = b"1.2.840.10008.1.2.4.50";
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    bytes[at..at + from.len()].copy_from_slice(b"1.2.840.10008.1.2.4.90");
+    let e = decode_bytes(&bytes, "j2k.dcm", &DecodeOptions::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("j2k.dcm: unsupported dicom file: cannot decode pixel data (transfer syntax 1.2.840.10008.1.2.4.90)"),
+        "{msg}"
+    );
+    assert!(msg.ends_with("this build decodes uncompressed little endian, deflated, RLE lossless and JPEG baseline/extended/lossless"), "{msg}");
+}

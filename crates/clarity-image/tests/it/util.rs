@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_object::{FileDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use image::{ExtendedColorType, ImageEncoder};
 
 /// Encodes raw samples (native-endian for 16-bit) with the `image` crate.
@@ -50,6 +50,7 @@ pub struct Dcm {
     pub rescale: Option<(&'static str, &'static str)>,
     pub window: Option<(&'static str, &'static str)>,
     pub voi_function: Option<&'static str>,
+    pub frames: Option<u32>,
 }
 
 impl Dcm {
@@ -65,10 +66,15 @@ impl Dcm {
             rescale: None,
             window: None,
             voi_function: None,
+            frames: None,
         }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
+        file_bytes(&self.to_file(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+    }
+
+    pub fn to_file(&self, transfer_syntax: &str) -> FileDicomObject<InMemDicomObject> {
         let mut obj = InMemDicomObject::new_empty();
         let put_str = |obj: &mut InMemDicomObject, tag, vr, v: &str| {
             obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
@@ -105,6 +111,9 @@ impl Dcm {
             put_str(&mut obj, tags::WINDOW_CENTER, VR::DS, center);
             put_str(&mut obj, tags::WINDOW_WIDTH, VR::DS, width);
         }
+        if let Some(n) = self.frames {
+            put_str(&mut obj, tags::NUMBER_OF_FRAMES, VR::IS, &n.to_string());
+        }
         if let Some(f) = self.voi_function {
             put_str(&mut obj, tags::VOILUT_FUNCTION, VR::CS, f);
         }
@@ -122,13 +131,15 @@ impl Dcm {
                 PrimitiveValue::U16(self.samples.iter().copied().collect()),
             ));
         }
-        let file = obj
-            .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
-            .unwrap();
-        let mut out = Vec::new();
-        file.write_all(&mut out).unwrap();
-        out
+        obj.with_meta(FileMetaTableBuilder::new().transfer_syntax(transfer_syntax))
+            .unwrap()
     }
+}
+
+pub fn file_bytes(file: &FileDicomObject<InMemDicomObject>) -> Vec<u8> {
+    let mut out = Vec::new();
+    file.write_all(&mut out).unwrap();
+    out
 }
 
 /// CRC-32 (PNG polynomial) for hand-made PNG chunks; tests only.
