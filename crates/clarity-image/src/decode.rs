@@ -431,11 +431,26 @@ fn decode_raster(
         None
     };
 
+    if format == SourceFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+        // The JPEG decoder fills a truncated scan with grey instead of failing.
+        return Err(corrupt(
+            "no end-of-image marker (FF D9) after the last scan; the file is truncated".into(),
+        ));
+    }
     let image_format = match format {
         SourceFormat::Png => image::ImageFormat::Png,
         SourceFormat::Jpeg => image::ImageFormat::Jpeg,
         _ => image::ImageFormat::Tiff,
     };
+    // Header-only probe without the decoder's own limits, so an oversized image gets our
+    // error naming the limit to raise rather than a generic allocation-limit error.
+    let mut probe = ImageReader::with_format(Cursor::new(bytes), image_format);
+    probe.no_limits();
+    let (width, height) = probe
+        .into_dimensions()
+        .map_err(|e| image_error(e, name, format))?;
+    check_dimensions(name, width, height, limits)?;
+
     let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     let mut lim = image::Limits::default();
     lim.max_image_width = Some(limits.max_side);
@@ -446,8 +461,9 @@ fn decode_raster(
     let decoder = reader
         .into_decoder()
         .map_err(|e| image_error(e, name, format))?;
-    let (width, height) = decoder.dimensions();
-    check_dimensions(name, width, height, limits)?;
+    if decoder.dimensions() != (width, height) {
+        return Err(corrupt("dimensions changed between header reads".into()));
+    }
     let original = decoder.original_color_type();
     let dynimg = DynamicImage::from_decoder(decoder).map_err(|e| image_error(e, name, format))?;
 
@@ -522,6 +538,15 @@ fn image_error(e: image::ImageError, name: &str, format: SourceFormat) -> Decode
             detail: other.to_string(),
         },
     }
+}
+
+/// True when an EOI marker follows the last start-of-scan marker. Inside entropy-coded
+/// data a 0xFF byte is always stuffed (FF 00) or a restart marker, so FF D9 there is the EOI.
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let Some(last_sos) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[last_sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 struct PngHeader {

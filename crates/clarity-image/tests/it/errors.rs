@@ -155,3 +155,59 @@ fn empty_and_oversized_files() {
         "{msg}"
     );
 }
+
+#[test]
+fn jpeg_claiming_huge_dimensions_names_the_limit() {
+    let mut jpg = encode_with_image(ImageFormat::Jpeg, &[0u8; 64], 8, 8, ExtendedColorType::L8);
+    // SOF0: FF C0, length (2), precision (1), height (2), width (2).
+    let sof = jpg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    jpg[sof + 5..sof + 7].copy_from_slice(&60_000u16.to_be_bytes());
+    jpg[sof + 7..sof + 9].copy_from_slice(&60_000u16.to_be_bytes());
+    assert_eq!(
+        err(&jpg, "huge.jpg"),
+        "huge.jpg: image is 60000x60000 = 3600000000 pixels, over the max_pixels limit of 100000000; raise max_pixels if the file is trusted"
+    );
+}
+
+#[test]
+fn tiff_over_the_side_limit_names_the_limit() {
+    let tif = encode_with_image(
+        ImageFormat::Tiff,
+        &[0u8; 300],
+        30,
+        10,
+        ExtendedColorType::L8,
+    );
+    let opts = DecodeOptions {
+        limits: Limits {
+            max_side: 20,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(
+        decode_bytes(&tif, "wide.tif", &opts)
+            .unwrap_err()
+            .to_string(),
+        "wide.tif: image is 30x10, a side over the max_side limit of 20; raise max_side if the file is trusted"
+    );
+}
+
+#[test]
+fn truncated_jpeg_and_tiff() {
+    let px: Vec<u8> = (0..64 * 64).map(|i| (i * 7 % 251) as u8).collect();
+    let jpg = encode_with_image(ImageFormat::Jpeg, &px, 64, 64, ExtendedColorType::L8);
+    assert_eq!(
+        err(&jpg[..jpg.len() / 2], "cut.jpg"),
+        "cut.jpg: corrupt or truncated jpeg file: no end-of-image marker (FF D9) after the last scan; the file is truncated"
+    );
+    // Trailing bytes after the end marker are tolerated.
+    let mut padded = jpg.clone();
+    padded.extend_from_slice(b"trailing");
+    assert!(decode_bytes(&padded, "pad.jpg", &DecodeOptions::default()).is_ok());
+    let tif = encode_with_image(ImageFormat::Tiff, &px, 64, 64, ExtendedColorType::L8);
+    assert_eq!(
+        err(&tif[..tif.len() / 2], "cut.tif"),
+        "cut.tif: corrupt or truncated tiff file: failed to fill whole buffer"
+    );
+}
