@@ -84,7 +84,7 @@ pub(crate) fn decode_dicom(
 
     let px = obj.decode_pixel_data().map_err(|e| {
         let msg = error_chain(&e);
-        if msg.contains("nsupported") || msg.contains("no codec") || msg.contains("Missing") {
+        if msg.contains("nsupported") || msg.contains("no codec") {
             unsupported(format!(
                 "cannot decode pixel data (transfer syntax {ts}): {msg}; this build decodes uncompressed little endian, deflated, RLE lossless and JPEG baseline/extended/lossless"
             ))

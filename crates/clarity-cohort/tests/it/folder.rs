@@ -109,3 +109,28 @@ fn reference_chest_xray_folder_when_present() {
     let direct = clarity_image::decode_file(&reference, &opts()).unwrap();
     assert_eq!(cases[0].image.content_hash(), direct.image.content_hash());
 }
+
+#[test]
+fn same_result_on_one_and_four_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..12u8 {
+        png_gray8(
+            &dir.path().join(format!("d{}/img{i:02}.png", i % 3)),
+            2,
+            2,
+            &[i, i + 1, i + 2, i + 3],
+        );
+    }
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| load_folder(dir.path(), &opts()).unwrap())
+    };
+    let one = run(1);
+    assert_eq!(one.len(), 12);
+    assert_eq!(one[0].id, "d0/img00");
+    assert_eq!(one[11].id, "d2/img11");
+    assert_eq!(run(4), one);
+}
