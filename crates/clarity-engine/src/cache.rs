@@ -48,7 +48,11 @@ impl Cache {
     /// `$CLARITY_CACHE_DIR`, else `$XDG_CACHE_HOME/clarity`, else `~/.cache/clarity`
     /// (`~/Library/Caches/clarity` on macOS, `%LOCALAPPDATA%\clarity` on Windows).
     pub fn default_dir() -> Option<PathBuf> {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         if let Some(d) = env(CACHE_ENV) {
             return Some(d);
         }

@@ -206,7 +206,10 @@ fn load_manifest(path: &Path, limits: &Limits) -> Result<Vec<CohortCase>, Engine
             return Err(input(format!("line {line}: empty case id")));
         }
         if cases.iter().any(|c| c.id == row.id) {
-            return Err(input(format!("line {line}: duplicate case id {:?}", row.id)));
+            return Err(input(format!(
+                "line {line}: duplicate case id {:?}",
+                row.id
+            )));
         }
         if row.image.as_os_str().is_empty() {
             return Err(input(format!("line {line}: empty image path")));
@@ -282,13 +285,9 @@ pub fn decode_file(path: &Path, limits: &Limits) -> Result<Image, EngineError> {
     use image::DynamicImage as D;
     let out = match img {
         D::ImageLuma8(b) => Image::from_u8(w, h, Channels::Gray, b.into_raw()),
-        D::ImageLumaA8(_) => {
-            Image::from_u8(w, h, Channels::Gray, img.to_luma8().into_raw())
-        }
+        D::ImageLumaA8(_) => Image::from_u8(w, h, Channels::Gray, img.to_luma8().into_raw()),
         D::ImageLuma16(b) => Image::from_u16(w, h, Channels::Gray, b.into_raw()),
-        D::ImageLumaA16(_) => {
-            Image::from_u16(w, h, Channels::Gray, img.to_luma16().into_raw())
-        }
+        D::ImageLumaA16(_) => Image::from_u16(w, h, Channels::Gray, img.to_luma16().into_raw()),
         D::ImageRgb16(b) => Image::from_u16(w, h, Channels::Rgb, b.into_raw()),
         D::ImageRgba16(_) => Image::from_u16(w, h, Channels::Rgb, img.to_rgb16().into_raw()),
         other => Image::from_u8(w, h, Channels::Rgb, other.to_rgb8().into_raw()),
@@ -309,7 +308,11 @@ pub fn encode_png(img: &Image) -> Result<Vec<u8>, EngineError> {
         (Samples::U16(v), ch) => {
             // PNG stores 16-bit samples big-endian; the encoder takes native-endian bytes.
             let bytes: Vec<u8> = v.iter().flat_map(|s| s.to_ne_bytes()).collect();
-            let t = if ch == Channels::Gray { C::L16 } else { C::Rgb16 };
+            let t = if ch == Channels::Gray {
+                C::L16
+            } else {
+                C::Rgb16
+            };
             image::ImageEncoder::write_image(enc, &bytes, w, h, t)
         }
     };

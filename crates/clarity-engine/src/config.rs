@@ -547,7 +547,10 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
     // Cohort.
     if let CohortConfig::Builtin { n, size, depth, .. } = &raw.cohort {
         if *n == 0 {
-            return Err(errs.at(&[key("cohort"), key("n")], "expected at least 1 case, got 0"));
+            return Err(errs.at(
+                &[key("cohort"), key("n")],
+                "expected at least 1 case, got 0",
+            ));
         }
         if !(clarity_phantom::MIN_SIZE..=clarity_phantom::MAX_SIZE).contains(size) {
             return Err(errs.at(
@@ -850,10 +853,7 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
     if let Normalization::Regex { pattern } = &normalization
         && pattern.is_empty()
     {
-        return Err(errs.at(
-            &[key("normalization"), key("pattern")],
-            "expected a regex",
-        ));
+        return Err(errs.at(&[key("normalization"), key("pattern")], "expected a regex"));
     }
     if let Normalization::Choices { choices } = &normalization
         && choices.is_empty()

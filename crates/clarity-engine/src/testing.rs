@@ -78,7 +78,9 @@ impl Adapter for MeanAdapter {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(AdapterError::Transient("simulated transient failure".into()));
+            return Err(AdapterError::Transient(
+                "simulated transient failure".into(),
+            ));
         }
         if self.fail_cases.contains(&input.case_id)
             && (self.fail_baseline || !input.perturbations.is_empty())

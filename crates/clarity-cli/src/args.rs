@@ -1,0 +1,109 @@
+//! Raw command-line arguments (clap derive). Validation happens in the engine.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Clarity: reproducible robustness sweeps for image and vision-language models.
+#[derive(Debug, Parser)]
+#[command(name = "clarity", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// No progress bar, no summary text; only errors on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print the summary on stdout as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan, execute, analyse and report a sweep (resumes an interrupted one).
+    Run(RunArgs),
+    /// Print what a sweep would run, without running anything.
+    Plan(PlanArgs),
+    /// Summarise a sweep directory and verify its bundle.
+    Inspect(InspectArgs),
+    /// Manage the observation cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The sweep config (TOML, or JSON by extension).
+    pub config: PathBuf,
+    /// Output directory (overrides the config's `output`).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Parallel CPU jobs (default: the config's `jobs`, else all cores).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Stop at the first failed run (exit 1).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Cache directory (default: $CLARITY_CACHE_DIR, else the user cache dir).
+    #[arg(long, env = "CLARITY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run again the runs recorded as failed in the journal.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Stop after the observations (no analysis, no report).
+    #[arg(long)]
+    pub no_analysis: bool,
+    /// Analyse but do not render report.html / report.pdf.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Test hook: stop as if interrupted after N recorded runs.
+    #[arg(long, hide = true)]
+    pub abort_after: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The sweep config.
+    pub config: PathBuf,
+    /// Also list every run with its content key.
+    #[arg(long)]
+    pub runs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A sweep directory.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache directory.
+    Dir(CacheDirArgs),
+    /// Remove temporary and damaged entries; with --max-bytes, evict the oldest entries.
+    Gc(CacheGcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheDirArgs {
+    #[arg(long, env = "CLARITY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheGcArgs {
+    #[arg(long, env = "CLARITY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Evict least recently written entries until the cache is at most this many bytes.
+    #[arg(long)]
+    pub max_bytes: Option<u64>,
+}
