@@ -416,6 +416,23 @@ impl<'a> Spans<'a> {
         span
     }
 
+    /// The span of the key (not the value) at `path`.
+    fn key_span(&self, path: &[Seg]) -> Option<std::ops::Range<usize>> {
+        let (last, parent) = path.split_last()?;
+        let Seg::Key(name) = last else { return None };
+        let mut table = self.doc.as_ref()?;
+        for seg in parent {
+            let Seg::Key(k) = seg else { return None };
+            let (_, v) = table.iter().find(|(kk, _)| kk.get_ref() == k.as_str())?;
+            match v.get_ref() {
+                DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+        let (k, _) = table.iter().find(|(kk, _)| kk.get_ref() == name.as_str())?;
+        Some(k.span())
+    }
+
     /// Document order of the keys of the top-level table `name`.
     fn key_order(&self, name: &str) -> Vec<String> {
         let Some(doc) = &self.doc else {
@@ -507,10 +524,25 @@ pub fn parse_config(text: &str, path: &Path) -> Result<SweepConfig, EngineError>
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (location, key) = match e.span() {
-                Some(span) => (
-                    Some(spans.line_col(span.start)),
-                    display_path(&spans.path_at(span.start)),
-                ),
+                Some(span) => {
+                    let mut path = spans.path_at(span.start);
+                    let mut start = span.start;
+                    // Tagged tables (cohort, adapter) report the whole table: point at the
+                    // unknown key itself when the message names it.
+                    if let Some(name) = e
+                        .message()
+                        .strip_prefix("unknown field `")
+                        .and_then(|m| m.split('`').next())
+                    {
+                        let mut child = path.clone();
+                        child.push(Seg::Key(name.to_string()));
+                        if let Some(s) = spans.key_span(&child) {
+                            path = child;
+                            start = s.start;
+                        }
+                    }
+                    (Some(spans.line_col(start)), display_path(&path))
+                }
                 None => (None, String::new()),
             };
             EngineError::Config {

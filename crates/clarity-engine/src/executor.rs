@@ -86,9 +86,10 @@ pub struct ExecStats {
     pub failed_total: usize,
     pub jobs: usize,
     pub elapsed_secs: f64,
-    /// Time spent perturbing, summed over runs.
+    /// Time spent perturbing (and writing image files), summed over runs, waits for a CPU
+    /// slot included.
     pub perturb_secs: f64,
-    /// Time spent in the adapter, summed over runs.
+    /// Time spent in the adapter, summed over runs, waits for a call slot and retries included.
     pub adapter_secs: f64,
 }
 
