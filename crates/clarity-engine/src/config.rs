@@ -565,16 +565,8 @@ pub fn parse_config(text: &str, path: &Path) -> Result<SweepConfig, EngineError>
 
 fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig, EngineError> {
     let reg = registry();
-    let base_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-        .to_path_buf();
-    let base_dir = if base_dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        base_dir
-    };
+    // Empty for a bare file name: joined paths then read `out`, not `./out`.
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
     // Cohort.
     if let CohortConfig::Builtin { n, size, depth, .. } = &raw.cohort {
