@@ -351,11 +351,7 @@ impl<'a> Spans<'a> {
         }
         fn walk_value(v: &Spanned<DeValue<'_>>, offset: usize, path: &mut Vec<Seg>) -> bool {
             match v.get_ref() {
-                DeValue::Table(t) => {
-                    if walk(t, offset, path) {
-                        return true;
-                    }
-                }
+                DeValue::Table(t) if walk(t, offset, path) => return true,
                 DeValue::Array(a) => {
                     for (i, item) in a.iter().enumerate() {
                         path.push(Seg::Index(i));
