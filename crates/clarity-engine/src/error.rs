@@ -17,6 +17,10 @@ pub enum EngineError {
     /// The cohort could not be loaded (missing image, duplicate case id, bad manifest line…).
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
+    /// The cohort could not be loaded (from `clarity-cohort`; names the folder or manifest
+    /// and line).
+    #[error(transparent)]
+    Cohort(#[from] clarity_cohort::CohortError),
     /// A resource limit of `[limits]` was exceeded.
     #[error("{what} is {actual}, above the limit {limit} (raise `limits.{key}` in the config)")]
     Limit {
@@ -62,6 +66,7 @@ impl EngineError {
             self,
             EngineError::Config { .. }
                 | EngineError::Input { .. }
+                | EngineError::Cohort(_)
                 | EngineError::Limit { .. }
                 | EngineError::OutputDir { .. }
                 | EngineError::Adapter(_)

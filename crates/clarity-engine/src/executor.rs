@@ -436,7 +436,7 @@ async fn run_one(ctx: Arc<Ctx>, run_index: usize) -> Done {
         let img = image.clone();
         let p = path.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let bytes = crate::cohort::encode_png(&img).map_err(|e| e.to_string())?;
+            let bytes = clarity_image::encode_png(&img);
             fs_err::write(&p, bytes).map_err(|e| e.to_string())
         })
         .await;

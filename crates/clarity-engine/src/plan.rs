@@ -263,7 +263,7 @@ pub fn build_plan(
             image_hash: c.image.content_hash(),
             label: c.label.clone(),
             prompt: c.prompt.clone(),
-            metadata: c.metadata.clone(),
+            metadata: case_metadata(c),
         })
         .collect();
 
@@ -328,6 +328,22 @@ pub fn build_plan(
         baseline,
         plan_hash,
     })
+}
+
+/// The case's metadata, plus `source` (its path relative to the cohort root) and `decode` (how
+/// the file became pixels: format, conversions, DICOM windowing) unless the cohort set those.
+fn case_metadata(c: &CohortCase) -> BTreeMap<String, Value> {
+    let mut m = c.metadata.clone();
+    if !c.source.is_empty() {
+        m.entry("source".into())
+            .or_insert_with(|| Value::String(c.source.clone()));
+    }
+    if let Some(d) = &c.decode
+        && let Ok(v) = serde_json::to_value(d)
+    {
+        m.entry("decode".into()).or_insert(v);
+    }
+    m
 }
 
 /// The content key of one run (see the module docs). `recipe_json` and `adapter_json` are the

@@ -113,7 +113,7 @@ fn failing_runs_are_recorded_and_exit_code_is_3() {
     let s = Sweep::new();
     s.write(
         "cohort/cases.csv",
-        "id,image,prompt\ncase0,case0.png,fine\ncase1,case1.png,FAIL please\n",
+        "id,path,prompt\ncase0,case0.png,fine\ncase1,case1.png,FAIL please\n",
     );
     s.clarity()
         .args(["run", "sweep.toml", "--no-report", "-q"])

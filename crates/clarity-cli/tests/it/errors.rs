@@ -93,15 +93,15 @@ fn bad_inputs_give_clear_errors_and_touch_nothing() {
     s.write("sweep.toml", crate::util::CONFIG);
     s.write(
         "cohort/cases.csv",
-        "id,image\ncase0,case0.png\ncase1,missing.png\n",
+        "id,path\ncase0,case0.png\ncase1,missing.png\n",
     );
     report.push_str(&format!("# missing image\n{}\n", run_bad(&s)));
     s.write(
         "cohort/cases.csv",
-        "id,image\ncase0,case0.png\ncase0,case1.png\n",
+        "id,path\ncase0,case0.png\ncase0,case1.png\n",
     );
     report.push_str(&format!("# duplicate case id\n{}\n", run_bad(&s)));
-    s.write("cohort/cases.csv", "id,image\ncase0,case0.png\n");
+    s.write("cohort/cases.csv", "id,path\ncase0,case0.png\n");
     s.write("sweep.toml", "seeds = [0\n");
     report.push_str(&format!("# syntax error\n{}\n", run_bad(&s)));
     insta::assert_snapshot!(report);

@@ -52,7 +52,7 @@ impl Sweep {
         }
         s.write(
             "cohort/cases.csv",
-            "id,image,prompt,label\ncase0,case0.png,Is it bright?,no\ncase1,case1.png,Is it bright?,yes\ncase2,case2.png,,no\n",
+            "id,path,prompt,label\ncase0,case0.png,Is it bright?,no\ncase1,case1.png,Is it bright?,yes\ncase2,case2.png,,no\n",
         );
         // A real external model: answers from the perturbations it is told about, counts
         // its calls, writes the R2L artifacts.
