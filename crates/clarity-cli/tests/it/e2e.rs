@@ -252,3 +252,60 @@ fn abort_hook_then_resume_without_cache() {
     // Runs cancelled in flight by the abort may run twice; recorded ones never do.
     assert!(s.calls() - after_abort <= RUNS - 4);
 }
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_cleanly_with_130_and_resumes() {
+    let s = Sweep::with_model_delay("0.05");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clarity"))
+        .current_dir(s.tmp.path())
+        .args(["run", "sweep.toml", "--no-cache", "--no-report", "-j", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = s.path("out/journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&journal)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(Instant::now() < deadline, "the sweep made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("interrupted;"), "{stderr}");
+    assert!(!s.path("out/observations.jsonl").exists());
+    // Every journal line is a complete record.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.ends_with('\n'));
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    s.clarity()
+        .args(["run", "sweep.toml", "--no-cache", "--no-report", "-q"])
+        .assert()
+        .code(0);
+    s.clarity()
+        .args([
+            "run",
+            "sweep.toml",
+            "-o",
+            "reference",
+            "--no-cache",
+            "--no-report",
+            "-q",
+        ])
+        .assert()
+        .code(0);
+    assert_same_artifacts(&s.path("reference"), &s.path("out"));
+}
