@@ -474,3 +474,18 @@ fn plan_json_has_the_documented_shape() {
         .collect();
     assert_eq!(names, ["observations.jsonl", "plan.json"]);
 }
+
+#[test]
+fn shipped_examples_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let c = clarity_engine::load_config(&p).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!c.axes.is_empty(), "{}", p.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+}
