@@ -65,15 +65,48 @@ pub struct RunArgs {
     /// Analyse but do not render report.html / report.pdf.
     #[arg(long)]
     pub no_report: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Test hook: stop as if interrupted after N recorded runs.
     #[arg(long, hide = true)]
     pub abort_after: Option<usize>,
+}
+
+/// Raise (or lower) the config's `[limits]` for this invocation.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Most runs (cases x cells x seeds) the sweep may plan.
+    #[arg(long)]
+    pub max_runs: Option<u64>,
+    /// Most pixels of one decoded image.
+    #[arg(long)]
+    pub max_pixels: Option<u64>,
+    /// Largest image or manifest file read, in bytes.
+    #[arg(long)]
+    pub max_file_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    /// Applies the flags over the config's limits.
+    pub fn apply(&self, limits: &mut clarity_engine::Limits) {
+        if let Some(v) = self.max_runs {
+            limits.max_runs = v;
+        }
+        if let Some(v) = self.max_pixels {
+            limits.max_pixels = v;
+        }
+        if let Some(v) = self.max_file_bytes {
+            limits.max_file_bytes = v;
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The sweep config.
     pub config: PathBuf,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Also list every run with its content key.
     #[arg(long)]
     pub runs: bool,

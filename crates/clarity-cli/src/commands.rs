@@ -85,7 +85,8 @@ fn cache_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
     // Everything that can fail on bad input happens before the output directory is touched.
-    let config = load_config(&args.config)?;
+    let mut config = load_config(&args.config)?;
+    args.limits.apply(&mut config.limits);
     let dir = output_dir(&config, args.output.as_deref())?;
     let jobs = match args.jobs.or(config.jobs) {
         Some(0) => return Err(UsageError("--jobs must be at least 1".into()).into()),
@@ -175,7 +176,8 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
 }
 
 fn cmd_plan(args: PlanArgs, out: &Out) -> anyhow::Result<u8> {
-    let config = load_config(&args.config)?;
+    let mut config = load_config(&args.config)?;
+    args.limits.apply(&mut config.limits);
     let prepared = prepare(config)?;
     let plan = &prepared.plan;
     let s = plan.summary();

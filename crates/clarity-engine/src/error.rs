@@ -22,7 +22,10 @@ pub enum EngineError {
     #[error(transparent)]
     Cohort(#[from] clarity_cohort::CohortError),
     /// A resource limit of `[limits]` was exceeded.
-    #[error("{what} is {actual}, above the limit {limit} (raise `limits.{key}` in the config)")]
+    #[error(
+        "{what} is {actual}, above the limit {limit} (raise `limits.{key}` in the config or pass --{})",
+        key.replace('_', "-")
+    )]
     Limit {
         what: String,
         key: &'static str,

@@ -489,3 +489,39 @@ fn shipped_examples_are_valid() {
     }
     assert!(n >= 3);
 }
+
+#[test]
+fn json_axes_keep_document_order() {
+    let json = r#"{"cohort": {"kind": "builtin"}, "adapter": {"kind": "builtin"},
+  "axes": {"contrast.factor": [0.5], "brightness.factor": [2]}}"#;
+    let c = parse_config(json, Path::new("s.json")).unwrap();
+    assert_eq!(c.order, ["contrast", "brightness"]);
+}
+
+#[test]
+fn cache_round_trip_and_gc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(tmp.path()).unwrap();
+    let obs = clarity_core::Observation {
+        answer: Some("yes".into()),
+        confidence: Some(0.75),
+        ..Default::default()
+    };
+    let k1 = "ab".repeat(32);
+    let k2 = "cd".repeat(32);
+    cache.put(&k1, &obs).unwrap();
+    cache.put(&k2, &obs).unwrap();
+    assert_eq!(cache.get(&k1), Some(obs.clone()));
+    assert_eq!(cache.get(&"ef".repeat(32)), None);
+    // A damaged entry is a miss and is removed by gc.
+    let bad = tmp.path().join("v1/cd").join(format!("{k2}.json"));
+    std::fs::write(&bad, "{\"trunc").unwrap();
+    assert_eq!(cache.get(&k2), None);
+    let r = cache.gc(None).unwrap();
+    assert_eq!((r.entries_kept, r.removed_corrupt), (1, 1));
+    assert!(!bad.exists());
+    // Evict down to zero bytes.
+    let r = cache.gc(Some(0)).unwrap();
+    assert_eq!((r.entries_kept, r.evicted), (0, 1));
+    assert_eq!(cache.get(&k1), None);
+}
