@@ -257,7 +257,7 @@ fn abort_hook_then_resume_without_cache() {
 #[test]
 fn sigint_stops_cleanly_with_130_and_resumes() {
     let s = Sweep::with_model_delay("0.05");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clarity"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_clarity"))
         .current_dir(s.tmp.path())
         .args(["run", "sweep.toml", "--no-cache", "--no-report", "-j", "1"])
         .stdout(Stdio::null())
