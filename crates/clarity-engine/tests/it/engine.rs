@@ -1,5 +1,4 @@
-//! Engine tests: config errors, planning, and execution with the in-process test adapter
-//! (determinism across job counts, cache hits, resume after an interruption, failures).
+//! Config errors, planning, and execution with the in-process test adapter.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,5 @@
+//! Engine integration tests: config errors, plan invariants, and execution with the in-process
+//! test adapter (determinism across job counts, cache hits, resume, failures).
+
+mod engine;
+mod plan_props;
