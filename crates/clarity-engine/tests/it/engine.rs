@@ -524,3 +524,23 @@ fn cache_round_trip_and_gc() {
     assert_eq!((r.entries_kept, r.evicted), (0, 1));
     assert_eq!(cache.get(&k1), None);
 }
+
+#[test]
+fn content_key_encoding_is_pinned_and_separates_fields() {
+    use clarity_engine::plan::content_key;
+    let k = content_key("img", "[]", None, 0, None, "{}");
+    // Manual BLAKE3 of the documented encoding: tag, then length-prefixed fields.
+    let mut h = blake3::Hasher::new();
+    h.update(b"clarity-run-key-v1\0");
+    for f in [&b"img"[..], b"[]", &0u64.to_le_bytes(), &[0], &[0], b"{}"] {
+        h.update(&(f.len() as u64).to_le_bytes());
+        h.update(f);
+    }
+    assert_eq!(k, h.finalize().to_hex().to_string());
+    // Absent and empty prompts differ; so do the case id of random recipes, the seed, and
+    // field boundaries.
+    assert_ne!(k, content_key("img", "[]", None, 0, Some(""), "{}"));
+    assert_ne!(k, content_key("img", "[]", Some("c"), 0, None, "{}"));
+    assert_ne!(k, content_key("img", "[]", None, 1, None, "{}"));
+    assert_ne!(k, content_key("im", "g[]", None, 0, None, "{}"));
+}
