@@ -10,6 +10,7 @@
 //! Implementations: [`command`] (any program speaking the R2L artifact contract, SPEC §4),
 //! [`openai`] (any OpenAI-compatible chat-completions server).
 
+pub mod builtin;
 pub mod command;
 pub mod openai;
 
@@ -115,6 +116,7 @@ pub trait Adapter: Send + Sync {
 // Built once per sweep: variant sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum AdapterConfig {
+    Builtin(builtin::BuiltinConfig),
     Command(command::CommandConfig),
     Openai(openai::OpenAiConfig),
 }
@@ -131,6 +133,7 @@ impl AdapterConfig {
     /// file's directory).
     pub fn build(&self, base_dir: &std::path::Path) -> Result<Arc<dyn Adapter>, BuildError> {
         match self {
+            AdapterConfig::Builtin(c) => Ok(Arc::new(builtin::BuiltinAdapter::new(c)?)),
             AdapterConfig::Command(c) => Ok(Arc::new(command::CommandAdapter::new(c, base_dir)?)),
             AdapterConfig::Openai(c) => Ok(Arc::new(openai::OpenAiAdapter::new(c, base_dir)?)),
         }

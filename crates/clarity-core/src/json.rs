@@ -65,11 +65,9 @@ pub fn to_canonical_value<T: Serialize>(value: &T) -> Result<Value, JsonError> {
 
 fn round_in_place(v: &mut Value) {
     match v {
-        Value::Number(n) => {
-            if n.is_f64() {
-                let x = n.as_f64().expect("f64");
-                *n = serde_json::Number::from_f64(round(x)).expect("checked finite");
-            }
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().expect("f64");
+            *n = serde_json::Number::from_f64(round(x)).expect("checked finite");
         }
         Value::Array(a) => a.iter_mut().for_each(round_in_place),
         Value::Object(o) => o.values_mut().for_each(round_in_place),

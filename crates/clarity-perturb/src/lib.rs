@@ -15,7 +15,10 @@ mod registry;
 
 pub mod kernels;
 
-pub use params::{ParamKind, ParamSpec, ParamValue, Params, PerturbError, ResolvedParams};
+pub use kernels::{Fill, JPEG_OFF, RegionMask, mask_region};
+pub use params::{
+    DefaultValue, ParamKind, ParamSpec, ParamValue, Params, PerturbError, ResolvedParams,
+};
 pub use registry::{Registry, registry};
 
 use clarity_image::Image;

@@ -1,0 +1,459 @@
+//! Shared helpers: parameter declarations, sample types, borders, separable filtering, point
+//! operations and random draws used by several kernel families.
+
+use clarity_image::{Image, Samples};
+use rand::Rng;
+
+use crate::KernelRng;
+use crate::params::{DefaultValue, ParamKind, ParamSpec, ParamValue, Params, PerturbError};
+
+/// `const` constructor for a float parameter declaration.
+pub(crate) const fn float(
+    name: &'static str,
+    doc: &'static str,
+    unit: &'static str,
+    min: f64,
+    max: f64,
+    default: f64,
+    identity: Option<f64>,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        doc,
+        unit,
+        kind: ParamKind::Float { min, max },
+        default: DefaultValue::Num(default),
+        identity: match identity {
+            Some(x) => Some(DefaultValue::Num(x)),
+            None => None,
+        },
+    }
+}
+
+/// `const` constructor for an integer parameter declaration.
+pub(crate) const fn int(
+    name: &'static str,
+    doc: &'static str,
+    unit: &'static str,
+    min: i64,
+    max: i64,
+    default: i64,
+    identity: Option<i64>,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        doc,
+        unit,
+        kind: ParamKind::Int { min, max },
+        default: DefaultValue::Num(default as f64),
+        identity: match identity {
+            Some(x) => Some(DefaultValue::Num(x as f64)),
+            None => None,
+        },
+    }
+}
+
+/// `const` constructor for a choice parameter declaration (no identity value).
+pub(crate) const fn choice(
+    name: &'static str,
+    doc: &'static str,
+    names: &'static [&'static str],
+    default: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        doc,
+        unit: "",
+        kind: ParamKind::Choice(names),
+        default: DefaultValue::Text(default),
+        identity: None,
+    }
+}
+
+/// Builds a parameter set from numeric pairs.
+pub(crate) fn nums(pairs: &[(&str, f64)]) -> Params {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), ParamValue::Num(*v)))
+        .collect()
+}
+
+/// Five presets of a single numeric parameter.
+pub(crate) fn presets1(name: &str, levels: [f64; 5]) -> [Params; 5] {
+    levels.map(|v| nums(&[(name, v)]))
+}
+
+/// A sample type: `u8` or `u16`.
+pub(crate) trait Sample: Copy + Default + PartialEq + Send + Sync + 'static {
+    const MAX: u32;
+    fn to_u32(self) -> u32;
+    fn to_f32(self) -> f32;
+    /// Rounds half up and clamps to `[0, MAX]`. NaN maps to 0.
+    fn from_f32(v: f32) -> Self;
+    /// Clamps to `[0, MAX]`.
+    fn from_i64(v: i64) -> Self;
+}
+
+impl Sample for u8 {
+    const MAX: u32 = 255;
+    #[inline(always)]
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        // `as` saturates (and maps NaN to 0); +0.5 then truncation rounds half up.
+        (v + 0.5) as u8
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v.clamp(0, 255) as u8
+    }
+}
+
+impl Sample for u16 {
+    const MAX: u32 = 65535;
+    #[inline(always)]
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        (v + 0.5) as u16
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v.clamp(0, 65535) as u16
+    }
+}
+
+/// Rebuilds an image with the same layout from a new sample buffer.
+pub(crate) fn same_layout(image: &Image, samples: Samples) -> Image {
+    Image::new(image.width(), image.height(), image.channels(), samples)
+        .expect("kernel output keeps the input layout")
+}
+
+/// Applies a generic per-depth function to the samples and rebuilds the image.
+macro_rules! map_samples {
+    ($image:expr, |$v:ident| $body:expr) => {{
+        let img: &clarity_image::Image = $image;
+        let samples = match img.samples() {
+            clarity_image::Samples::U8($v) => clarity_image::Samples::U8($body),
+            clarity_image::Samples::U16($v) => clarity_image::Samples::U16($body),
+        };
+        $crate::kernels::common::same_layout(img, samples)
+    }};
+}
+pub(crate) use map_samples;
+
+/// Geometry of an interleaved sample buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dims {
+    pub w: usize,
+    pub h: usize,
+    pub c: usize,
+}
+
+impl Dims {
+    pub fn of(image: &Image) -> Self {
+        Dims {
+            w: image.width() as usize,
+            h: image.height() as usize,
+            c: image.channels().count(),
+        }
+    }
+    pub fn row_len(self) -> usize {
+        self.w * self.c
+    }
+}
+
+/// Reflect-101 border index (OpenCV's `BORDER_REFLECT_101`: `gfedcb|abcdefgh|gfedcba`), valid for
+/// any offset, however far outside.
+#[inline]
+pub(crate) fn reflect101(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let n = n as isize;
+    let period = 2 * (n - 1);
+    let mut i = i.rem_euclid(period);
+    if i >= n {
+        i = period - i;
+    }
+    i as usize
+}
+
+/// A 256- or 65536-entry lookup table built from `f(sample) -> value` (rounded half up, clamped),
+/// applied to every sample. For small 16-bit images the function is evaluated per sample instead
+/// (same numbers, less set-up).
+pub(crate) fn point_op(image: &Image, f: impl Fn(f64) -> f64) -> Image {
+    let q = |s: f64, max: f64| -> f64 { (f(s) + 0.5).floor().clamp(0.0, max) };
+    map_samples!(image, |v| apply_lut(v, &q))
+}
+
+fn apply_lut<T: Sample>(v: &[T], q: &impl Fn(f64, f64) -> f64) -> Vec<T> {
+    let max = T::MAX as f64;
+    if v.len() <= T::MAX as usize {
+        return v
+            .iter()
+            .map(|&s| T::from_i64(q(s.to_u32() as f64, max) as i64))
+            .collect();
+    }
+    let lut: Vec<T> = (0..=T::MAX)
+        .map(|s| T::from_i64(q(s as f64, max) as i64))
+        .collect();
+    v.iter().map(|&s| lut[s.to_u32() as usize]).collect()
+}
+
+/// Normalised 1-D Gaussian weights of radius `r`.
+pub(crate) fn gaussian_weights(sigma: f64, r: usize) -> Vec<f32> {
+    let w: Vec<f64> = (0..=2 * r)
+        .map(|i| {
+            let d = i as f64 - r as f64;
+            (-(d * d) / (2.0 * sigma * sigma)).exp()
+        })
+        .collect();
+    let sum: f64 = w.iter().sum();
+    w.iter().map(|x| (x / sum) as f32).collect()
+}
+
+/// Separable convolution of an interleaved `f32` plane with reflect-101 borders. `kx`/`ky` have
+/// odd lengths, centred. Accumulation order is fixed (tap by tap), so results are bit-exact.
+pub(crate) fn convolve_separable(src: &[f32], d: Dims, kx: &[f32], ky: &[f32]) -> Vec<f32> {
+    let rl = d.row_len();
+    let rx = kx.len() / 2;
+    let ry = ky.len() / 2;
+    // Horizontal pass.
+    let mut tmp = vec![0f32; src.len()];
+    let mut padded = vec![0f32; (d.w + 2 * rx) * d.c];
+    for (row, out) in src.chunks_exact(rl).zip(tmp.chunks_exact_mut(rl)) {
+        for (px, chunk) in padded.chunks_exact_mut(d.c).enumerate() {
+            let sx = reflect101(px as isize - rx as isize, d.w);
+            chunk.copy_from_slice(&row[sx * d.c..sx * d.c + d.c]);
+        }
+        for (k, &wk) in kx.iter().enumerate() {
+            let window = &padded[k * d.c..k * d.c + rl];
+            for (o, &s) in out.iter_mut().zip(window) {
+                *o += wk * s;
+            }
+        }
+    }
+    // Vertical pass.
+    let mut dst = vec![0f32; src.len()];
+    for (y, out) in dst.chunks_exact_mut(rl).enumerate() {
+        for (k, &wk) in ky.iter().enumerate() {
+            let sy = reflect101(y as isize + k as isize - ry as isize, d.h);
+            let row = &tmp[sy * rl..sy * rl + rl];
+            for (o, &s) in out.iter_mut().zip(row) {
+                *o += wk * s;
+            }
+        }
+    }
+    dst
+}
+
+pub(crate) fn to_f32<T: Sample>(v: &[T]) -> Vec<f32> {
+    v.iter().map(|s| s.to_f32()).collect()
+}
+
+pub(crate) fn from_f32<T: Sample>(v: &[f32]) -> Vec<T> {
+    v.iter().map(|&x| T::from_f32(x)).collect()
+}
+
+/// Gaussian blur of a sample buffer (OpenCV's kernel size rule: `ksize = round(2·k·σ + 1) | 1`
+/// with k = 3 for 8-bit and 4 for 16-bit samples; reflect-101 borders).
+pub(crate) fn gaussian_blur_samples<T: Sample>(v: &[T], d: Dims, sigma: f64) -> Vec<T> {
+    let k = gaussian_weights(sigma, gaussian_radius::<T>(sigma));
+    from_f32(&convolve_separable(&to_f32(v), d, &k, &k))
+}
+
+pub(crate) fn gaussian_radius<T: Sample>(sigma: f64) -> usize {
+    let per_side = if T::MAX == 255 { 3.0 } else { 4.0 };
+    let ksize = ((sigma * per_side * 2.0 + 1.0).round() as usize) | 1;
+    ksize / 2
+}
+
+/// Standard-normal quantiles at the midpoints of 65 536 equal-probability bins, in units of
+/// 1/4096 σ. A 16-bit uniform draw indexes it: one table lookup per normal deviate, tails cut at
+/// ±4.4 σ. Quantised to integers so the table is the same on every platform even if `ln`/`sqrt`
+/// differ in the last bit.
+pub(crate) fn normal_table() -> &'static [i32; 65536] {
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<Box<[i32; 65536]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([0i32; 65536]);
+        for (i, slot) in t.iter_mut().enumerate() {
+            let p = (i as f64 + 0.5) / 65536.0;
+            *slot = (inverse_normal_cdf(p) * 4096.0).round() as i32;
+        }
+        t
+    })
+}
+
+/// Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
+fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e+01,
+        2.209460984245205e+02,
+        -2.759285104469687e+02,
+        1.38357751867269e+02,
+        -3.066479806614716e+01,
+        2.506628277459239e+00,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e+01,
+        1.615858368580409e+02,
+        -1.556989798598866e+02,
+        6.680131188771972e+01,
+        -1.328068155288572e+01,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e+00,
+        -2.549732539343734e+00,
+        4.374664141464968e+00,
+        2.938163982698783e+00,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-03,
+        3.224671290700398e-01,
+        2.445134137142996e+00,
+        3.754408661907416e+00,
+    ];
+    let plow = 0.02425;
+    if p < plow {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - plow {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    }
+}
+
+/// Draws standard-normal deviates (in 1/4096 σ units) in bulk: four per `u64` of ChaCha output.
+pub(crate) struct NormalStream<'a> {
+    rng: &'a mut KernelRng,
+    buf: [u64; 64],
+    pos: usize,
+}
+
+impl<'a> NormalStream<'a> {
+    pub fn new(rng: &'a mut KernelRng) -> Self {
+        NormalStream {
+            rng,
+            buf: [0; 64],
+            pos: 256,
+        }
+    }
+    /// Fills `out` with deviates (units of 1/4096 σ).
+    pub fn fill(&mut self, out: &mut [i32]) {
+        let table = normal_table();
+        for o in out.iter_mut() {
+            if self.pos == 256 {
+                for b in self.buf.iter_mut() {
+                    *b = self.rng.next_u64();
+                }
+                self.pos = 0;
+            }
+            let word = self.buf[self.pos / 4];
+            let idx = (word >> ((self.pos % 4) * 16)) as u16;
+            *o = table[idx as usize];
+            self.pos += 1;
+        }
+    }
+}
+
+/// A uniform float in `[0, 1)` with 53 random bits.
+pub(crate) fn unit_f64(rng: &mut KernelRng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Error for a kernel that cannot process an input.
+pub(crate) fn unsupported(kernel: &str, message: impl Into<String>) -> PerturbError {
+    PerturbError::Unsupported {
+        perturbation: kernel.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Implements the descriptive methods of [`crate::Perturbation`].
+macro_rules! meta {
+    ($name:literal, $version:literal, $family:ident, random = $random:literal, $desc:literal, $params:expr) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn version(&self) -> u32 {
+            $version
+        }
+        fn family(&self) -> crate::Family {
+            crate::Family::$family
+        }
+        fn description(&self) -> &'static str {
+            $desc
+        }
+        fn params(&self) -> &'static [crate::ParamSpec] {
+            &$params
+        }
+        fn is_random(&self) -> bool {
+            $random
+        }
+    };
+}
+pub(crate) use meta;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect101_matches_opencv() {
+        // gfedcb|abcdefgh|gfedcba on n = 8 (a = 0).
+        let got: Vec<usize> = (-3..11).map(|i| reflect101(i, 8)).collect();
+        assert_eq!(got, vec![3, 2, 1, 0, 1, 2, 3, 4, 5, 6, 7, 6, 5, 4]);
+        assert_eq!(reflect101(-5, 1), 0);
+        // Far outside: keeps bouncing.
+        assert_eq!(reflect101(-4, 3), 0);
+        assert_eq!(reflect101(5, 3), 1);
+    }
+
+    #[test]
+    fn normal_table_is_a_standard_normal() {
+        let t = normal_table();
+        assert!(t.windows(2).all(|w| w[0] <= w[1]), "quantiles increase");
+        assert_eq!(t[32767], -t[32768], "symmetric");
+        let n = t.len() as f64;
+        let mean = t.iter().map(|&z| z as f64 / 4096.0).sum::<f64>() / n;
+        let var = t.iter().map(|&z| (z as f64 / 4096.0).powi(2)).sum::<f64>() / n;
+        assert!(mean.abs() < 1e-6, "mean {mean}");
+        assert!((var - 1.0).abs() < 2e-3, "variance {var}");
+        // The 97.5 % quantile is 1.95996.
+        let q = t[(0.975 * 65536.0) as usize] as f64 / 4096.0;
+        assert!((q - 1.96).abs() < 1e-3, "q97.5 = {q}");
+    }
+
+    #[test]
+    fn opencv_kernel_size_rule() {
+        // sigma 2: 8-bit ksize 13, 16-bit ksize 17.
+        assert_eq!(gaussian_radius::<u8>(2.0), 6);
+        assert_eq!(gaussian_radius::<u16>(2.0), 8);
+        let k = gaussian_weights(2.0, 6);
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(k[0], k[12]);
+    }
+}
