@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite: format check, clippy with warnings as errors, every test.
-# Installs what the tests need (Debian packages) when it is missing and we are root.
+# The whole test suite: format check, clippy with warnings as errors, every test, and the
+# smoke mode of the peer-comparison benchmark (so the harness cannot rot).
+# Installs what the tests need (Debian packages) when it is missing and we may.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# poppler-utils (pdftotext, pdfinfo, pdftoppm): the PDF report tests read the PDF back.
+if ! command -v pdftotext >/dev/null 2>&1; then
+  SUDO=""
+  [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"
+  if [[ "$(id -u)" == 0 || -n "$SUDO" ]]; then
+    echo "==> installing poppler-utils"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq poppler-utils >/dev/null
+  else
+    echo "==> poppler-utils missing and no root: the PDF text tests will say SKIPPED"
+  fi
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -12,3 +25,8 @@ echo "==> cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
+
+if [[ "${CLARITY_SKIP_BENCH_SMOKE:-}" != 1 ]]; then
+  echo "==> bench/compare.sh --quick (smoke)"
+  ./bench/compare.sh --quick
+fi
