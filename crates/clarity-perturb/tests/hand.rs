@@ -1024,7 +1024,8 @@ fn elastic_rms_displacement_is_alpha() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Occlusion: a pixel is covered when its centre (x + 0.5, y + 0.5) is strictly inside.
+// Occlusion: a pixel is covered when its centre (x + 0.5, y + 0.5) is inside: the square is
+// half-open, [c − h, c + h) on each axis; the disc is open, distance < radius.
 
 fn occlude(img: &Image, shape: &str, size: f64, cx: f64, cy: f64, value: f64) -> Image {
     apply(
@@ -1067,8 +1068,23 @@ fn occluder_rect_and_ellipse_cover_exact_pixels() {
     );
     // Ellipse of diameter 2 around (2, 2): the four centres at distance √0.5 < 1, same block.
     assert_eq!(occlude(&img, "ellipse", 0.5, 0.5, 0.5, 1.0), out);
-    // Size 0.25: half side 0.5 around a pixel corner; no centre is strictly inside.
-    assert_eq!(occlude(&img, "rect", 0.25, 0.5, 0.5, 1.0), img);
+    // Size 0.25: a 1 px square [1.5, 2.5)² around a pixel corner covers exactly one pixel, the
+    // one whose centre is (1.5, 1.5). (Occluder v1 used open edges and covered nothing.)
+    assert_eq!(
+        changed_map(&img, &occlude(&img, "rect", 0.25, 0.5, 0.5, 1.0)),
+        "....\n.#..\n....\n...."
+    );
+    // Size 0.75: a 3 px square [0.5, 3.5)² covers 3×3 pixels (v1: 2×2).
+    assert_eq!(
+        changed_map(&img, &occlude(&img, "rect", 0.75, 0.5, 0.5, 1.0)),
+        "###.\n###.\n###.\n...."
+    );
+    // Its disc (radius 1.5 around (2, 2)) covers the centres closer than 1.5: the 2×2 block at
+    // √0.5; the next ring, e.g. (0.5, 1.5) at √(1.5² + 0.5²) = 1.58, is outside.
+    assert_eq!(
+        changed_map(&img, &occlude(&img, "ellipse", 0.75, 0.5, 0.5, 1.0)),
+        "....\n.##.\n.##.\n...."
+    );
     // 5×5, size 1: the rect covers everything; the disc (radius 2.5 around (2.5, 2.5), centres
     // at offsets −2..=2) leaves only the four corners (2² + 2² = 8 ≥ 6.25).
     let img = flat8(5, 5, Channels::Rgb, 9);

@@ -1,5 +1,7 @@
 //! Occlusion kernels: a rectangle/ellipse occluder and lead/wire-like line artefacts. A pixel is
-//! covered when its centre `(x + 0.5, y + 0.5)` lies inside the shape.
+//! covered when its centre `(x + 0.5, y + 0.5)` lies inside the shape. Square edges are
+//! half-open (`[c − h, c + h)`, the usual top-left rasterisation rule), so a square whose edges
+//! fall on pixel centres covers exactly its side in pixels rather than one fewer on each axis.
 
 use clarity_image::Image;
 
@@ -78,7 +80,7 @@ fn level<T: Sample>(fraction: f64) -> T {
 impl Perturbation for Occluder {
     meta!(
         "occluder",
-        1,
+        2,
         Occlusion,
         random = false,
         "paints a solid square or disc: implants, ECG electrodes, markers, jewellery, annotations burnt into the image",
@@ -111,7 +113,7 @@ impl Perturbation for Occluder {
             if ellipse {
                 u * u + v * v < half * half
             } else {
-                u.abs() < half && v.abs() < half
+                -half <= u && u < half && -half <= v && v < half
             }
         };
         Ok(map_samples!(image, |s| paint(s, d, level(value), inside)))
