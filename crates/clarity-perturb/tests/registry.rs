@@ -191,6 +191,13 @@ fn out_of_range_and_unknown_params_are_rejected_clearly() {
                     msg.starts_with(&format!("{}.{}: expected ", k.name(), s.name)),
                     "{msg}"
                 );
+                // ... and the allowed range or choices.
+                let range = match s.kind {
+                    ParamKind::Float { min, max } => format!("a number in [{min}, {max}]"),
+                    ParamKind::Int { min, max } => format!("an integer in [{min}, {max}]"),
+                    ParamKind::Choice(names) => format!("one of {}", names.join(", ")),
+                };
+                assert!(msg.contains(&range), "{msg} lacks {range:?}");
             }
         }
         let err = k
@@ -209,16 +216,20 @@ fn random_kernels_depend_on_the_seed_and_others_do_not() {
         for ch in [Channels::Gray, Channels::Rgb] {
             let img = textured(24, 20, ch, wide);
             for k in registry().iter() {
-                let p = k.resolve(&k.presets()[2]).unwrap();
-                let a = k.apply(&img, &p, &mut rng(1)).unwrap();
-                let a2 = k.apply(&img, &p, &mut rng(1)).unwrap();
-                let b = k.apply(&img, &p, &mut rng(2)).unwrap();
-                assert_eq!(a, a2, "{}: same seed, different output", k.name());
-                assert_ne!(a, img, "{}: preset 3 left the image unchanged", k.name());
-                if k.is_random() && k.name() != "region_mask" {
-                    assert_ne!(a, b, "{}: different seeds, same output", k.name());
-                } else {
-                    assert_eq!(a, b, "{}: not random but seed-dependent", k.name());
+                for (level, preset) in k.presets().iter().enumerate() {
+                    let level = level + 1;
+                    let p = k.resolve(preset).unwrap();
+                    let a = k.apply(&img, &p, &mut rng(1)).unwrap();
+                    let a2 = k.apply(&img, &p, &mut rng(1)).unwrap();
+                    let b = k.apply(&img, &p, &mut rng(2)).unwrap();
+                    let name = k.name();
+                    assert_eq!(a, a2, "{name} preset {level}: same seed, different output");
+                    assert_ne!(a, img, "{name} preset {level} left the image unchanged");
+                    if k.is_random() && name != "region_mask" {
+                        assert_ne!(a, b, "{name} preset {level}: different seeds, same output");
+                    } else {
+                        assert_eq!(a, b, "{name} preset {level}: not random but seed-dependent");
+                    }
                 }
             }
         }
@@ -312,7 +323,89 @@ proptest! {
             }).collect();
             let r = k.resolve(&p).unwrap();
             let out = k.apply(&img, &r, &mut rng(seed)).unwrap();
-            prop_assert_eq!(out.format(), img.format());
+            prop_assert_eq!(out.format(), img.format(), "{}", k.name());
+            prop_assert_eq!((out.width(), out.height()), (img.width(), img.height()), "{}", k.name());
+            // Whatever the other parameters, setting one to its identity value either leaves the
+            // kernel at identity (then the output is the input, as `Recipe` assumes when it
+            // skips the step) or the kernel says it is not at identity.
+            for s in k.params().iter().filter(|s| s.identity.is_some()) {
+                let mut q = p.clone();
+                q.insert(s.name.to_string(), s.identity.unwrap().to_value());
+                let rq = k.resolve(&q).unwrap();
+                if k.is_identity(&rq) {
+                    let out = k.apply(&img, &rq, &mut rng(seed)).unwrap();
+                    prop_assert_eq!(&out, &img, "{} with {} at identity ({:?})", k.name(), s.name, q);
+                }
+            }
+            let all = k.resolve(&p.clone().into_iter().chain(identity_params(k)).collect()).unwrap();
+            prop_assert!(k.is_identity(&all), "{}: every identity value set, not identity", k.name());
+            prop_assert_eq!(&k.apply(&img, &all, &mut rng(seed)).unwrap(), &img, "{}", k.name());
+        }
+    }
+
+    #[test]
+    fn params_outside_the_range_are_rejected_inside_accepted(u in -3.0f64..4.0, which in 0usize..64) {
+        // One numeric parameter of one kernel at min + u·(max − min): accepted exactly when
+        // 0 ≤ u ≤ 1, otherwise an error naming the kernel and the parameter.
+        let specs: Vec<(&dyn Perturbation, &clarity_perturb::ParamSpec)> = registry()
+            .iter()
+            .flat_map(|k| k.params().iter().map(move |s| (k, s)))
+            .filter(|(_, s)| !matches!(s.kind, ParamKind::Choice(_)))
+            .collect();
+        let (k, s) = specs[which % specs.len()];
+        let (min, max, int) = match s.kind {
+            ParamKind::Float { min, max } => (min, max, false),
+            ParamKind::Int { min, max } => (min as f64, max as f64, true),
+            ParamKind::Choice(_) => unreachable!(),
+        };
+        let mut x = min + u * (max - min);
+        if int {
+            x = x.round();
+        }
+        let res = k.resolve(&Params::from([(s.name.to_string(), ParamValue::Num(x))]));
+        if (min..=max).contains(&x) {
+            prop_assert!(res.is_ok(), "{}.{} = {x}: {:?}", k.name(), s.name, res);
+        } else {
+            let msg = res.unwrap_err().to_string();
+            let prefix = format!("{}.{}: expected ", k.name(), s.name);
+            prop_assert!(msg.starts_with(&prefix), "{}", msg);
+            prop_assert!(msg.contains(&format!("[{min}, {max}]")), "{}", msg);
+        }
+    }
+}
+
+#[test]
+fn identity_is_exact_for_every_sample_type() {
+    // Deterministic companion of the identity property: every kernel, every layout (u8/u16 ×
+    // gray/RGB), degenerate sizes included, samples at both ends of the range.
+    for (w, h) in [(1, 1), (1, 5), (5, 1), (3, 2), (8, 8)] {
+        for wide in [false, true] {
+            for ch in [Channels::Gray, Channels::Rgb] {
+                let mut img = textured(w, h, ch, wide);
+                let max = if wide { 65535 } else { 255 };
+                let n = img.samples().len();
+                match img.samples_mut() {
+                    clarity_image::SamplesMut::U8(v) => {
+                        v[0] = 0;
+                        v[n - 1] = max as u8;
+                    }
+                    clarity_image::SamplesMut::U16(v) => {
+                        v[0] = 0;
+                        v[n - 1] = max as u16;
+                    }
+                }
+                for k in registry().iter() {
+                    let p = k.resolve(&identity_params(k)).unwrap();
+                    let out = k.apply(&img, &p, &mut rng(5)).unwrap();
+                    assert_eq!(
+                        out,
+                        img,
+                        "{} at identity on {w}x{h} {}",
+                        k.name(),
+                        img.format()
+                    );
+                }
+            }
         }
     }
 }
