@@ -836,20 +836,63 @@ fn jpeg_off_is_identity_and_high_quality_is_close() {
 
 #[test]
 fn jpeg_u16_adds_the_8_bit_error_back_at_16_bit_scale() {
-    // out = in + (decoded8 − encoded8)·257: the change of every sample is a multiple of 257,
-    // and a sample whose 8-bit value survives is kept bit for bit (low bits included).
-    let v: Vec<u16> = (0..256u32)
-        .map(|i| (((i % 16) * 8 + (i / 16) * 4) * 257 + 100 + i % 7) as u16)
-        .collect();
-    let img = gray16(16, 16, &v);
-    let out = u16s(&apply("jpeg", &[("quality", n(10.0))], &img));
-    let mut changed = 0;
-    for (&a, &b) in v.iter().zip(&out) {
-        let d = b as i32 - a as i32;
-        assert_eq!(d % 257, 0, "{a} → {b}");
-        changed += (d != 0) as u32;
+    // out = in + (decoded8 − encoded8)·257 with encoded8 = round(in·255/65535): the change of
+    // every sample is a multiple of 257, a sample whose 8-bit value survives keeps its low bits,
+    // and decoded8 is exactly what the kernel gives for the 8-bit image.
+    for ch in [Channels::Gray, Channels::Rgb] {
+        let nn = 256 * ch.count() as u32;
+        let v: Vec<u16> = (0..nn)
+            .map(|i| {
+                let p = i / ch.count() as u32;
+                let base = (p % 16) * 8 + (p / 16) * 4 + (i % 3) * 20;
+                (base * 257 + 100 + i % 7) as u16
+            })
+            .collect();
+        let img = Image::from_u16(16, 16, ch, v.clone()).unwrap();
+        let out = u16s(&apply("jpeg", &[("quality", n(10.0))], &img));
+        let e8: Vec<u8> = v
+            .iter()
+            .map(|&s| ((s as u32 * 255 + 32767) / 65535) as u8)
+            .collect();
+        let d8 = u8s(&apply(
+            "jpeg",
+            &[("quality", n(10.0))],
+            &Image::from_u8(16, 16, ch, e8.clone()).unwrap(),
+        ));
+        let mut changed = 0;
+        for i in 0..v.len() {
+            let d = out[i] as i32 - v[i] as i32;
+            assert_eq!(d % 257, 0, "{ch:?} sample {i}: {} → {}", v[i], out[i]);
+            assert_eq!(d, (d8[i] as i32 - e8[i] as i32) * 257, "{ch:?} sample {i}");
+            changed += (d != 0) as u32;
+        }
+        assert!(changed > 0, "{ch:?}");
     }
-    assert!(changed > 0);
+}
+
+#[test]
+fn jpeg_rgb_high_quality_is_close() {
+    // A smooth colour gradient at quality 95 (chroma subsampled 4:2:0, as libjpeg's default):
+    // small bounded error; at quality 5 much larger.
+    let v: Vec<u8> = (0..256u32)
+        .flat_map(|i| {
+            let (x, y) = (i % 16, i / 16);
+            [
+                (x * 12 + 20) as u8,
+                (y * 12 + 20) as u8,
+                ((x + y) * 6 + 20) as u8,
+            ]
+        })
+        .collect();
+    let img = rgb8(16, 16, &v);
+    let hi = apply("jpeg", &[("quality", n(95.0))], &img);
+    let lo = apply("jpeg", &[("quality", n(5.0))], &img);
+    assert!(
+        max_abs_diff(&img, &hi) <= 4,
+        "q95: {}",
+        max_abs_diff(&img, &hi)
+    );
+    assert!(max_abs_diff(&img, &lo) > 2 * max_abs_diff(&img, &hi));
 }
 
 // ---------------------------------------------------------------------------------------------
