@@ -436,3 +436,94 @@ fn samples_stay_in_range_for_u16() {
         assert_eq!(v.len(), 64);
     }
 }
+
+/// Fingerprint of every kernel's output: presets 1..=5 plus, for each choice parameter, every
+/// choice on top of preset 3, on all four layouts, fixed seed. BLAKE3 over the output samples
+/// (u16 little-endian).
+fn output_fingerprint(k: &dyn Perturbation) -> String {
+    let mut sets: Vec<Params> = k.presets().to_vec();
+    for s in k.params() {
+        if let ParamKind::Choice(names) = s.kind {
+            for name in names {
+                let mut p = k.presets()[2].clone();
+                p.insert(s.name.to_string(), ParamValue::Text(name.to_string()));
+                sets.push(p);
+            }
+        }
+    }
+    let mut h = blake3::Hasher::new();
+    for wide in [false, true] {
+        for ch in [Channels::Gray, Channels::Rgb] {
+            let img = textured(24, 20, ch, wide);
+            for p in &sets {
+                let out = k.apply(&img, &k.resolve(p).unwrap(), &mut rng(7)).unwrap();
+                match out.samples() {
+                    Samples::U8(v) => h.update(v),
+                    Samples::U16(v) => {
+                        h.update(&v.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>())
+                    }
+                };
+            }
+        }
+    }
+    h.finalize().to_hex()[..16].to_string()
+}
+
+/// (kernel, version, output fingerprint). A kernel's version must change whenever its output
+/// bytes do, because the version (not the code) goes into every run's content key.
+const GOLDEN: &[(&str, u32, &str)] = &[
+    ("brightness", 1, "922428fcf8f483b3"),
+    ("contrast", 1, "8119779ad7ee6e45"),
+    ("defocus_blur", 1, "28b3ad5fc1a2a2ac"),
+    ("downscale", 1, "22f84a728a62a6c3"),
+    ("elastic", 1, "ea10100fd17475ea"),
+    ("gamma", 1, "2d3ed23fbcafb3b2"),
+    ("gaussian_blur", 1, "9c395025b1558d96"),
+    ("gaussian_noise", 1, "bd8fb95394eafb97"),
+    ("jpeg", 1, "0b6b20dee3c31049"),
+    ("line_artifact", 1, "25d521fd4fc8804c"),
+    ("motion_blur", 1, "61601bff631dd763"),
+    ("occluder", 2, "60dc5e51533cc49f"),
+    ("poisson_noise", 1, "44c43c42274e496b"),
+    ("region_mask", 1, "e126b6c625138c53"),
+    ("rotation", 1, "a9b1d80b8dd3b259"),
+    ("salt_pepper", 1, "62fee504f8b25cbb"),
+    ("scale", 1, "343239bbbd5a0af2"),
+    ("speckle_noise", 1, "49addb925c8d1696"),
+    ("translation", 1, "259199bff9ffe22c"),
+    ("window_shift", 1, "e67ee8f90e0b3bb4"),
+];
+
+#[test]
+fn output_bytes_change_only_with_the_version() {
+    let mut table = String::new();
+    let mut problems = Vec::new();
+    for k in registry().iter() {
+        let fp = output_fingerprint(k);
+        table.push_str(&format!(
+            "    ({:?}, {}, {:?}),\n",
+            k.name(),
+            k.version(),
+            fp
+        ));
+        match GOLDEN.iter().find(|g| g.0 == k.name()) {
+            Some(&(_, v, g)) if v == k.version() && g == fp => {}
+            Some(&(_, v, _)) if v == k.version() => problems.push(format!(
+                "{}: output bytes changed but the version is still {v}: either restore the \
+                 bytes (an optimisation must not change them) or bump version() so content \
+                 keys change, then update GOLDEN",
+                k.name()
+            )),
+            _ => problems.push(format!(
+                "{}: version {} is new: update GOLDEN (check the hand examples still hold)",
+                k.name(),
+                k.version()
+            )),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n\nCurrent table:\n{table}",
+        problems.join("\n")
+    );
+}
