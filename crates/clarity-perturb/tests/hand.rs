@@ -132,15 +132,17 @@ fn brightness_lookup_table_path_matches_the_formula() {
         .map(|i| (3 * i).div_ceil(2).min(255) as u8)
         .collect();
     assert_eq!(u8s(&out), expected);
-    // 16-bit with 65 536 samples: the 65 536-entry table. floor(0.75·i + 0.5) = (3i + 2) / 4.
-    let ramp: Vec<u16> = (0..=65535).collect();
-    let out = apply(
-        "brightness",
-        &[("factor", n(0.75))],
-        &gray16(256, 256, &ramp),
-    );
-    let expected: Vec<u16> = (0u32..=65535).map(|i| ((3 * i + 2) / 4) as u16).collect();
-    assert_eq!(u16s(&out), expected);
+    // 16-bit: both the per-sample path (65 536 samples or fewer) and the 65 536-entry table
+    // (more samples) give floor(0.75·i + 0.5) = (3i + 2) / 4.
+    for (w, h) in [(256u32, 256u32), (257, 256)] {
+        let ramp: Vec<u16> = (0..w * h).map(|i| (i % 65536) as u16).collect();
+        let out = apply("brightness", &[("factor", n(0.75))], &gray16(w, h, &ramp));
+        let expected: Vec<u16> = ramp
+            .iter()
+            .map(|&i| ((3 * i as u32 + 2) / 4) as u16)
+            .collect();
+        assert_eq!(u16s(&out), expected, "{w}x{h}");
+    }
 }
 
 #[test]
