@@ -1494,3 +1494,24 @@ fn derive_seed_separates_its_inputs() {
     assert_ne!(base, derive_seed(1, "ab", "d"));
     assert_ne!(base, derive_seed(1, "ac", "c"));
 }
+
+#[test]
+fn downscale_bilinear_does_not_anti_alias_but_area_does() {
+    // 4×1 → 1×1 → 4×1 (factor 0.25; the height stays 1). Bilinear interpolation samples the
+    // source at its centre 1.5: (100 + 200)/2 = 150, ignoring the outer samples (OpenCV's
+    // INTER_LINEAR, no anti-aliasing). Area averages all four: (0 + 100 + 200 + 0)/4 = 75.
+    // Up-scaling a single pixel repeats it.
+    let img = gray8(4, 1, &[0, 100, 200, 0]);
+    let bilinear = apply(
+        "downscale",
+        &[("factor", n(0.25)), ("filter", t("bilinear"))],
+        &img,
+    );
+    assert_eq!(u8s(&bilinear), [150; 4]);
+    let area = apply(
+        "downscale",
+        &[("factor", n(0.25)), ("filter", t("area"))],
+        &img,
+    );
+    assert_eq!(u8s(&area), [75; 4]);
+}
