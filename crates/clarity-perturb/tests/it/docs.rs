@@ -1,12 +1,12 @@
 //! `docs/perturbations.md` carries a table rendered from the registry. This test renders it
-//! again and fails when the doc has drifted; `UPDATE_DOCS=1 cargo test -p clarity-perturb --test
-//! docs` rewrites the block between the markers instead.
+//! again and fails when the doc has drifted; `UPDATE_DOCS=1 cargo test -p clarity-perturb`
+//! rewrites the block between the markers instead.
 
 use std::path::PathBuf;
 
 use clarity_perturb::{DefaultValue, ParamKind, ParamValue, Perturbation, registry};
 
-const BEGIN: &str = "<!-- BEGIN kernel table: generated from the registry by crates/clarity-perturb/tests/docs.rs; regenerate with `UPDATE_DOCS=1 cargo test -p clarity-perturb --test docs` -->";
+const BEGIN: &str = "<!-- BEGIN kernel table: generated from the registry by crates/clarity-perturb/tests/it/docs.rs; regenerate with `UPDATE_DOCS=1 cargo test -p clarity-perturb` -->";
 const END: &str = "<!-- END kernel table -->";
 
 fn doc_path() -> PathBuf {
@@ -186,7 +186,7 @@ fn perturbations_doc_table_matches_the_registry() {
         .unwrap_or(current.lines().count().min(fresh.lines().count()));
     panic!(
         "{} is out of date with the kernel registry (first difference at table line {}).\n\
-         Regenerate it with: UPDATE_DOCS=1 cargo test -p clarity-perturb --test docs\n\
+         Regenerate it with: UPDATE_DOCS=1 cargo test -p clarity-perturb\n\
          expected: {:?}\n\
          found:    {:?}",
         path.display(),
