@@ -523,7 +523,8 @@ fn output_bytes_change_only_with_the_version() {
     }
     assert!(
         problems.is_empty(),
-        "{}\n\nCurrent table:\n{table}",
+        "{}\n\nCurrent table (GOLDEN in crates/clarity-perturb/tests/it/registry.rs; also run \
+         UPDATE_DOCS=1 cargo test -p clarity-perturb for docs/perturbations.md):\n{table}",
         problems.join("\n")
     );
 }
