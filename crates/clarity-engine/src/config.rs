@@ -17,6 +17,7 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::EngineError;
+use crate::probe_config::ProbeSettings;
 
 /// Parameter name of a severity-level axis (`P.severity`: levels 0..=5).
 pub const SEVERITY: &str = "severity";
@@ -111,6 +112,10 @@ pub struct SweepConfig {
     pub seeds: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSettings>,
+    /// `[probe]`: counterfactual probe settings. Not part of the plan (it changes no sweep
+    /// run); `probe.json` records them.
+    #[serde(skip)]
+    pub probe: Option<ProbeSettings>,
     #[serde(skip)]
     pub output: Option<PathBuf>,
     #[serde(skip)]
@@ -164,6 +169,8 @@ struct RawConfig {
     jobs: Option<usize>,
     #[serde(default)]
     analysis: Option<AnalysisSettings>,
+    #[serde(default)]
+    probe: Option<ProbeSettings>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -869,6 +876,10 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
         a.validate()
             .map_err(|m| errs.at(&[key("analysis")], m.to_string()))?;
     }
+    if let Some(p) = &raw.probe {
+        p.validate()
+            .map_err(|(k, m)| errs.at(&[key("probe"), key(k)], m))?;
+    }
     let normalization = raw.normalization.unwrap_or_default();
     if let Normalization::Regex { pattern } = &normalization
         && pattern.is_empty()
@@ -893,6 +904,7 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
         order,
         seeds,
         analysis: raw.analysis,
+        probe: raw.probe,
         output: raw.output,
         jobs: raw.jobs,
         limits: raw.limits,

@@ -34,6 +34,7 @@ pub mod executor;
 mod fsutil;
 pub mod journal;
 pub mod plan;
+pub mod probe_config;
 #[doc(hidden)]
 pub mod testing;
 
@@ -47,6 +48,7 @@ pub use error::EngineError;
 pub use executor::{ExecOptions, ExecStats, Execution, default_jobs, execute};
 pub use fsutil::write_atomic;
 pub use plan::{Plan, PlanSummary, Run, TOOL_VERSION, build_plan};
+pub use probe_config::{FillName, ProbeSettings, RegionMode, SaliencySource};
 
 use clarity_adapters::Adapter;
 

@@ -1,0 +1,53 @@
+//! Clarity's counterfactual probe (SPEC §6): does the model rely on the evidence it claims?
+//!
+//! One job, in four steps, for every case of a sweep's cohort:
+//!
+//! 1. **Saliency** ([`saliency`]): the adapter's own map from the baseline observation
+//!    (upsampled to image size, [`SaliencyMap::from_coarse`]), else **occlusion sensitivity**:
+//!    sliding windows ([`saliency::occlusion_windows`]) masked with a fill, each run through the
+//!    engine, scored by the drop in support for the baseline answer
+//!    ([`saliency::sensitivity`]) and averaged per pixel ([`saliency::occlusion_map`]).
+//! 2. **Regions** ([`regions`]): thresholded 8-connected components (top-k by saliency mass)
+//!    and/or a k×k grid; for each evidence region a **control** of the same shape translated to
+//!    low-saliency tissue ([`regions::place_control`]).
+//! 3. **Probe**: every region × fill (`clarity_perturb::mask_region`: constant, mean, blur,
+//!    noise, inpaint) re-run; flip, Δconfidence, Δentropy, Δprobability of the baseline answer,
+//!    justification drift; regions ranked by effect; a per-case [`Verdict`] by the rule of
+//!    [`verdict::rule_text`]; cohort fractions with seeded bootstrap CIs.
+//! 4. **Artifacts**: `probe.json` (canonical JSON) and `overlays/*.png` ([`overlay`]).
+//!
+//! Model calls go through the engine ([`runner`]): content keys, cache, journal, resume and
+//! `--jobs` behave exactly as in a sweep, and nothing in an artifact depends on completion
+//! order or thread count. Entry point: [`run_probe`].
+
+pub mod overlay;
+mod probe;
+pub mod regions;
+pub mod runner;
+pub mod saliency;
+pub mod verdict;
+
+pub use probe::{OVERLAY_DIR, PROBE_DIR, PROBE_FILE, ProbeOutcome, run_probe, run_probe_with};
+pub use regions::{Region, RegionKind};
+pub use saliency::SaliencyMap;
+pub use verdict::{Estimate, Verdict};
+
+/// Errors of the probe. Config and input errors come from the engine and name the file/key.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Engine(#[from] clarity_engine::EngineError),
+    #[error(transparent)]
+    Analysis(#[from] clarity_analysis::AnalysisError),
+    #[error(transparent)]
+    Json(#[from] clarity_core::json::JsonError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{path}: key `probe`: {message}")]
+    Settings {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}

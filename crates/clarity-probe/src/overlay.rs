@@ -1,0 +1,161 @@
+//! Saliency overlays: the real image in gray, the map blended in with the viridis colormap
+//! (perceptually uniform, readable with every common colour-vision deficiency) at alpha
+//! proportional to saliency, evidence regions outlined solid and controls dashed (so the
+//! distinction needs no hue), each with its id. Small images are enlarged by an integer factor
+//! (nearest neighbour) so outlines and ids stay legible.
+
+use clarity_image::{Channels, Image};
+
+use crate::regions::{Region, RegionKind};
+use crate::saliency::SaliencyMap;
+
+/// Alpha of the heatmap at saliency 1 (alpha = `HEAT_ALPHA × value`).
+pub const HEAT_ALPHA: f64 = 0.65;
+/// Overlays are enlarged to at least this many pixels on the longer side.
+pub const MIN_SIDE: u32 = 256;
+
+/// Describes the rendering for `probe.json`.
+pub const DESCRIPTION: &str = "gray image; viridis heatmap with alpha = 0.65 × saliency; evidence regions outlined solid white, controls dashed white, ids in white on a black shadow; enlarged by an integer factor (nearest neighbour) to at least 256 px";
+
+/// Viridis at 11 stops (matplotlib), linearly interpolated.
+const VIRIDIS: [(u8, u8, u8); 11] = [
+    (0x44, 0x01, 0x54),
+    (0x48, 0x28, 0x78),
+    (0x3e, 0x4a, 0x89),
+    (0x31, 0x68, 0x8e),
+    (0x26, 0x82, 0x8e),
+    (0x1f, 0x9e, 0x89),
+    (0x35, 0xb7, 0x79),
+    (0x6d, 0xcd, 0x59),
+    (0xb4, 0xde, 0x2c),
+    (0xfd, 0xe7, 0x25),
+    (0xfd, 0xe7, 0x25),
+];
+
+fn viridis(t: f64) -> [f64; 3] {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // 10 intervals over the first 10 stops; the 11th pads the top.
+    let pos = t * 9.0;
+    let i = (pos.floor() as usize).min(8);
+    let f = pos - i as f64;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let mix = |x: u8, y: u8| x as f64 + (y as f64 - x as f64) * f;
+    [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
+}
+
+/// 3×5 glyphs for region ids (rows top to bottom, 3 bits each, MSB left).
+fn glyph(c: char) -> Option<[u8; 5]> {
+    Some(match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 2, 2, 2],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        'C' => [7, 4, 4, 4, 7],
+        'G' => [7, 4, 5, 5, 7],
+        'K' => [5, 5, 6, 5, 5],
+        _ => return None,
+    })
+}
+
+/// Renders the overlay as an 8-bit RGB image.
+pub fn render(image: &Image, map: &SaliencyMap, regions: &[&Region]) -> Image {
+    let (w, h) = (image.width(), image.height());
+    let scale = MIN_SIDE.div_ceil(w.max(h)).max(1);
+    let (ow, oh) = (w * scale, h * scale);
+    let (gray, _) = image.to_gray8();
+    let g: &[u8] = match gray.samples() {
+        clarity_image::Samples::U8(v) => v,
+        clarity_image::Samples::U16(_) => &[],
+    };
+    let mut out = vec![0u8; (ow * oh * 3) as usize];
+    for y in 0..oh {
+        for x in 0..ow {
+            let (sx, sy) = (x / scale, y / scale);
+            let i = (sy * w + sx) as usize;
+            let base = g.get(i).copied().unwrap_or(0) as f64;
+            let v = map.values.get(i).copied().unwrap_or(0.0) as f64;
+            let a = HEAT_ALPHA * v.clamp(0.0, 1.0);
+            let c = viridis(v);
+            let o = ((y * ow + x) * 3) as usize;
+            for k in 0..3 {
+                out[o + k] = (base * (1.0 - a) + c[k] * a).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    let thick = (scale / 3).max(1);
+    let inside = |r: &Region, x: i64, y: i64| {
+        x >= 0
+            && y >= 0
+            && x < ow as i64
+            && y < oh as i64
+            && r.contains((x as u32) / scale, (y as u32) / scale, w)
+    };
+    for r in regions {
+        let dashed = r.kind == RegionKind::Control;
+        let [bx0, by0, bx1, by1] = r.bbox;
+        for y in by0 * scale..by1 * scale {
+            for x in bx0 * scale..bx1 * scale {
+                let (xi, yi) = (x as i64, y as i64);
+                if !inside(r, xi, yi) {
+                    continue;
+                }
+                let t = thick as i64;
+                let edge = !inside(r, xi - t, yi)
+                    || !inside(r, xi + t, yi)
+                    || !inside(r, xi, yi - t)
+                    || !inside(r, xi, yi + t);
+                if !edge || (dashed && ((x + y) / (2 * scale)) % 2 == 1) {
+                    continue;
+                }
+                let o = ((y * ow + x) * 3) as usize;
+                out[o..o + 3].copy_from_slice(&[255, 255, 255]);
+            }
+        }
+    }
+    // Ids last, so no outline covers them.
+    let gs = (scale / 2).max(1);
+    for r in regions {
+        let (x0, y0) = (r.bbox[0] * scale + thick + 1, r.bbox[1] * scale + thick + 1);
+        let mut cx = x0;
+        for ch in r.id.chars() {
+            if let Some(rows) = glyph(ch) {
+                for (shadow, colour) in [(1u32, 0u8), (0, 255)] {
+                    for (ry, bits) in rows.iter().enumerate() {
+                        for rx in 0..3u32 {
+                            if bits & (4 >> rx) == 0 {
+                                continue;
+                            }
+                            for py in 0..gs {
+                                for px in 0..gs {
+                                    let x = cx + rx * gs + px + shadow;
+                                    let y = y0 + ry as u32 * gs + py + shadow;
+                                    if x < ow && y < oh {
+                                        let o = ((y * ow + x) * 3) as usize;
+                                        out[o..o + 3].fill(colour);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            cx += 4 * gs;
+        }
+    }
+    Image::from_u8(ow, oh, Channels::Rgb, out).expect("sizes match")
+}
+
+/// The overlay as PNG bytes (deterministic encoder).
+pub fn render_png(image: &Image, map: &SaliencyMap, regions: &[&Region]) -> Vec<u8> {
+    clarity_image::encode_png(&render(image, map, regions))
+}
