@@ -5,7 +5,8 @@
 #   bench/compare.sh           full run (several minutes)
 #   bench/compare.sh --quick   smoke mode (seconds; part of CI so the harness cannot rot)
 #
-# Creates its own virtual environment in bench/.venv and installs the peers from PyPI.
+# Creates its own virtual environment in bench/.venv and installs the peers from PyPI. Method and
+# the latest table: docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=""
@@ -15,9 +16,9 @@ VENV=bench/.venv
 if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import cv2, albumentations, PIL, skimage, imagecorruptions" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import cv2, albumentations, PIL, skimage, imagecorruptions, rapidfuzz" 2>/dev/null; then
   echo "==> installing peers into $VENV" >&2
-  "$VENV/bin/pip" install --quiet numpy opencv-python-headless "albumentations==2.0.8" pillow scikit-image scipy >&2
+  "$VENV/bin/pip" install --quiet numpy opencv-python-headless "albumentations==2.0.8" pillow scikit-image scipy rapidfuzz >&2
   "$VENV/bin/pip" install --quiet --no-deps imagecorruptions >&2
 fi
 
@@ -30,7 +31,5 @@ echo "==> building clarity-kernel-timer (release)" >&2
 cargo build --release --quiet -p clarity-bench
 TIMER="${CARGO_TARGET_DIR:-target}/release/clarity-kernel-timer"
 "$TIMER" images "$WORK/img"
-echo "==> timing Clarity" >&2
-"$TIMER" time "$WORK/img" $QUICK > "$WORK/clarity.jsonl"
-echo "==> timing peers" >&2
-"$VENV/bin/python" bench/compare.py "$WORK/img" "$WORK/clarity.jsonl" $QUICK
+echo "==> timing Clarity and the peers, round-robin" >&2
+"$VENV/bin/python" bench/compare.py "$WORK/img" "$TIMER" $QUICK

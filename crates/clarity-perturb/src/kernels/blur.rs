@@ -5,6 +5,7 @@ use clarity_image::Image;
 
 use super::common::{
     Dims, Sample, float, gaussian_blur_samples, map_samples, meta, nums, presets1, reflect101,
+    vectorized, vectorized_job,
 };
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
@@ -25,7 +26,7 @@ static GAUSSIAN_PARAMS: [ParamSpec; 1] = [float(
 impl Perturbation for GaussianBlur {
     meta!(
         "gaussian_blur",
-        1,
+        2,
         Blur,
         random = false,
         "separable Gaussian blur (OpenCV kernel size rule, reflect-101 borders): focal-spot blur, patient motion averaged over exposure, soft reconstruction kernels",
@@ -92,47 +93,79 @@ pub(crate) fn motion_taps(length: f64, angle_deg: f64) -> (Vec<(isize, isize, u3
     (taps, n)
 }
 
-/// Average of shifted copies of the image with integer weights (reflect-101 borders).
+/// Average of shifted copies of the image with integer weights (reflect-101 borders). Sums are
+/// exact integers; `sum as f32 · (1/n)` is rounded half up as before (bit-identical to v1, whose
+/// f32 sums of integers were exact too).
 fn shifted_average<T: Sample>(v: &[T], d: Dims, taps: &[(isize, isize, u32)], n: u32) -> Vec<T> {
     let r = taps
         .iter()
         .map(|&(x, y, _)| x.unsigned_abs().max(y.unsigned_abs()))
         .max()
         .unwrap_or(0);
-    let pw = d.w + 2 * r;
-    let prl = pw * d.c;
-    // Padded copy as f32: sums of integer samples stay exact (< 2^24 for ≤ 256 taps).
-    let mut padded = vec![0f32; prl * (d.h + 2 * r)];
-    for (py, prow) in padded.chunks_exact_mut(prl).enumerate() {
-        let sy = reflect101(py as isize - r as isize, d.h);
-        let row = &v[sy * d.row_len()..(sy + 1) * d.row_len()];
-        for (px, chunk) in prow.chunks_exact_mut(d.c).enumerate() {
-            let sx = reflect101(px as isize - r as isize, d.w);
-            for (o, s) in chunk.iter_mut().zip(&row[sx * d.c..sx * d.c + d.c]) {
-                *o = s.to_f32();
-            }
+    // Rows padded horizontally only (rows are reflected by index).
+    let (rl, c) = (d.row_len(), d.c);
+    let prl = (d.w + 2 * r) * c;
+    let left: Vec<usize> = (0..r)
+        .map(|p| reflect101(p as isize - r as isize, d.w))
+        .collect();
+    let right: Vec<usize> = (0..r)
+        .map(|p| reflect101((d.w + p) as isize, d.w))
+        .collect();
+    let mut padded: Vec<T> = Vec::with_capacity(prl * d.h);
+    for row in v.chunks_exact(rl) {
+        for &sx in &left {
+            padded.extend_from_slice(&row[sx * c..sx * c + c]);
+        }
+        padded.extend_from_slice(row);
+        for &sx in &right {
+            padded.extend_from_slice(&row[sx * c..sx * c + c]);
         }
     }
-    let rl = d.row_len();
-    let inv = 1.0 / n as f32;
-    let mut out = vec![T::default(); v.len()];
-    let mut acc = vec![0f32; rl];
-    for (y, orow) in out.chunks_exact_mut(rl).enumerate() {
-        acc.fill(0.0);
-        for &(dx, dy, count) in taps {
-            let py = (y as isize + r as isize + dy) as usize;
-            let start = py * prl + (r as isize + dx) as usize * d.c;
-            let src = &padded[start..start + rl];
-            let wgt = count as f32;
-            for (a, &s) in acc.iter_mut().zip(src) {
-                *a += wgt * s;
+    vectorized(ShiftedSum {
+        padded: &padded,
+        d,
+        prl,
+        r,
+        taps,
+        inv: 1.0 / n as f32,
+    })
+}
+
+vectorized_job! {
+    struct ShiftedSum<'a, T: Sample> {
+        padded: &'a [T],
+        d: Dims,
+        prl: usize,
+        r: usize,
+        taps: &'a [(isize, isize, u32)],
+        inv: f32,
+    } -> Vec<T> {
+        let rl = d.row_len();
+        let mut out = vec![T::default(); d.h * rl];
+        let mut acc = vec![0i32; rl];
+        for (y, orow) in out.chunks_exact_mut(rl).enumerate() {
+            acc.fill(0);
+            for &(dx, dy, count) in taps {
+                let sy = reflect101(y as isize + dy, d.h);
+                let start = sy * prl + (r as isize + dx) as usize * d.c;
+                let src = &padded[start..start + rl];
+                if count == 1 {
+                    for (a, s) in acc.iter_mut().zip(src) {
+                        *a += s.to_u32() as i32;
+                    }
+                } else {
+                    let wgt = count as i32;
+                    for (a, s) in acc.iter_mut().zip(src) {
+                        *a += wgt * s.to_u32() as i32;
+                    }
+                }
+            }
+            for (o, &a) in orow.iter_mut().zip(&acc) {
+                *o = T::from_f32_simd(a as f32 * inv);
             }
         }
-        for (o, &a) in orow.iter_mut().zip(&acc) {
-            *o = T::from_f32(a * inv);
-        }
+        out
     }
-    out
 }
 
 impl Perturbation for MotionBlur {

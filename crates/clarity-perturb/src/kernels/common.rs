@@ -92,6 +92,18 @@ pub(crate) trait Sample: Copy + Default + PartialEq + Send + Sync + 'static {
     fn from_f32(v: f32) -> Self;
     /// Clamps to `[0, MAX]`.
     fn from_i64(v: i64) -> Self;
+    /// Truncates a value already in `[0, MAX]`.
+    fn from_u32_trunc(v: u32) -> Self;
+    /// [`Sample::from_f32`] for loops inside [`vectorized`]: the same values without a float to
+    /// int `as` (its saturation blocks vectorisation): the clamped, floored value is read off the
+    /// mantissa bits of `y + 2^23`.
+    #[inline(always)]
+    fn from_f32_simd(v: f32) -> Self {
+        // Not `clamp`: it keeps NaN, which must become 0.
+        #[allow(clippy::manual_clamp)]
+        let y = (v + 0.5).max(0.0).min(Self::MAX as f32).floor();
+        Self::from_u32_trunc((y + 8_388_608.0).to_bits() - 0x4B00_0000)
+    }
 }
 
 impl Sample for u8 {
@@ -106,12 +118,17 @@ impl Sample for u8 {
     }
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
-        // `as` saturates (and maps NaN to 0); +0.5 then truncation rounds half up.
-        (v + 0.5) as u8
+        // +0.5 then truncation rounds half up; clamping first (NaN stays NaN, which `as` maps
+        // to 0) gives the same values as a saturating `as u8` but vectorises.
+        (v + 0.5).clamp(0.0, 255.0) as i32 as u8
     }
     #[inline(always)]
     fn from_i64(v: i64) -> Self {
         v.clamp(0, 255) as u8
+    }
+    #[inline(always)]
+    fn from_u32_trunc(v: u32) -> Self {
+        v as u8
     }
 }
 
@@ -127,11 +144,15 @@ impl Sample for u16 {
     }
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
-        (v + 0.5) as u16
+        (v + 0.5).clamp(0.0, 65535.0) as i32 as u16
     }
     #[inline(always)]
     fn from_i64(v: i64) -> Self {
         v.clamp(0, 65535) as u16
+    }
+    #[inline(always)]
+    fn from_u32_trunc(v: u32) -> Self {
+        v as u16
     }
 }
 
@@ -191,26 +212,149 @@ pub(crate) fn reflect101(i: isize, n: usize) -> usize {
     i as usize
 }
 
-/// A 256- or 65536-entry lookup table built from `f(sample) -> value` (rounded half up, clamped),
-/// applied to every sample. For small 16-bit images the function is evaluated per sample instead
-/// (same numbers, less set-up).
-pub(crate) fn point_op(image: &Image, f: impl Fn(f64) -> f64) -> Image {
-    let q = |s: f64, max: f64| -> f64 { (f(s) + 0.5).floor().clamp(0.0, max) };
-    map_samples!(image, |v| apply_lut(v, &q))
+/// A loop nest to run compiled for the best instruction set of this CPU (AVX2/FMA on x86-64
+/// through pulp's safe runtime dispatch, else the baseline), so the plain slice loops inside
+/// autovectorise wider. `run` must be `#[inline(always)]` (and so must what it calls that holds
+/// loops): only inlined code gets the wider instruction set. Integer and IEEE float arithmetic
+/// (Rust never contracts `a * b + c` into an FMA) give the same bits on every path.
+pub(crate) trait Vectorized {
+    type Out;
+    fn run(self) -> Self::Out;
 }
 
-fn apply_lut<T: Sample>(v: &[T], q: &impl Fn(f64, f64) -> f64) -> Vec<T> {
-    let max = T::MAX as f64;
-    if v.len() <= T::MAX as usize {
-        return v
-            .iter()
-            .map(|&s| T::from_i64(q(s.to_u32() as f64, max) as i64))
-            .collect();
+struct Dispatch<J>(J);
+
+impl<J: Vectorized> pulp::WithSimd for Dispatch<J> {
+    type Output = J::Out;
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> J::Out {
+        self.0.run()
     }
-    let lut: Vec<T> = (0..=T::MAX)
-        .map(|s| T::from_i64(q(s as f64, max) as i64))
-        .collect();
-    v.iter().map(|&s| lut[s.to_u32() as usize]).collect()
+}
+
+/// Runs `job` through [`Vectorized`] dispatch.
+pub(crate) fn vectorized<J: Vectorized>(job: J) -> J::Out {
+    pulp::Arch::new().dispatch(Dispatch(job))
+}
+
+/// Implements [`Vectorized`] for a struct of borrowed inputs with an inlined body.
+macro_rules! vectorized_job {
+    ($(#[$m:meta])* struct $name:ident<$lt:lifetime $(, $g:ident: $b:path)*> { $($f:ident: $t:ty),* $(,)? } -> $out:ty $body:block) => {
+        $(#[$m])*
+        struct $name<$lt $(, $g: $b)*> { $($f: $t),* }
+        impl<$lt $(, $g: $b)*> $crate::kernels::common::Vectorized for $name<$lt $(, $g)*> {
+            type Out = $out;
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn run(self) -> $out {
+                let $name { $($f),* } = self;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use vectorized_job;
+
+/// The quantisation of every point op: `f(s)` rounded half up and clamped to `[0, max]` (the
+/// caller truncates with `as`). Clamping first, then truncating, equals `floor` then clamp for
+/// every finite value, maps NaN to 0, and vectorises.
+#[inline(always)]
+fn quantise(v: f64, max: f64) -> f64 {
+    (v + 0.5).clamp(0.0, max)
+}
+
+fn lut8(f: &impl Fn(f64) -> f64) -> [u8; 256] {
+    let mut lut = [0u8; 256];
+    for (s, o) in lut.iter_mut().enumerate() {
+        *o = quantise(f(s as f64), 255.0) as u8;
+    }
+    lut
+}
+
+fn apply_lut8(v: &[u8], lut: &[u8; 256]) -> Vec<u8> {
+    v.iter().map(|&s| lut[s as usize]).collect()
+}
+
+/// A point operation through a lookup table: `f(sample)` rounded half up and clamped, 256
+/// entries for 8-bit, 65 536 for 16-bit samples (small 16-bit images evaluate `f` per sample:
+/// same numbers, less set-up).
+pub(crate) fn point_op(image: &Image, f: impl Fn(f64) -> f64) -> Image {
+    let samples = match image.samples() {
+        Samples::U8(v) => Samples::U8(apply_lut8(v, &lut8(&f))),
+        Samples::U16(v) if v.len() <= 65536 => Samples::U16(
+            v.iter()
+                .map(|&s| quantise(f(s as f64), 65535.0) as u16)
+                .collect(),
+        ),
+        Samples::U16(v) => {
+            let lut: Box<[u16; 65536]> = (0..=65535u32)
+                .map(|s| quantise(f(s as f64), 65535.0) as u16)
+                .collect::<Vec<u16>>()
+                .try_into()
+                .expect("65536 entries");
+            Samples::U16(v.iter().map(|&s| lut[s as usize]).collect())
+        }
+    };
+    same_layout(image, samples)
+}
+
+/// [`point_op`] for an `f` that is affine in the sample (brightness, contrast, windowing), with
+/// the same output bytes: 8-bit samples go through the integer form `(A·s + B) >> 16` when it
+/// reproduces the 256-entry table exactly (checked on all 256 values, else the table is used);
+/// 16-bit samples evaluate `f` in f64 per sample, which is what the table would hold.
+pub(crate) fn affine_point_op(image: &Image, f: impl Fn(f64) -> f64 + Copy) -> Image {
+    let samples = match image.samples() {
+        Samples::U8(v) => {
+            let lut = lut8(&f);
+            Samples::U8(match fixed_point_fit(&lut, &f) {
+                Some((a, b)) => vectorized(FixedAffine8 { v, a, b }),
+                None => apply_lut8(v, &lut),
+            })
+        }
+        Samples::U16(v) => Samples::U16(vectorized(Affine16 { v, f })),
+    };
+    same_layout(image, samples)
+}
+
+vectorized_job! {
+    struct FixedAffine8<'a> { v: &'a [u8], a: i32, b: i32 } -> Vec<u8> {
+        v.iter()
+            .map(|&s| ((s as i32 * a + b) >> 16).clamp(0, 255) as u8)
+            .collect()
+    }
+}
+
+vectorized_job! {
+    struct Affine16<'a, F: Fn(f64) -> f64> { v: &'a [u16], f: F } -> Vec<u16> {
+        v.iter()
+            .map(|&s| {
+                // `quantise` then truncation, read off the mantissa bits of `y + 2^52` (a float
+                // to int `as` would not vectorise). NaN → 0 as in `quantise`.
+                // Not `clamp`: it keeps NaN, which must become 0.
+                #[allow(clippy::manual_clamp)]
+                let y = (f(s as f64) + 0.5).max(0.0).min(65535.0).floor();
+                ((y + 4_503_599_627_370_496.0).to_bits() - 0x4330_0000_0000_0000) as u16
+            })
+            .collect()
+    }
+}
+
+/// Integer constants `(A, B)` with `clamp((A·s + B) >> 16, 0, 255) == lut[s]` for every 8-bit
+/// `s`, for an affine `f`; `None` when rounding makes no such pair (then the table is used).
+fn fixed_point_fit(lut: &[u8; 256], f: &impl Fn(f64) -> f64) -> Option<(i32, i32)> {
+    let a = (f(255.0) - f(0.0)) / 255.0 * 65536.0;
+    let b = (f(0.0) + 0.5) * 65536.0;
+    // |A·255| + |B| must stay inside i32.
+    if !(a.is_finite() && b.is_finite()) || a.abs() * 255.0 + b.abs() > 2.0e9 {
+        return None;
+    }
+    let (a, b) = (a.round() as i32, b.round() as i32);
+    [0, -1, 1, -2, 2, -4, 4].into_iter().find_map(|nudge| {
+        let b = b + nudge;
+        (0..256i32)
+            .all(|s| ((a * s + b) >> 16).clamp(0, 255) as u8 == lut[s as usize])
+            .then_some((a, b))
+    })
 }
 
 /// Normalised 1-D Gaussian weights of radius `r`.
@@ -260,19 +404,102 @@ pub(crate) fn convolve_separable(src: &[f32], d: Dims, kx: &[f32], ky: &[f32]) -
     dst
 }
 
-pub(crate) fn to_f32<T: Sample>(v: &[T]) -> Vec<f32> {
-    v.iter().map(|s| s.to_f32()).collect()
-}
-
-pub(crate) fn from_f32<T: Sample>(v: &[f32]) -> Vec<T> {
-    v.iter().map(|&x| T::from_f32(x)).collect()
-}
-
 /// Gaussian blur of a sample buffer (OpenCV's kernel size rule: `ksize = round(2·k·σ + 1) | 1`
 /// with k = 3 for 8-bit and 4 for 16-bit samples; reflect-101 borders).
 pub(crate) fn gaussian_blur_samples<T: Sample>(v: &[T], d: Dims, sigma: f64) -> Vec<T> {
     let k = gaussian_weights(sigma, gaussian_radius::<T>(sigma));
-    from_f32(&convolve_separable(&to_f32(v), d, &k, &k))
+    vectorized(Separable { v, d, k: &k })
+}
+
+vectorized_job! {
+    struct Separable<'a, T: Sample> { v: &'a [T], d: Dims, k: &'a [f32] } -> Vec<T> {
+        symmetric_separable(v, d, k)
+    }
+}
+
+/// Rows per block of the vertical pass of [`symmetric_separable`] (kept in L1).
+const BLOCK: usize = 256;
+
+/// Separable convolution with one symmetric odd kernel `k` on both axes, reflect-101 borders,
+/// rounded back to the sample type. Symmetric taps are paired (`k[r−j]·(a + b)`) and summed in
+/// a fixed order, so the result is the same on every machine and vector width; the loops are
+/// plain slices so they autovectorise.
+#[inline(always)]
+pub(crate) fn symmetric_separable<T: Sample>(v: &[T], d: Dims, k: &[f32]) -> Vec<T> {
+    let r = k.len() / 2;
+    let (rl, c) = (d.row_len(), d.c);
+    // Horizontal pass into an f32 image.
+    let mut tmp = vec![0f32; v.len()];
+    let mut padded = vec![0f32; (d.w + 2 * r) * c];
+    let left: Vec<usize> = (0..r)
+        .map(|p| reflect101(p as isize - r as isize, d.w))
+        .collect();
+    let right: Vec<usize> = (0..r)
+        .map(|p| reflect101((d.w + p) as isize, d.w))
+        .collect();
+    for (row, out) in v.chunks_exact(rl).zip(tmp.chunks_exact_mut(rl)) {
+        for (o, s) in padded[r * c..r * c + rl].iter_mut().zip(row) {
+            *o = s.to_f32();
+        }
+        for (p, &sx) in left.iter().enumerate() {
+            for ch in 0..c {
+                padded[p * c + ch] = row[sx * c + ch].to_f32();
+            }
+        }
+        for (p, &sx) in right.iter().enumerate() {
+            for ch in 0..c {
+                padded[(r + d.w + p) * c + ch] = row[sx * c + ch].to_f32();
+            }
+        }
+        let centre = &padded[r * c..r * c + rl];
+        let k0 = k[r];
+        for (o, &s) in out.iter_mut().zip(centre) {
+            *o = k0 * s;
+        }
+        for j in 1..=r {
+            let kj = k[r - j];
+            let a = &padded[(r - j) * c..(r - j) * c + rl];
+            let b = &padded[(r + j) * c..(r + j) * c + rl];
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o += kj * (x + y);
+            }
+        }
+    }
+    // Vertical pass, in column blocks so the accumulator stays in L1.
+    let mut dst = vec![T::default(); v.len()];
+    let mut acc = [0f32; BLOCK];
+    let row = |y: isize| -> &[f32] {
+        let sy = reflect101(y, d.h);
+        &tmp[sy * rl..sy * rl + rl]
+    };
+    for (y, orow) in dst.chunks_exact_mut(rl).enumerate() {
+        let y = y as isize;
+        let centre = row(y);
+        let pairs: Vec<(&[f32], &[f32], f32)> = (1..=r)
+            .map(|j| (row(y - j as isize), row(y + j as isize), k[r - j]))
+            .collect();
+        for (bi, oblock) in orow.chunks_mut(BLOCK).enumerate() {
+            let lo = bi * BLOCK;
+            let n = oblock.len();
+            let acc = &mut acc[..n];
+            for (a, &s) in acc.iter_mut().zip(&centre[lo..lo + n]) {
+                *a = k[r] * s;
+            }
+            for &(above, below, kj) in &pairs {
+                for ((a, &x), &y) in acc
+                    .iter_mut()
+                    .zip(&above[lo..lo + n])
+                    .zip(&below[lo..lo + n])
+                {
+                    *a += kj * (x + y);
+                }
+            }
+            for (o, &a) in oblock.iter_mut().zip(acc.iter()) {
+                *o = T::from_f32_simd(a);
+            }
+        }
+    }
+    dst
 }
 
 pub(crate) fn gaussian_radius<T: Sample>(sigma: f64) -> usize {
@@ -361,20 +588,35 @@ impl<'a> NormalStream<'a> {
             pos: 256,
         }
     }
-    /// Fills `out` with deviates (units of 1/4096 σ).
+    /// Fills `out` with deviates (units of 1/4096 σ). The buffer of 64 words is read as 256
+    /// little-endian 16-bit indices, low half first: the same deviates, in the same order, as
+    /// one word at a time.
     pub fn fill(&mut self, out: &mut [i32]) {
         let table = normal_table();
-        for o in out.iter_mut() {
+        let mut idx = [0u16; 256];
+        let mut rest = out;
+        while !rest.is_empty() {
             if self.pos == 256 {
                 for b in self.buf.iter_mut() {
                     *b = self.rng.next_u64();
                 }
                 self.pos = 0;
             }
-            let word = self.buf[self.pos / 4];
-            let idx = (word >> ((self.pos % 4) * 16)) as u16;
-            *o = table[idx as usize];
-            self.pos += 1;
+            for (pair, &w) in idx.chunks_exact_mut(4).zip(&self.buf) {
+                pair.copy_from_slice(&[
+                    w as u16,
+                    (w >> 16) as u16,
+                    (w >> 32) as u16,
+                    (w >> 48) as u16,
+                ]);
+            }
+            let take = (256 - self.pos).min(rest.len());
+            let (now, later) = rest.split_at_mut(take);
+            for (o, &i) in now.iter_mut().zip(&idx[self.pos..self.pos + take]) {
+                *o = table[i as usize];
+            }
+            self.pos += take;
+            rest = later;
         }
     }
 }

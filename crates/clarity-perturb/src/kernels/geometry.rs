@@ -13,31 +13,17 @@ use super::common::{
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
 
-#[derive(Clone, Copy, PartialEq)]
-enum Border {
-    /// Samples outside the image are 0.
-    Zero,
-    /// Reflect-101.
-    Reflect,
-}
-
 const FRAC_BITS: u32 = 10;
 const ONE: i64 = 1 << FRAC_BITS;
 
-/// Bilinear resampling: `map(x, y)` gives the source position of output pixel `(x, y)`.
-fn warp<T: Sample>(
-    v: &[T],
-    d: Dims,
-    border: Border,
-    mut map: impl FnMut(usize, usize) -> (f64, f64),
-) -> Vec<T> {
+/// Bilinear resampling with reflect-101 borders: `map(x, y)` gives the source position of output
+/// pixel `(x, y)`.
+fn warp<T: Sample>(v: &[T], d: Dims, mut map: impl FnMut(usize, usize) -> (f64, f64)) -> Vec<T> {
     let (w, h, c) = (d.w as isize, d.h as isize, d.c);
     let rl = d.row_len();
     let fetch = |x: isize, y: isize, ch: usize| -> i64 {
         if x >= 0 && x < w && y >= 0 && y < h {
             v[y as usize * rl + x as usize * c + ch].to_u32() as i64
-        } else if border == Border::Zero {
-            0
         } else {
             let xr = reflect101(x, d.w);
             let yr = reflect101(y, d.h);
@@ -55,9 +41,6 @@ fn warp<T: Sample>(
             let fy = (sy * ONE as f64).round() as i64;
             let (ix, wx) = (fx >> FRAC_BITS, fx & (ONE - 1));
             let (iy, wy) = (fy >> FRAC_BITS, fy & (ONE - 1));
-            if border == Border::Zero && (ix < -1 || iy < -1 || ix >= w as i64 || iy >= h as i64) {
-                continue;
-            }
             let (ix, iy) = (ix as isize, iy as isize);
             if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
                 let i00 = iy as usize * rl + ix as usize * c;
@@ -88,15 +71,93 @@ fn warp<T: Sample>(
 /// Inverse affine map `src = A · (dst − c) + c + t` applied with bilinear sampling, zero border.
 fn affine(image: &Image, a: [[f64; 2]; 2], t: (f64, f64)) -> Image {
     let d = Dims::of(image);
+    match d.c {
+        1 => map_samples!(image, |s| warp_affine::<_, 1>(s, d, a, t)),
+        _ => map_samples!(image, |s| warp_affine::<_, 3>(s, d, a, t)),
+    }
+}
+
+/// Fraction bits of the exact affine stepping (32.32 fixed point).
+const STEP_BITS: u32 = 32;
+
+/// Bilinear affine resampling with a zero border, `C` channels. The source position of output
+/// pixel `(x, y)` is the row start (computed in f64 and rounded to 2^-32 px once per row) plus
+/// `x` exact fixed-point steps, then rounded half up to 1/1024 px; the sampling is `warp`'s
+/// integer bilinear. No per-pixel float work, so it is fast and portable.
+fn warp_affine<T: Sample, const C: usize>(
+    v: &[T],
+    d: Dims,
+    a: [[f64; 2]; 2],
+    t: (f64, f64),
+) -> Vec<T> {
+    let (w, h) = (d.w as i64, d.h as i64);
+    let rl = d.row_len();
     let (cx, cy) = ((d.w as f64 - 1.0) / 2.0, (d.h as f64 - 1.0) / 2.0);
-    let map = move |x: usize, y: usize| {
-        let (u, v) = (x as f64 - cx, y as f64 - cy);
-        (
-            a[0][0] * u + a[0][1] * v + cx + t.0,
-            a[1][0] * u + a[1][1] * v + cy + t.1,
-        )
+    let scale = (1u64 << STEP_BITS) as f64;
+    let fixed = |x: f64| -> Option<i64> {
+        let f = (x * scale).round();
+        (f.abs() < 9.0e18).then_some(f as i64)
     };
-    map_samples!(image, |s| warp(s, d, Border::Zero, map))
+    let half = 1i64 << (STEP_BITS - FRAC_BITS - 1);
+    let shift = STEP_BITS - FRAC_BITS;
+    let (Some(step_x), Some(step_y)) = (fixed(a[0][0]), fixed(a[1][0])) else {
+        return vec![T::default(); v.len()];
+    };
+    let fetch = |x: i64, y: i64, ch: usize| -> i64 {
+        if x >= 0 && x < w && y >= 0 && y < h {
+            v[y as usize * rl + x as usize * C + ch].to_u32() as i64
+        } else {
+            0
+        }
+    };
+    let mut out = vec![T::default(); v.len()];
+    for (y, orow) in out.chunks_exact_mut(rl).enumerate() {
+        let vv = y as f64 - cy;
+        let (Some(mut fx), Some(mut fy)) = (
+            fixed(a[0][0] * -cx + a[0][1] * vv + cx + t.0),
+            fixed(a[1][0] * -cx + a[1][1] * vv + cy + t.1),
+        ) else {
+            continue;
+        };
+        // Positions beyond ±2^30 px cannot be stepped exactly; such rows stay 0.
+        let end_x = fx.saturating_add(step_x.saturating_mul(d.w as i64));
+        let end_y = fy.saturating_add(step_y.saturating_mul(d.w as i64));
+        let limit = 1i64 << (30 + STEP_BITS);
+        if [fx, fy, end_x, end_y].iter().any(|p| p.abs() >= limit) {
+            continue;
+        }
+        for opx in orow.chunks_exact_mut(C) {
+            let qx = (fx + half) >> shift;
+            let qy = (fy + half) >> shift;
+            fx += step_x;
+            fy += step_y;
+            let (ix, wx) = (qx >> FRAC_BITS, qx & (ONE - 1));
+            let (iy, wy) = (qy >> FRAC_BITS, qy & (ONE - 1));
+            if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
+                let i00 = iy as usize * rl + ix as usize * C;
+                let top_row = &v[i00..i00 + 2 * C];
+                let bot_row = &v[i00 + rl..i00 + rl + 2 * C];
+                for (ch, o) in opx.iter_mut().enumerate() {
+                    let p00 = top_row[ch].to_u32() as i64;
+                    let p01 = top_row[C + ch].to_u32() as i64;
+                    let p10 = bot_row[ch].to_u32() as i64;
+                    let p11 = bot_row[C + ch].to_u32() as i64;
+                    let top = p00 * (ONE - wx) + p01 * wx;
+                    let bot = p10 * (ONE - wx) + p11 * wx;
+                    let acc = top * (ONE - wy) + bot * wy;
+                    *o = T::from_i64((acc + (1 << (2 * FRAC_BITS - 1))) >> (2 * FRAC_BITS));
+                }
+            } else if ix >= -1 && iy >= -1 && ix < w && iy < h {
+                for (ch, o) in opx.iter_mut().enumerate() {
+                    let top = fetch(ix, iy, ch) * (ONE - wx) + fetch(ix + 1, iy, ch) * wx;
+                    let bot = fetch(ix, iy + 1, ch) * (ONE - wx) + fetch(ix + 1, iy + 1, ch) * wx;
+                    let acc = top * (ONE - wy) + bot * wy;
+                    *o = T::from_i64((acc + (1 << (2 * FRAC_BITS - 1))) >> (2 * FRAC_BITS));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Rotation about the image centre.
@@ -115,7 +176,7 @@ static ROTATION_PARAMS: [ParamSpec; 1] = [float(
 impl Perturbation for Rotation {
     meta!(
         "rotation",
-        1,
+        2,
         Geometry,
         random = false,
         "rotates about the centre (bilinear, corners filled with 0): patient or detector rotation, a tilted scan",
@@ -156,7 +217,7 @@ static SCALE_PARAMS: [ParamSpec; 1] = [float(
 impl Perturbation for Scale {
     meta!(
         "scale",
-        1,
+        2,
         Geometry,
         random = false,
         "magnifies about the centre (bilinear, 0 outside): a different magnification, field of view or patient distance",
@@ -206,7 +267,7 @@ static TRANSLATION_PARAMS: [ParamSpec; 2] = [
 impl Perturbation for Translation {
     meta!(
         "translation",
-        1,
+        2,
         Geometry,
         random = false,
         "shifts the image (bilinear for sub-pixel shifts, 0 fills the uncovered band): off-centre positioning, collimation/cropping differences",
@@ -317,6 +378,6 @@ impl Perturbation for Elastic {
             let i = y * d.w + x;
             (x as f64 + fx[i] as f64, y as f64 + fy[i] as f64)
         };
-        Ok(map_samples!(image, |s| warp(s, d, Border::Reflect, map)))
+        Ok(map_samples!(image, |s| warp(s, d, map)))
     }
 }

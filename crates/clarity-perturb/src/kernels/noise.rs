@@ -5,26 +5,44 @@ use clarity_image::Image;
 use rand::Rng;
 use rand_distr::Distribution;
 
-use super::common::{Dims, NormalStream, Sample, float, map_samples, meta, presets1};
+use super::common::{
+    Dims, NormalStream, Sample, float, map_samples, meta, presets1, vectorized, vectorized_job,
+};
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
 
 const CHUNK: usize = 4096;
 
 /// `out = in + f(in) · z` for standard-normal `z` (one per sample, raster order).
-fn add_normal<T: Sample>(v: &[T], rng: &mut KernelRng, f: impl Fn(f32) -> f32) -> Vec<T> {
+fn add_normal<T: Sample, F: Fn(f32) -> f32 + Copy>(v: &[T], rng: &mut KernelRng, f: F) -> Vec<T> {
     let mut stream = NormalStream::new(rng);
     let mut z = [0i32; CHUNK];
-    let mut out = Vec::with_capacity(v.len());
-    for chunk in v.chunks(CHUNK) {
+    let mut out = vec![T::default(); v.len()];
+    for (chunk, ochunk) in v.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
         let z = &mut z[..chunk.len()];
         stream.fill(z);
-        out.extend(chunk.iter().zip(z.iter()).map(|(&s, &zi)| {
-            let x = s.to_f32();
-            T::from_f32(x + f(x) * zi as f32)
-        }));
+        vectorized(AddNormal {
+            v: chunk,
+            z,
+            out: ochunk,
+            f,
+        });
     }
     out
+}
+
+vectorized_job! {
+    struct AddNormal<'a, T: Sample, F: Fn(f32) -> f32> {
+        v: &'a [T],
+        z: &'a [i32],
+        out: &'a mut [T],
+        f: F,
+    } -> () {
+        for ((o, &s), &zi) in out.iter_mut().zip(v).zip(z) {
+            let x = s.to_f32();
+            *o = T::from_f32_simd(x + f(x) * zi as f32);
+        }
+    }
 }
 
 /// Additive white Gaussian noise.
@@ -196,11 +214,9 @@ static SALT_PEPPER_PARAMS: [ParamSpec; 1] = [float(
 fn salt_pepper<T: Sample>(v: &[T], d: Dims, amount: f64, rng: &mut KernelRng) -> Vec<T> {
     let thr = (amount * 4294967296.0).round() as u64;
     let half = thr / 2;
-    let salt = T::from_i64(T::MAX as i64);
-    let pepper = T::default();
-    let mut out = v.to_vec();
+    let mut out = vec![T::default(); v.len()];
     let mut draws = [0u32; CHUNK];
-    for px in out.chunks_mut(CHUNK * d.c) {
+    for (px, opx) in v.chunks(CHUNK * d.c).zip(out.chunks_mut(CHUNK * d.c)) {
         let n = px.len() / d.c;
         for pair in draws[..n].chunks_mut(2) {
             let r = rng.next_u64();
@@ -209,16 +225,53 @@ fn salt_pepper<T: Sample>(v: &[T], d: Dims, amount: f64, rng: &mut KernelRng) ->
                 *second = (r >> 32) as u32;
             }
         }
-        for (p, &r) in px.chunks_exact_mut(d.c).zip(&draws[..n]) {
+        vectorized(SaltPepperChunk {
+            v: px,
+            out: opx,
+            draws: &draws[..n],
+            c: d.c,
+            thr,
+            half,
+        });
+    }
+    out
+}
+
+vectorized_job! {
+    /// Branch-free per pixel, so the gray case vectorises.
+    struct SaltPepperChunk<'a, T: Sample> {
+        v: &'a [T],
+        out: &'a mut [T],
+        draws: &'a [u32],
+        c: usize,
+        thr: u64,
+        half: u64,
+    } -> () {
+        let salt = T::from_u32_trunc(T::MAX);
+        let pepper = T::default();
+        // `r < half` / `r < thr` on 33-bit thresholds, as u64 compares.
+        let pick = |r: u32, s: T| -> T {
             let r = r as u64;
             if r < half {
-                p.fill(salt);
+                salt
             } else if r < thr {
-                p.fill(pepper);
+                pepper
+            } else {
+                s
+            }
+        };
+        if c == 1 {
+            for ((o, &s), &r) in out.iter_mut().zip(v).zip(draws) {
+                *o = pick(r, s);
+            }
+        } else {
+            for ((o, s), &r) in out.chunks_exact_mut(c).zip(v.chunks_exact(c)).zip(draws) {
+                for (oc, &sc) in o.iter_mut().zip(s) {
+                    *oc = pick(r, sc);
+                }
             }
         }
     }
-    out
 }
 
 impl Perturbation for SaltPepper {

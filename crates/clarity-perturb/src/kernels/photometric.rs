@@ -4,7 +4,9 @@
 
 use clarity_image::{Image, Samples};
 
-use super::common::{float, meta, nums, point_op, presets1};
+use super::common::{
+    Sample, affine_point_op, float, meta, nums, point_op, presets1, vectorized, vectorized_job,
+};
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
 
@@ -40,7 +42,7 @@ impl Perturbation for Brightness {
         _rng: &mut KernelRng,
     ) -> Result<Image, PerturbError> {
         let factor = params.num("factor");
-        Ok(point_op(image, |s| s * factor))
+        Ok(affine_point_op(image, move |s| s * factor))
     }
 }
 
@@ -57,11 +59,20 @@ static CONTRAST_PARAMS: [ParamSpec; 1] = [float(
     Some(1.0),
 )];
 
+vectorized_job! {
+    /// Exact sum: u32 partial sums over 2^16 samples cannot overflow and vectorise.
+    struct Sum<'a, T: Sample> { v: &'a [T] } -> u64 {
+        v.chunks(1 << 16)
+            .map(|c| c.iter().map(|s| s.to_u32()).sum::<u32>() as u64)
+            .sum()
+    }
+}
+
 /// Mean of all samples (channels pooled), exact integer sum.
 pub(crate) fn sample_mean(image: &Image) -> f64 {
     let (sum, n): (u64, usize) = match image.samples() {
-        Samples::U8(v) => (v.iter().map(|&s| s as u64).sum(), v.len()),
-        Samples::U16(v) => (v.iter().map(|&s| s as u64).sum(), v.len()),
+        Samples::U8(v) => (vectorized(Sum { v }), v.len()),
+        Samples::U16(v) => (vectorized(Sum { v }), v.len()),
     };
     sum as f64 / n as f64
 }
@@ -87,7 +98,7 @@ impl Perturbation for Contrast {
     ) -> Result<Image, PerturbError> {
         let factor = params.num("factor");
         let mean = sample_mean(image);
-        Ok(point_op(image, |s| mean + factor * (s - mean)))
+        Ok(affine_point_op(image, move |s| mean + factor * (s - mean)))
     }
 }
 
@@ -179,7 +190,7 @@ impl Perturbation for WindowShift {
         let max = image.max_value() as f64;
         // The original display window is the full range: centre max/2, width max. The new one
         // has centre max/2 + shift·max and width scale·max; out = (in − low) / width · max.
-        Ok(point_op(image, |s| {
+        Ok(affine_point_op(image, move |s| {
             (s - max / 2.0 - shift * max) / scale + max / 2.0
         }))
     }

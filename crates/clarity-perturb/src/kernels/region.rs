@@ -392,7 +392,7 @@ fn pixel_rect(params: &ResolvedParams, w: u32, h: u32) -> RegionMask {
 impl Perturbation for RegionMaskKernel {
     meta!(
         "region_mask",
-        1,
+        2,
         RegionMask,
         random = true,
         "replaces a rectangle by a constant, the image mean, a blur, noise or a harmonic inpainting: removes the evidence in that region (counterfactual probing)",

@@ -4,7 +4,10 @@ use clarity_image::{Channels, Image, Samples};
 use fast_image_resize as fir;
 use fir::pixels::{U8, U8x3, U16, U16x3};
 
-use super::common::{choice, float, int, meta, nums, presets1, same_layout, unsupported};
+use super::common::{
+    Dims, Sample, choice, float, int, map_samples, meta, nums, presets1, same_layout, unsupported,
+    vectorized, vectorized_job,
+};
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
 
@@ -57,10 +60,107 @@ fn down_up<P: fir::PixelTrait>(
     fir_resize(reduced, small, size, up)
 }
 
+/// Weight bits of [`bilinear_resize`] (OpenCV's `INTER_RESIZE_COEF_BITS`).
+const COEF_BITS: u32 = 11;
+const COEF_ONE: i32 = 1 << COEF_BITS;
+
+/// Per output coordinate: the first source index and the weight of the second (of `COEF_ONE`),
+/// OpenCV `INTER_LINEAR` geometry (`src = (dst + ½)·in/out − ½`, clamped at the borders, no
+/// anti-aliasing).
+fn bilinear_taps(n_in: usize, n_out: usize) -> Vec<(usize, i32)> {
+    let scale = n_in as f64 / n_out as f64;
+    (0..n_out)
+        .map(|o| {
+            let s = (o as f64 + 0.5) * scale - 0.5;
+            let i = s.floor();
+            let f = s - i;
+            let i = i as i64;
+            if i < 0 {
+                (0, 0)
+            } else if i as usize >= n_in - 1 {
+                (n_in - 1, 0)
+            } else {
+                (i as usize, (f * COEF_ONE as f64).round() as i32)
+            }
+        })
+        .collect()
+}
+
+/// Separable bilinear resize in fixed point (weights of 1/2048, exact integer sums, rounded
+/// half up): each source row is filtered horizontally once, and output rows blend two of them.
+fn bilinear_resize<T: Sample>(v: &[T], d: Dims, nw: usize, nh: usize) -> Vec<T> {
+    match d.c {
+        1 => resize_c::<T, 1>(v, d, nw, nh),
+        _ => resize_c::<T, 3>(v, d, nw, nh),
+    }
+}
+
+fn resize_c<T: Sample, const C: usize>(v: &[T], d: Dims, nw: usize, nh: usize) -> Vec<T> {
+    // Horizontal taps as sample offsets of the two source pixels, and the second's weight.
+    let tx: Vec<(usize, usize, i32)> = bilinear_taps(d.w, nw)
+        .into_iter()
+        .map(|(x0, wx)| (x0 * C, (x0 + 1).min(d.w - 1) * C, wx))
+        .collect();
+    let ty = bilinear_taps(d.h, nh);
+    let (rl, nrl) = (d.row_len(), nw * C);
+    let hrow = |y: usize, out: &mut [i32]| {
+        let row = &v[y * rl..(y + 1) * rl];
+        if C == 1 {
+            for (o, &(i0, i1, wx)) in out.iter_mut().zip(&tx) {
+                *o = row[i0].to_u32() as i32 * (COEF_ONE - wx) + row[i1].to_u32() as i32 * wx;
+            }
+            return;
+        }
+        for (o, &(i0, i1, wx)) in out.chunks_exact_mut(C).zip(&tx) {
+            let (a, b) = (&row[i0..i0 + C], &row[i1..i1 + C]);
+            for ch in 0..C {
+                o[ch] = a[ch].to_u32() as i32 * (COEF_ONE - wx) + b[ch].to_u32() as i32 * wx;
+            }
+        }
+    };
+    let mut out = vec![T::default(); nrl * nh];
+    let (mut r0, mut r1) = (vec![0i32; nrl], vec![0i32; nrl]);
+    let mut cached: Option<usize> = None;
+    for (orow, &(y0, wy)) in out.chunks_exact_mut(nrl).zip(&ty) {
+        if cached != Some(y0) {
+            if cached.is_some_and(|c| c + 1 == y0) {
+                std::mem::swap(&mut r0, &mut r1);
+            } else {
+                hrow(y0, &mut r0);
+            }
+            hrow((y0 + 1).min(d.h - 1), &mut r1);
+            cached = Some(y0);
+        }
+        vectorized(BlendRows {
+            a: &r0,
+            b: &r1,
+            wy,
+            out: orow,
+        });
+    }
+    out
+}
+
+vectorized_job! {
+    /// `out = (a·(1 − wy) + b·wy)` rounded, in i32: 16-bit rows first drop 8 of their 11
+    /// fractional bits (rounded) so the products fit.
+    struct BlendRows<'a, T: Sample> { a: &'a [i32], b: &'a [i32], wy: i32, out: &'a mut [T] } -> () {
+        let pre = if T::MAX == 255 { 0 } else { 8 };
+        let bias = (1i32 << pre) >> 1;
+        let shift = 2 * COEF_BITS - pre;
+        let round = 1i32 << (shift - 1);
+        let w0 = COEF_ONE - wy;
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            let (a, b) = ((a + bias) >> pre, (b + bias) >> pre);
+            *o = T::from_u32_trunc(((a * w0 + b * wy + round) >> shift) as u32);
+        }
+    }
+}
+
 impl Perturbation for Downscale {
     meta!(
         "downscale",
-        1,
+        2,
         Resolution,
         random = false,
         "reduces the resolution by a factor and scales back up to the original size: low-resolution acquisition, aggressive resizing in a PACS/export pipeline",
@@ -91,6 +191,23 @@ impl Perturbation for Downscale {
         let small = (shrink(size.0), shrink(size.1));
         if small == size {
             return Ok(image.clone());
+        }
+        if params.text("filter") == "bilinear" {
+            let d = Dims::of(image);
+            let (sw, sh) = (small.0 as usize, small.1 as usize);
+            return Ok(map_samples!(image, |v| {
+                let reduced = bilinear_resize(v, d, sw, sh);
+                bilinear_resize(
+                    &reduced,
+                    Dims {
+                        w: sw,
+                        h: sh,
+                        c: d.c,
+                    },
+                    d.w,
+                    d.h,
+                )
+            }));
         }
         let algs = match params.text("filter") {
             "nearest" => (ResizeAlg::Nearest, ResizeAlg::Nearest),
