@@ -7,11 +7,13 @@
 //! with N calls in flight). Adding an adapter never touches the orchestrator: add a variant to
 //! [`AdapterConfig`] and a module.
 //!
-//! Implementations: [`command`] (any program speaking the R2L artifact contract, SPEC §4),
-//! [`openai`] (any OpenAI-compatible chat-completions server).
+//! Implementations: [`builtin`] (the embedded reference CNN), [`command`] (any program
+//! speaking the R2L artifact contract, SPEC §4), [`onnx`] (any ONNX image classifier, in
+//! process through tract), [`openai`] (any OpenAI-compatible chat-completions server).
 
 pub mod builtin;
 pub mod command;
+pub mod onnx;
 pub mod openai;
 
 use std::path::PathBuf;
@@ -118,6 +120,7 @@ pub trait Adapter: Send + Sync {
 pub enum AdapterConfig {
     Builtin(builtin::BuiltinConfig),
     Command(command::CommandConfig),
+    Onnx(onnx::OnnxConfig),
     Openai(openai::OpenAiConfig),
 }
 
@@ -135,6 +138,7 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Builtin(c) => Ok(Arc::new(builtin::BuiltinAdapter::new(c)?)),
             AdapterConfig::Command(c) => Ok(Arc::new(command::CommandAdapter::new(c, base_dir)?)),
+            AdapterConfig::Onnx(c) => Ok(Arc::new(onnx::OnnxAdapter::new(c, base_dir)?)),
             AdapterConfig::Openai(c) => Ok(Arc::new(openai::OpenAiAdapter::new(c, base_dir)?)),
         }
     }

@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use net::{CAM as SALIENCY_SIZE, INPUT as INPUT_SIZE};
-pub use preprocess::preprocess;
+pub use preprocess::{STANDARDISE_EPSILON, preprocess};
 pub use train::{EpochLog, HELDOUT_SEED, TrainConfig, TrainedModel, heldout_accuracy, train};
 
 /// The committed weights, compiled in.
@@ -151,6 +151,15 @@ impl BuiltinModel {
     /// The weights file's metadata (architecture, classes, input, training config).
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
+    }
+
+    /// The parameters as named tensors in PyTorch naming and layout (`conv1.weight` is
+    /// `O×I×3×3`, `fc1.weight` is `out×in`), in file order: what an exporter (ONNX) needs.
+    pub fn tensors(&self) -> impl Iterator<Item = (&'static str, &'static [usize], &[f32])> + '_ {
+        net::TENSORS
+            .iter()
+            .zip(&self.params.t)
+            .map(|(&(name, shape), t)| (name, shape, t.as_slice()))
     }
 
     /// Raw logits for an image (class order).

@@ -58,6 +58,9 @@ fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
         .collect()
 }
 
+/// Added to the standard deviation before dividing, so a flat image gives zeros, not NaN.
+pub const STANDARDISE_EPSILON: f64 = 1e-3;
+
 /// Zero mean, unit variance (a flat image becomes all zeros).
 fn standardise(x: &mut [f32]) {
     let n = x.len() as f64;
@@ -67,7 +70,7 @@ fn standardise(x: &mut [f32]) {
         .map(|&v| (f64::from(v) - mean).powi(2))
         .sum::<f64>()
         / n;
-    let inv = 1.0 / (var.sqrt() + 1e-3);
+    let inv = 1.0 / (var.sqrt() + STANDARDISE_EPSILON);
     for v in x {
         *v = ((f64::from(*v) - mean) * inv) as f32;
     }
