@@ -212,7 +212,7 @@ pub(crate) fn reflect101(i: isize, n: usize) -> usize {
     i as usize
 }
 
-/// A loop nest to run compiled for the best instruction set of this CPU (AVX2/FMA on x86-64
+/// A loop nest to run compiled for the best instruction set of this CPU (AVX-512 or AVX2/FMA on x86-64
 /// through pulp's safe runtime dispatch, else the baseline), so the plain slice loops inside
 /// autovectorise wider. `run` must be `#[inline(always)]` (and so must what it calls that holds
 /// loops): only inlined code gets the wider instruction set. Integer and IEEE float arithmetic
@@ -235,6 +235,13 @@ impl<J: Vectorized> pulp::WithSimd for Dispatch<J> {
 /// Runs `job` through [`Vectorized`] dispatch.
 pub(crate) fn vectorized<J: Vectorized>(job: J) -> J::Out {
     pulp::Arch::new().dispatch(Dispatch(job))
+}
+
+/// Runs `job` on the baseline path only (tests compare it with [`vectorized`]).
+#[cfg(test)]
+pub(crate) fn scalar<J: Vectorized>(job: J) -> J::Out {
+    use pulp::WithSimd;
+    Dispatch(job).with_simd(pulp::Scalar::new())
 }
 
 /// Implements [`Vectorized`] for a struct of borrowed inputs with an inlined body.
@@ -662,6 +669,58 @@ pub(crate) use meta;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pseudo-random samples covering the whole range.
+    fn noise<T: Sample>(n: usize) -> Vec<T> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                T::from_u32_trunc((x >> 20) as u32 % (T::MAX + 1))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn simd_and_baseline_paths_give_the_same_bytes() {
+        // The dispatched path (AVX2 or AVX-512 here) against the baseline build of the same
+        // loops: integer and uncontracted float arithmetic must not depend on the vector width.
+        let d = Dims { w: 67, h: 23, c: 3 };
+        let k = gaussian_weights(2.0, 6);
+        let v8 = noise::<u8>(d.w * d.h * d.c);
+        let v16 = noise::<u16>(d.w * d.h * d.c);
+        let job8 = || Separable { v: &v8, d, k: &k };
+        let job16 = || Separable { v: &v16, d, k: &k };
+        assert_eq!(vectorized(job8()), scalar(job8()));
+        assert_eq!(vectorized(job16()), scalar(job16()));
+        let f = |s: f64| 12.5 + 0.8 * (s - 12.5);
+        let aff = || Affine16 { v: &v16, f };
+        assert_eq!(vectorized(aff()), scalar(aff()));
+        let fixed = || FixedAffine8 {
+            v: &v8,
+            a: 78643,
+            b: 32768,
+        };
+        assert_eq!(vectorized(fixed()), scalar(fixed()));
+        // NaN and out-of-range values round the same way on both paths.
+        let odd = [
+            f32::NAN,
+            -3.0,
+            0.49,
+            0.5,
+            254.5,
+            255.49,
+            300.0,
+            65534.5,
+            1e9,
+        ];
+        for x in odd {
+            assert_eq!(u8::from_f32_simd(x), u8::from_f32(x), "{x}");
+            assert_eq!(u16::from_f32_simd(x), u16::from_f32(x), "{x}");
+        }
+    }
 
     #[test]
     fn reflect101_matches_opencv() {

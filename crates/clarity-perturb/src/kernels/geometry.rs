@@ -126,6 +126,7 @@ fn warp_affine<T: Sample, const C: usize>(
         if [fx, fy, end_x, end_y].iter().any(|p| p.abs() >= limit) {
             continue;
         }
+        let (wm, hm) = ((w - 1) as u64, (h - 1) as u64);
         for opx in orow.chunks_exact_mut(C) {
             let qx = (fx + half) >> shift;
             let qy = (fy + half) >> shift;
@@ -133,19 +134,17 @@ fn warp_affine<T: Sample, const C: usize>(
             fy += step_y;
             let (ix, wx) = (qx >> FRAC_BITS, qx & (ONE - 1));
             let (iy, wy) = (qy >> FRAC_BITS, qy & (ONE - 1));
-            if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
+            // Interior (all four taps inside): one unsigned compare per axis covers both ends.
+            if (ix as u64) < wm && (iy as u64) < hm {
                 let i00 = iy as usize * rl + ix as usize * C;
-                let top_row = &v[i00..i00 + 2 * C];
-                let bot_row = &v[i00 + rl..i00 + rl + 2 * C];
+                let top = &v[i00..i00 + 2 * C];
+                let bot = &v[i00 + rl..i00 + rl + 2 * C];
+                let (wx0, wy0) = (ONE - wx, ONE - wy);
                 for (ch, o) in opx.iter_mut().enumerate() {
-                    let p00 = top_row[ch].to_u32() as i64;
-                    let p01 = top_row[C + ch].to_u32() as i64;
-                    let p10 = bot_row[ch].to_u32() as i64;
-                    let p11 = bot_row[C + ch].to_u32() as i64;
-                    let top = p00 * (ONE - wx) + p01 * wx;
-                    let bot = p10 * (ONE - wx) + p11 * wx;
-                    let acc = top * (ONE - wy) + bot * wy;
-                    *o = T::from_i64((acc + (1 << (2 * FRAC_BITS - 1))) >> (2 * FRAC_BITS));
+                    let t = top[ch].to_u32() as i64 * wx0 + top[C + ch].to_u32() as i64 * wx;
+                    let b = bot[ch].to_u32() as i64 * wx0 + bot[C + ch].to_u32() as i64 * wx;
+                    let acc = t * wy0 + b * wy + (1 << (2 * FRAC_BITS - 1));
+                    *o = T::from_u32_trunc((acc >> (2 * FRAC_BITS)) as u32);
                 }
             } else if ix >= -1 && iy >= -1 && ix < w && iy < h {
                 for (ch, o) in opx.iter_mut().enumerate() {
