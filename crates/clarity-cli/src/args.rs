@@ -35,6 +35,32 @@ pub enum Command {
     /// Manage the observation cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Counterfactual probe of the config's `[probe]` settings: writes probe.json and
+    /// overlays/ (cached and resumable like a sweep).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The sweep config (its `[probe]` table; defaults when absent).
+    pub config: PathBuf,
+    /// Output directory (overrides the config's `output`).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Parallel CPU jobs (default: the config's `jobs`, else all cores).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Cache directory (default: $CLARITY_CACHE_DIR, else the user cache dir).
+    #[arg(long, env = "CLARITY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Test hook: stop as if interrupted after N recorded runs (per batch).
+    #[arg(long, hide = true)]
+    pub abort_after: Option<usize>,
 }
 
 #[derive(Debug, Args)]

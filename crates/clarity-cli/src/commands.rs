@@ -19,6 +19,22 @@ use crate::{EXIT_FAILED_RUNS, EXIT_OK, EXIT_RUNTIME, Out};
 #[error("{0}")]
 pub(crate) struct UsageError(pub String);
 
+/// The observation cache of `--cache-dir` / the default directory, unless `--no-cache` (an
+/// unusable directory is a warning, not an error).
+pub(crate) fn open_cache(no_cache: bool, dir: Option<PathBuf>) -> Option<Cache> {
+    if no_cache {
+        return None;
+    }
+    let d = dir.or_else(Cache::default_dir)?;
+    match Cache::open(&d) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("cache {} unusable ({e}); running without it", d.display());
+            None
+        }
+    }
+}
+
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let out = Out {
         quiet: cli.global.quiet,
@@ -33,6 +49,13 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             rt.block_on(cmd_run(args, &out))
         }
         Command::Plan(args) => cmd_plan(args, &out),
+        Command::Probe(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(crate::probe::cmd_probe(args, &out))
+        }
         Command::Inspect(args) => cmd_inspect(args, &out),
         Command::Cache(CacheCommand::Dir(a)) => {
             let dir = cache_dir(a.cache_dir)?;
@@ -129,8 +152,18 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
         abort_after: args.abort_after,
     };
     let result = clarity_engine::run_sweep(&prepared, &dir, &opts).await;
-    signal.abort();
     let outcome = result?;
+    // `[probe]` in the sweep config: the probe runs too (before the analysis, so the bundle
+    // and the report include it).
+    let probe = match &prepared.config.probe {
+        Some(settings) => Some(
+            clarity_probe::run_probe(&prepared, settings, &dir, &opts)
+                .await
+                .context("running the probe")?,
+        ),
+        None => None,
+    };
+    signal.abort();
     let finish = if args.no_analysis {
         None
     } else {
@@ -146,6 +179,14 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
         "runs: {} ({} content keys): {} executed, {} from cache, {} resumed from the journal; {} failed",
         s.runs, s.keys, s.executed, s.cached, s.from_journal, s.failed_total
     );
+    if let Some(p) = &probe {
+        let _ = writeln!(
+            text,
+            "{} (probe.json, {} overlays)",
+            p.headline,
+            p.overlays.len()
+        );
+    }
     if let Some(f) = &finish {
         let _ = writeln!(text, "{}", f.headline);
         if let Some(r) = &f.report {
@@ -169,6 +210,7 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
             "plan_hash": outcome.plan_hash,
             "stats": s,
             "analysis": finish,
+            "probe": probe,
             "exit_code": code,
         }),
     )?;

@@ -16,6 +16,7 @@
 mod args;
 mod commands;
 pub mod finish;
+mod probe;
 
 use std::io::Write;
 
@@ -70,6 +71,16 @@ fn init_logging(quiet: bool) {
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<EngineError>() {
+            return match e {
+                EngineError::Interrupted { .. } => EXIT_INTERRUPTED,
+                e if e.is_usage() => EXIT_USAGE,
+                _ => EXIT_RUNTIME,
+            };
+        }
+        // The probe wraps engine errors transparently (not a separate cause in the chain).
+        if let Some(clarity_probe::ProbeError::Engine(e)) =
+            cause.downcast_ref::<clarity_probe::ProbeError>()
+        {
             return match e {
                 EngineError::Interrupted { .. } => EXIT_INTERRUPTED,
                 e if e.is_usage() => EXIT_USAGE,

@@ -438,6 +438,8 @@ pub async fn run_probe_with(
         pointing: Option<f64>,
         iou: Option<f64>,
         hit: Option<f64>,
+        /// Per fill (settings order): evidence and control flipped, as 0/1.
+        fills: Vec<(Option<f64>, Option<f64>)>,
     }
     let mut rows = Vec::new();
     for cw in &work {
@@ -571,7 +573,27 @@ pub async fn run_probe_with(
             }
             _ => None,
         };
+        let flips = |id: Option<&str>| -> Vec<Option<f64>> {
+            let runs = id.and_then(|id| views.iter().find(|v| v.id == id));
+            settings
+                .fills
+                .iter()
+                .map(|f| {
+                    runs?
+                        .runs
+                        .iter()
+                        .find(|r| r.fill == f.as_str())?
+                        .flipped
+                        .map(|b| b as u8 as f64)
+                })
+                .collect()
+        };
+        let fill_flips = flips(top.map(|t| t.id.as_str()))
+            .into_iter()
+            .zip(flips(control.map(|c| c.id.as_str())))
+            .collect();
         rows.push(Row {
+            fills: fill_flips,
             verdict,
             evidence: ev_rate,
             control: ctl_rate,
@@ -673,6 +695,26 @@ pub async fn run_probe_with(
             "top_region_iou": est("iou", rs.iter().filter_map(|r| r.iou).collect()),
             "top_region_hit": est("hit", rs.iter().filter_map(|r| r.hit).collect()),
         });
+        let by_fill: serde_json::Map<String, serde_json::Value> = settings
+            .fills
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let e = est(
+                    &format!("evidence/{}", f.as_str()),
+                    rs.iter().filter_map(|r| r.fills[i].0).collect(),
+                );
+                let c = est(
+                    &format!("control/{}", f.as_str()),
+                    rs.iter().filter_map(|r| r.fills[i].1).collect(),
+                );
+                (
+                    f.as_str().to_string(),
+                    json!({ "evidence_flip_rate": e, "control_flip_rate": c }),
+                )
+            })
+            .collect();
+        v["by_fill"] = serde_json::Value::Object(by_fill);
         strip_nulls(&mut v);
         v
     };

@@ -13,6 +13,9 @@
 //! Determinism: no timestamps, BTreeMap/sorted iteration, fixed float formatting; the PDF has
 //! fixed metadata and ids. Two generations from the same directory give identical bytes.
 //!
+//! When the directory holds a counterfactual probe (`probe.json`, `overlays/`), a "Counterfactual
+//! probe" section ([`probe`]) comes before the provenance.
+//!
 //! Thumbnails of worst cases need the images the model saw, which the sweep directory does not
 //! store: pass a [`ThumbnailSource`] (the CLI regenerates them from the cohort and recipe). Without
 //! one the report says so and shows answers only.
@@ -23,6 +26,7 @@ pub mod load;
 pub mod model;
 pub mod pdf;
 pub mod plots;
+pub mod probe;
 pub mod scene;
 mod thumbs;
 
@@ -116,7 +120,15 @@ pub fn write_report(dir: &Path, opts: &ReportOptions<'_>) -> Result<ReportSummar
             max_case_rows: opts.max_case_rows,
         },
     )?;
-    let sections = doc::build(&data);
+    let mut sections = doc::build(&data);
+    // The counterfactual probe's section, when the directory has `probe.json`.
+    if let Some(p) = probe::section(dir)? {
+        let at = sections
+            .iter()
+            .position(|s| s.id == "provenance")
+            .unwrap_or(sections.len());
+        sections.insert(at, p);
+    }
     let html = html::render(&data, &sections);
     let (pdf, pdf_pages) = pdf::render(&data, &sections)?;
     let html_path = dir.join("report.html");
