@@ -318,9 +318,68 @@ pub(crate) fn affine_point_op(image: &Image, f: impl Fn(f64) -> f64 + Copy) -> I
                 None => apply_lut8(v, &lut),
             })
         }
-        Samples::U16(v) => Samples::U16(vectorized(Affine16 { v, f })),
+        Samples::U16(v) => {
+            // An f32 form `a·s + b` is twice as wide per vector; it is used only when it gives
+            // the f64 result for all 65 536 inputs (checked here, worth it for large images).
+            let a = ((f(65535.0) - f(0.0)) / 65535.0) as f32;
+            let b = (f(0.0) + 0.5) as f32;
+            let exact = v.len() >= 1 << 18
+                && a.is_finite()
+                && b.is_finite()
+                && vectorized(CheckAffine16 {
+                    f,
+                    a,
+                    b,
+                    lifetime: std::marker::PhantomData,
+                });
+            Samples::U16(if exact {
+                vectorized(FastAffine16 { v, a, b })
+            } else {
+                vectorized(Affine16 { v, f })
+            })
+        }
     };
     same_layout(image, samples)
+}
+
+/// `clamp(a·s + b, 0, 65535)` truncated, in f32 (`b` includes the +½ of rounding); NaN → 0.
+#[inline(always)]
+fn affine16_f32(s: u16, a: f32, b: f32) -> u16 {
+    // Not `clamp`: it keeps NaN, which must become 0.
+    #[allow(clippy::manual_clamp)]
+    let y = (a * s as f32 + b).max(0.0).min(65535.0).floor();
+    ((y + 8_388_608.0).to_bits() - 0x4B00_0000) as u16
+}
+
+/// [`Affine16`]'s value for one sample.
+#[inline(always)]
+fn affine16_f64(s: u16, f: &impl Fn(f64) -> f64) -> u16 {
+    // `quantise` then truncation, read off the mantissa bits of `y + 2^52` (a float to int
+    // `as` would not vectorise). Not `clamp`: it keeps NaN, which must become 0.
+    #[allow(clippy::manual_clamp)]
+    let y = (f(s as f64) + 0.5).max(0.0).min(65535.0).floor();
+    ((y + 4_503_599_627_370_496.0).to_bits() - 0x4330_0000_0000_0000) as u16
+}
+
+vectorized_job! {
+    /// Whether the f32 form matches the f64 one on every 16-bit input.
+    struct CheckAffine16<'a, F: Fn(f64) -> f64> {
+        f: F,
+        a: f32,
+        b: f32,
+        lifetime: std::marker::PhantomData<&'a ()>,
+    } -> bool {
+        (0..=65535u16)
+            .map(|s| (affine16_f32(s, a, b) != affine16_f64(s, &f)) as u32)
+            .sum::<u32>()
+            == 0
+    }
+}
+
+vectorized_job! {
+    struct FastAffine16<'a> { v: &'a [u16], a: f32, b: f32 } -> Vec<u16> {
+        v.iter().map(|&s| affine16_f32(s, a, b)).collect()
+    }
 }
 
 vectorized_job! {
@@ -333,16 +392,7 @@ vectorized_job! {
 
 vectorized_job! {
     struct Affine16<'a, F: Fn(f64) -> f64> { v: &'a [u16], f: F } -> Vec<u16> {
-        v.iter()
-            .map(|&s| {
-                // `quantise` then truncation, read off the mantissa bits of `y + 2^52` (a float
-                // to int `as` would not vectorise). NaN → 0 as in `quantise`.
-                // Not `clamp`: it keeps NaN, which must become 0.
-                #[allow(clippy::manual_clamp)]
-                let y = (f(s as f64) + 0.5).max(0.0).min(65535.0).floor();
-                ((y + 4_503_599_627_370_496.0).to_bits() - 0x4330_0000_0000_0000) as u16
-            })
-            .collect()
+        v.iter().map(|&s| affine16_f64(s, &f)).collect()
     }
 }
 
@@ -684,6 +734,28 @@ mod tests {
     }
 
     #[test]
+    fn affine_16_bit_fast_path_equals_the_f64_values() {
+        // Large enough (2^18 samples) for the checked f32 path; every sample must equal
+        // `f` evaluated in f64, rounded half up and clamped, whichever path runs.
+        fn check(f: impl Fn(f64) -> f64 + Copy) {
+            let v = noise::<u16>(1 << 18);
+            let img =
+                Image::from_u16(512, 512, clarity_image::Channels::Gray, v.clone()).expect("size");
+            let out = affine_point_op(&img, f);
+            let Samples::U16(got) = out.samples() else {
+                panic!("16-bit in, 16-bit out")
+            };
+            for (&s, &g) in v.iter().zip(got) {
+                assert_eq!(g, quantise(f(s as f64), 65535.0) as u16, "s = {s}");
+            }
+        }
+        check(|s| s * 1.2);
+        check(|s| 31234.56 + 0.8 * (s - 31234.56));
+        check(|s| s * 1.333_333_3);
+        check(|s| (s - 32767.5 - 0.1 * 65535.0) / 0.7 + 32767.5);
+    }
+
+    #[test]
     fn simd_and_baseline_paths_give_the_same_bytes() {
         // The dispatched path (AVX2 or AVX-512 here) against the baseline build of the same
         // loops: integer and uncontracted float arithmetic must not depend on the vector width.
@@ -698,6 +770,12 @@ mod tests {
         let f = |s: f64| 12.5 + 0.8 * (s - 12.5);
         let aff = || Affine16 { v: &v16, f };
         assert_eq!(vectorized(aff()), scalar(aff()));
+        let fast = || FastAffine16 {
+            v: &v16,
+            a: 0.8,
+            b: 3.0,
+        };
+        assert_eq!(vectorized(fast()), scalar(fast()));
         let fixed = || FixedAffine8 {
             v: &v8,
             a: 78643,
