@@ -3,4 +3,5 @@
 
 mod e2e;
 mod errors;
+mod probe;
 mod util;
