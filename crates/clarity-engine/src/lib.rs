@@ -10,6 +10,7 @@
 //!   run as it finishes ([`journal`]) and storing observations in the content-addressed
 //!   [`Cache`].
 //! - [`artifacts`]: the sweep directory.
+//! - [`probe_config`]: the `[probe]` table ([`ProbeSettings`]) read by `clarity-probe`.
 //!
 //! [`run_sweep`] does all of it. The sweep directory holds:
 //!
