@@ -38,6 +38,79 @@ pub enum Command {
     /// Counterfactual probe of the config's `[probe]` settings: writes probe.json and
     /// overlays/ (cached and resumable like a sweep).
     Probe(ProbeArgs),
+    /// (Re)analyse a sweep directory: a Clarity sweep or one of the earlier Python CLARITY
+    /// (R2L). Writes metrics.json, surface.json, gradients.json, cliffs.json, montecarlo.json
+    /// and the CSV tables into it.
+    Analyze(AnalyzeArgs),
+    /// (Re)render report.html and report.pdf of an analysed sweep directory.
+    Report(ReportArgs),
+    /// Serve the builtin model behind the OpenAI chat-completions protocol.
+    ServeModel(ServeModelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A sweep directory (`plan.json`, or an R2L `sweep_manifest.json`).
+    pub dir: PathBuf,
+    /// R2L sweeps without an identity cell: the baseline cell, e.g.
+    /// `--baseline brightness=1.0,contrast=0.9` (every axis named once).
+    #[arg(long, value_parser = parse_baseline)]
+    pub baseline: Option<Baseline>,
+    /// Bootstrap iterations of the confidence intervals (overrides the plan's `[analysis]`).
+    #[arg(long)]
+    pub bootstrap_iterations: Option<usize>,
+    /// Seed of the bootstrap resampling.
+    #[arg(long)]
+    pub bootstrap_seed: Option<u64>,
+    /// ESI/accuracy level below which a cell counts as broken (cliffs), in [0, 1].
+    #[arg(long)]
+    pub cliff_threshold: Option<f64>,
+    /// Baseline self-agreement below this is flagged, in [0, 1].
+    #[arg(long)]
+    pub self_agreement_threshold: Option<f64>,
+}
+
+/// `--baseline`: `(axis, value)` pairs.
+#[derive(Debug, Clone)]
+pub struct Baseline(pub Vec<(String, String)>);
+
+/// `axis=value,axis=value` → pairs (a usage error names what is wrong).
+fn parse_baseline(s: &str) -> Result<Baseline, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((axis, value)) = part.split_once('=') else {
+            return Err(format!("`{part}`: expected axis=value"));
+        };
+        let (axis, value) = (axis.trim(), value.trim());
+        if axis.is_empty() || value.is_empty() {
+            return Err(format!("`{part}`: expected axis=value"));
+        }
+        if pairs.iter().any(|(a, _)| a == axis) {
+            return Err(format!("axis `{axis}` named twice"));
+        }
+        pairs.push((axis.to_string(), value.to_string()));
+    }
+    if pairs.is_empty() {
+        return Err("expected axis=value[,axis=value...]".into());
+    }
+    Ok(Baseline(pairs))
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// An analysed sweep directory (run `clarity analyze` first when metrics.json is missing).
+    pub dir: PathBuf,
+    /// The sweep's config: worst-case thumbnails are regenerated from its cohort (it must
+    /// plan the directory's `plan.json`). Without it the report shows answers only.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeModelArgs {
+    /// Address to listen on (port 0: any free port; the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +164,16 @@ pub struct RunArgs {
     /// Analyse but do not render report.html / report.pdf.
     #[arg(long)]
     pub no_report: bool,
+    /// After the sweep, bisect every cohort cliff with extra runs (under DIR/refine/) and
+    /// write refine.json.
+    #[arg(long)]
+    pub refine: bool,
+    /// With --refine: stop a cliff when its bracket is at most this wide (parameter units).
+    #[arg(long, requires = "refine")]
+    pub refine_tolerance: Option<f64>,
+    /// With --refine: most bisection rounds per cliff (1-30, default 4).
+    #[arg(long, requires = "refine")]
+    pub refine_rounds: Option<usize>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Test hook: stop as if interrupted after N recorded runs.

@@ -35,28 +35,28 @@ pub(crate) fn open_cache(no_cache: bool, dir: Option<PathBuf>) -> Option<Cache> 
     }
 }
 
+/// Runs an async command on a multi-threaded runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(f: F) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
+}
+
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let out = Out {
         quiet: cli.global.quiet,
         json: cli.global.json,
     };
     match cli.command {
-        Command::Run(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(cmd_run(args, &out))
-        }
+        Command::Run(args) => block_on(cmd_run(args, &out)),
         Command::Plan(args) => cmd_plan(args, &out),
-        Command::Probe(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(crate::probe::cmd_probe(args, &out))
-        }
+        Command::Probe(args) => block_on(crate::probe::cmd_probe(args, &out)),
         Command::Inspect(args) => cmd_inspect(args, &out),
+        Command::Analyze(args) => crate::sweepdir::cmd_analyze(args, &out),
+        Command::Report(args) => crate::sweepdir::cmd_report(args, &out),
+        Command::ServeModel(args) => block_on(crate::serve::cmd_serve_model(args, &out)),
         Command::Cache(CacheCommand::Dir(a)) => {
             let dir = cache_dir(a.cache_dir)?;
             out.emit(
@@ -116,22 +116,22 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
         Some(n) => n,
         None => default_jobs(),
     };
+    let refine = if args.refine {
+        let mut r = clarity_refine::RefineSettings {
+            tolerance: args.refine_tolerance,
+            ..Default::default()
+        };
+        if let Some(n) = args.refine_rounds {
+            r.max_rounds = n;
+        }
+        r.validate().map_err(|e| UsageError(e.to_string()))?;
+        Some(r)
+    } else {
+        None
+    };
     let retry = config.retry;
     let prepared = prepare(config)?;
-    let cache = if args.no_cache {
-        None
-    } else {
-        match args.cache_dir.clone().or_else(Cache::default_dir) {
-            Some(d) => match Cache::open(&d) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!("cache {} unusable ({e}); running without it", d.display());
-                    None
-                }
-            },
-            None => None,
-        }
-    };
+    let cache = open_cache(args.no_cache, args.cache_dir.clone());
     let interrupt = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let n = interrupt.clone();
@@ -163,6 +163,17 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
         ),
         None => None,
     };
+    // `--refine`: bisect the cliffs (before the analysis, so the bundle includes refine.json).
+    let refined = match &refine {
+        Some(settings) => {
+            let outcome = clarity_refine::refine_sweep(&prepared, &dir, settings, &opts)
+                .await
+                .context("refining the cliffs")?;
+            clarity_refine::write_report(&dir, &outcome.report)?;
+            Some(outcome)
+        }
+        None => None,
+    };
     signal.abort();
     let finish = if args.no_analysis {
         None
@@ -186,6 +197,30 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
             p.headline,
             p.overlays.len()
         );
+    }
+    if let Some(r) = &refined {
+        let _ = writeln!(
+            text,
+            "refine.json: {} cliffs refined with {} extra runs ({} executed)",
+            r.report.cliffs.len(),
+            r.report.runs,
+            r.executed
+        );
+        for c in &r.report.cliffs {
+            let _ = writeln!(
+                text,
+                "  {} {} < {}: between {} and {} (width {}, was {}; {} rounds, stopped: {:?})",
+                c.axis,
+                c.metric,
+                c.threshold,
+                clarity_core::json::format_num(c.ok),
+                clarity_core::json::format_num(c.broken),
+                clarity_core::json::format_num(c.width),
+                clarity_core::json::format_num(c.initial_width),
+                c.rounds.len(),
+                c.stopped
+            );
+        }
     }
     if let Some(f) = &finish {
         let _ = writeln!(text, "{}", f.headline);
@@ -211,6 +246,7 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
             "stats": s,
             "analysis": finish,
             "probe": probe,
+            "refine": refined,
             "exit_code": code,
         }),
     )?;

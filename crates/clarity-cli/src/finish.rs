@@ -29,30 +29,57 @@ pub fn analyze_and_report(
     prepared: &Prepared,
     report: bool,
 ) -> anyhow::Result<FinishSummary> {
-    let summary = clarity_analysis::analyze_dir(dir, &clarity_analysis::AnalyzeOptions::default())
-        .with_context(|| format!("analysing {}", dir.display()))?;
-    clarity_engine::artifacts::write_bundle(dir)?;
-    let mut report_path = None;
-    if report {
-        let thumbs = |case_id: &str, cell: &Cell, seed: u64| -> Option<Image> {
-            let case = prepared.cohort.iter().find(|c| c.id == case_id)?;
-            let recipe = Recipe {
-                steps: prepared.plan.steps(cell.index),
-            };
-            recipe.apply(&case.image, seed, case_id).ok()
-        };
-        let opts = clarity_report::ReportOptions {
-            thumbnails: Some(&thumbs),
-            ..Default::default()
-        };
-        let r = clarity_report::write_report(dir, &opts)
-            .with_context(|| format!("writing the report in {}", dir.display()))?;
-        report_path = Some(r.html.display().to_string());
-    }
+    let summary = analyze(dir, &clarity_analysis::AnalyzeOptions::default())?;
+    let report_path = if report {
+        Some(
+            write_report(dir, Some(prepared))?
+                .html
+                .display()
+                .to_string(),
+        )
+    } else {
+        None
+    };
     Ok(FinishSummary {
         analysis_files: summary.files,
         headline: summary.headline,
         min_esi: summary.min_esi,
         report: report_path,
     })
+}
+
+/// Writes the analysis artifacts of the sweep in `dir` (a Clarity or an R2L sweep); a Clarity
+/// sweep's `bundle.json` is re-sealed over them.
+pub fn analyze(
+    dir: &Path,
+    opts: &clarity_analysis::AnalyzeOptions,
+) -> anyhow::Result<clarity_analysis::AnalysisSummary> {
+    let summary = clarity_analysis::analyze_dir(dir, opts)
+        .with_context(|| format!("analysing {}", dir.display()))?;
+    if summary.source == clarity_analysis::SourceKind::Clarity {
+        clarity_engine::artifacts::write_bundle(dir)?;
+    }
+    Ok(summary)
+}
+
+/// Writes `report.html` / `report.pdf` of the analysed sweep in `dir`; with the sweep's
+/// prepared plan, worst cases get before/after thumbnails regenerated from its cohort.
+pub fn write_report(
+    dir: &Path,
+    prepared: Option<&Prepared>,
+) -> anyhow::Result<clarity_report::ReportSummary> {
+    let thumbs = |case_id: &str, cell: &Cell, seed: u64| -> Option<Image> {
+        let prepared = prepared?;
+        let case = prepared.cohort.iter().find(|c| c.id == case_id)?;
+        let recipe = Recipe {
+            steps: prepared.plan.steps(cell.index),
+        };
+        recipe.apply(&case.image, seed, case_id).ok()
+    };
+    let opts = clarity_report::ReportOptions {
+        thumbnails: prepared.is_some().then_some(&thumbs as _),
+        ..Default::default()
+    };
+    clarity_report::write_report(dir, &opts)
+        .with_context(|| format!("writing the report in {}", dir.display()))
 }

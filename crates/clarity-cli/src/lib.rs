@@ -5,8 +5,8 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | runtime error (I/O, adapter could not run at all, `--fail-fast` stop, bundle mismatch) |
-//! | 2 | usage, config or input error (nothing was run, existing output untouched) |
+//! | 1 | runtime error (I/O, adapter could not run at all, `--fail-fast` stop, bundle or R2L manifest hash mismatch) |
+//! | 2 | usage, config or input error (nothing was run or written, existing output untouched) |
 //! | 3 | the sweep finished and every artifact was written, but some runs failed (they are recorded in `observations.jsonl` with their error and left out of the metrics) |
 //! | 130 | interrupted (Ctrl-C); run the same command again to resume |
 //!
@@ -17,6 +17,8 @@ mod args;
 mod commands;
 pub mod finish;
 mod probe;
+mod serve;
+mod sweepdir;
 
 use std::io::Write;
 
@@ -62,6 +64,10 @@ fn init_logging(quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_target(false)
         .without_time()
         .try_init();
@@ -85,6 +91,14 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 EngineError::Interrupted { .. } => EXIT_INTERRUPTED,
                 e if e.is_usage() => EXIT_USAGE,
                 _ => EXIT_RUNTIME,
+            };
+        }
+        // Bad sweep data or options (not I/O): nothing was written.
+        if let Some(e) = cause.downcast_ref::<clarity_analysis::AnalysisError>() {
+            use clarity_analysis::AnalysisError::{Csv, Io, Serialize};
+            return match e {
+                Io(_) | Serialize { .. } | Csv { .. } => EXIT_RUNTIME,
+                _ => EXIT_USAGE,
             };
         }
         if cause.downcast_ref::<commands::UsageError>().is_some() {

@@ -4,4 +4,6 @@
 mod e2e;
 mod errors;
 mod probe;
+mod refine;
+mod sweepdir;
 mod util;
