@@ -37,9 +37,12 @@ pub enum CohortConfig {
         #[serde(default)]
         seed: u64,
     },
-    /// Every PNG/JPEG/TIFF file of a folder (not recursive); the case id is the file stem.
+    /// Every PNG/JPEG/TIFF/DICOM file below a folder (recursive; hidden entries skipped), in
+    /// relative-path order; the case id is the relative path without its extension
+    /// (`sub/a.png` → `sub/a`).
     Folder { path: PathBuf },
-    /// A CSV (header `id,image[,prompt][,label][,…]`) or JSONL manifest of cases.
+    /// A CSV (header `id,path[,prompt][,label][,…]`) or JSONL (keys `id`, `path`, …) manifest
+    /// of cases; paths relative to the manifest's folder.
     Manifest { path: PathBuf },
 }
 

@@ -303,6 +303,29 @@ struct Lut8V4<'a> {
     lut: &'a [u8; 256],
 }
 
+/// 32 samples held as words → their table entries. A function, not a closure: only code inlined
+/// into pulp's dispatched function gets AVX-512, and a closure may be left out of line (then every
+/// intrinsic is a call).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lut8_words(
+    bw: pulp::core_arch::x86::Avx512bw,
+    table: &[core::arch::x86_64::__m512i; 8],
+    (bit6, bit7): (core::arch::x86_64::__m512i, core::arch::x86_64::__m512i),
+    w: core::arch::x86_64::__m512i,
+) -> core::arch::x86_64::__m512i {
+    // Each pair of registers covers 64 entries; bits 6 and 7 of the sample pick the pair.
+    let r0 = bw._mm512_permutex2var_epi16(table[0], w, table[1]);
+    let r1 = bw._mm512_permutex2var_epi16(table[2], w, table[3]);
+    let r2 = bw._mm512_permutex2var_epi16(table[4], w, table[5]);
+    let r3 = bw._mm512_permutex2var_epi16(table[6], w, table[7]);
+    let m6 = bw._mm512_test_epi16_mask(w, bit6);
+    let m7 = bw._mm512_test_epi16_mask(w, bit7);
+    let low = bw._mm512_mask_blend_epi16(m6, r0, r1);
+    let high = bw._mm512_mask_blend_epi16(m6, r2, r3);
+    bw._mm512_mask_blend_epi16(m7, low, high)
+}
+
 #[cfg(target_arch = "x86_64")]
 impl pulp::WithSimd for Lut8V4<'_> {
     type Output = Vec<u8>;
@@ -314,19 +337,7 @@ impl pulp::WithSimd for Lut8V4<'_> {
         let words: [[u16; 32]; 8] =
             std::array::from_fn(|t| std::array::from_fn(|i| lut[32 * t + i] as u16));
         let table: [__m512i; 8] = words.map(pulp::cast);
-        let (bit6, bit7) = (f._mm512_set1_epi16(64), f._mm512_set1_epi16(128));
-        // `w` holds 32 samples as words; each pair of registers covers 64 entries.
-        let look = |w: __m512i| {
-            let r0 = bw._mm512_permutex2var_epi16(table[0], w, table[1]);
-            let r1 = bw._mm512_permutex2var_epi16(table[2], w, table[3]);
-            let r2 = bw._mm512_permutex2var_epi16(table[4], w, table[5]);
-            let r3 = bw._mm512_permutex2var_epi16(table[6], w, table[7]);
-            let m6 = bw._mm512_test_epi16_mask(w, bit6);
-            let m7 = bw._mm512_test_epi16_mask(w, bit7);
-            let low = bw._mm512_mask_blend_epi16(m6, r0, r1);
-            let high = bw._mm512_mask_blend_epi16(m6, r2, r3);
-            bw._mm512_mask_blend_epi16(m7, low, high)
-        };
+        let bits = (f._mm512_set1_epi16(64), f._mm512_set1_epi16(128));
         let zero = f._mm512_setzero_si512();
         let mut out = vec![0u8; v.len()];
         let (chunks, tail) = pulp::as_arrays::<64, u8>(v);
@@ -335,8 +346,8 @@ impl pulp::WithSimd for Lut8V4<'_> {
             let x: __m512i = pulp::cast(*c);
             // Unpacking with zero and packing back are both per 128-bit lane, so the bytes
             // come back in their original order.
-            let lo = look(bw._mm512_unpacklo_epi8(x, zero));
-            let hi = look(bw._mm512_unpackhi_epi8(x, zero));
+            let lo = lut8_words(bw, &table, bits, bw._mm512_unpacklo_epi8(x, zero));
+            let hi = lut8_words(bw, &table, bits, bw._mm512_unpackhi_epi8(x, zero));
             *o = pulp::cast(bw._mm512_packus_epi16(lo, hi));
         }
         for (o, &s) in out_tail.iter_mut().zip(tail) {

@@ -157,6 +157,97 @@ vectorized_job! {
     }
 }
 
+/// [`bilinear_resize`] to exactly half size and back, in closed form (same bytes; the test
+/// `halve_double_equals_two_resizes` checks it). With in/out ratios of exactly 2 the fixed-point
+/// weights are multiples of 512, so the down pass is the 2×2 average `(a + b + c + d + 2) >> 2`
+/// and the up pass weights neighbours 3:1 (4:0 at the borders) on both axes:
+/// `(Σ cy·cx·p + 8) >> 4`. Written as contiguous row loops, which vectorise, where the general
+/// resampler gathers its taps one by one.
+fn halve_double<T: Sample>(v: &[T], d: Dims) -> Vec<T> {
+    vectorized(HalveDouble { v, d })
+}
+
+vectorized_job! {
+    struct HalveDouble<'a, T: Sample> { v: &'a [T], d: Dims } -> Vec<T> {
+        let (c, rl) = (d.c, d.row_len());
+        let (m, mh) = (d.w / 2, d.h / 2);
+        let srl = m * c;
+        // Down: pair rows, then pair columns.
+        let mut small = vec![0u32; srl * mh];
+        let mut pair = vec![0u32; rl];
+        for (y, srow) in small.chunks_exact_mut(srl).enumerate() {
+            let (r0, r1) = (&v[2 * y * rl..][..rl], &v[(2 * y + 1) * rl..][..rl]);
+            for ((p, &a), &b) in pair.iter_mut().zip(r0).zip(r1) {
+                *p = a.to_u32() + b.to_u32();
+            }
+            if c == 1 {
+                for (o, q) in srow.iter_mut().zip(pair.chunks_exact(2)) {
+                    *o = (q[0] + q[1] + 2) >> 2;
+                }
+            } else {
+                for (o, q) in srow.chunks_exact_mut(3).zip(pair.chunks_exact(6)) {
+                    for ch in 0..3 {
+                        o[ch] = (q[ch] + q[ch + 3] + 2) >> 2;
+                    }
+                }
+            }
+        }
+        // Up, vertically, with the same weights.
+        let mut out = vec![T::default(); rl * d.h];
+        let (mut h0, mut h1) = (vec![0u32; rl], vec![0u32; rl]);
+        widen(&small[..srl], &mut h0, c);
+        let (top, rest) = out.split_at_mut(rl);
+        for (o, &a) in top.iter_mut().zip(&h0) {
+            *o = T::from_u32_trunc((4 * a + 8) >> 4);
+        }
+        let (mid, bottom) = rest.split_at_mut(rl * (d.h - 2));
+        for (k, rows) in mid.chunks_exact_mut(2 * rl).enumerate() {
+            widen(&small[(k + 1) * srl..][..srl], &mut h1, c);
+            let (r0, r1) = rows.split_at_mut(rl);
+            for (((o0, o1), &a), &b) in r0.iter_mut().zip(r1.iter_mut()).zip(&h0).zip(&h1) {
+                *o0 = T::from_u32_trunc((3 * a + b + 8) >> 4);
+                *o1 = T::from_u32_trunc((a + 3 * b + 8) >> 4);
+            }
+            std::mem::swap(&mut h0, &mut h1);
+        }
+        for (o, &a) in bottom.iter_mut().zip(&h0) {
+            *o = T::from_u32_trunc((4 * a + 8) >> 4);
+        }
+        out
+    }
+}
+
+/// Up, horizontally (a function, not a closure, so it is inlined into the dispatched code):
+/// output pixel 0 is 4·a0, 2k+1 is 3·a_k + a_(k+1), 2k+2 is a_k + 3·a_(k+1), the last 4·a_(m-1).
+#[inline(always)]
+fn widen(srow: &[u32], h: &mut [u32], c: usize) {
+    let (srl, rl) = (srow.len(), h.len());
+    let (first, rest) = h.split_at_mut(c);
+    let (mid, last) = rest.split_at_mut(rl - 2 * c);
+    for ch in 0..c {
+        first[ch] = 4 * srow[ch];
+        last[ch] = 4 * srow[srl - c + ch];
+    }
+    let (a, b) = (&srow[..srl - c], &srow[c..]);
+    if c == 1 {
+        for ((o, &a), &b) in mid.chunks_exact_mut(2).zip(a).zip(b) {
+            o[0] = 3 * a + b;
+            o[1] = a + 3 * b;
+        }
+    } else {
+        for ((o, a), b) in mid
+            .chunks_exact_mut(6)
+            .zip(a.chunks_exact(3))
+            .zip(b.chunks_exact(3))
+        {
+            for ch in 0..3 {
+                o[ch] = 3 * a[ch] + b[ch];
+                o[ch + 3] = a[ch] + 3 * b[ch];
+            }
+        }
+    }
+}
+
 impl Perturbation for Downscale {
     meta!(
         "downscale",
@@ -195,6 +286,9 @@ impl Perturbation for Downscale {
         if params.text("filter") == "bilinear" {
             let d = Dims::of(image);
             let (sw, sh) = (small.0 as usize, small.1 as usize);
+            if 2 * sw == d.w && 2 * sh == d.h {
+                return Ok(map_samples!(image, |v| halve_double(v, d)));
+            }
             return Ok(map_samples!(image, |v| {
                 let reduced = bilinear_resize(v, d, sw, sh);
                 bilinear_resize(
@@ -355,5 +449,57 @@ impl Perturbation for Jpeg {
             }
         };
         Ok(same_layout(image, samples))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, max: u32) -> Vec<u32> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 33) as u32 % (max + 1)
+            })
+            .collect()
+    }
+
+    fn check<T: Sample>(w: usize, h: usize, c: usize) {
+        let v: Vec<T> = noise(w * h * c, T::MAX)
+            .into_iter()
+            .map(T::from_u32_trunc)
+            .collect();
+        let d = Dims { w, h, c };
+        let half = Dims {
+            w: w / 2,
+            h: h / 2,
+            c,
+        };
+        let general = bilinear_resize(&bilinear_resize(&v, d, w / 2, h / 2), half, w, h);
+        let got = halve_double(&v, d);
+        assert!(got == general, "{w}x{h}x{c} max {}", T::MAX);
+    }
+
+    #[test]
+    fn halve_double_equals_two_resizes() {
+        for (w, h) in [(2, 2), (2, 6), (4, 2), (8, 6), (30, 18), (64, 64)] {
+            for c in [1, 3] {
+                check::<u8>(w, h, c);
+                check::<u16>(w, h, c);
+            }
+        }
+        // Extremes: all-max images stay all-max, all-zero stay zero.
+        for max in [255u32, 65535] {
+            let d = Dims { w: 6, h: 4, c: 1 };
+            if max == 255 {
+                assert!(halve_double(&[255u8; 24], d).iter().all(|&s| s == 255));
+            } else {
+                assert!(halve_double(&[65535u16; 24], d).iter().all(|&s| s == 65535));
+            }
+        }
     }
 }
