@@ -340,6 +340,10 @@ impl CommandAdapter {
             Err(_) => {
                 let _ = child.kill().await;
                 return Err(AdapterError::Timeout {
+                    what: format!(
+                        "command {} (its process group was killed)",
+                        self.program_name
+                    ),
                     secs: self.config.timeout_secs,
                 });
             }

@@ -76,8 +76,9 @@ pub enum AdapterError {
     /// Retrying will not help (bad output, non-zero exit…).
     #[error("{0}")]
     Permanent(String),
-    #[error("timed out after {secs} s")]
-    Timeout { secs: f64 },
+    /// `what` names the call (`command model.sh`, `POST http://…`).
+    #[error("{what}: timed out after {secs} s")]
+    Timeout { what: String, secs: f64 },
 }
 
 impl AdapterError {

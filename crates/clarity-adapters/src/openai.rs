@@ -356,6 +356,7 @@ impl OpenAiAdapter {
             .await
             .map_err(|_| AdapterError::Permanent("adapter is shutting down".into()))?;
         let timeout = || AdapterError::Timeout {
+            what: format!("POST {url}"),
             secs: self.config.timeout_s,
         };
         let mut request = self

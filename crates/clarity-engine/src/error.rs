@@ -41,7 +41,7 @@ pub enum EngineError {
         line: usize,
         message: String,
     },
-    #[error("adapter: {0}")]
+    #[error(transparent)]
     Adapter(#[from] clarity_adapters::BuildError),
     #[error(transparent)]
     Json(#[from] clarity_core::json::JsonError),

@@ -139,7 +139,15 @@ async fn slow_response_times_out() {
     let mut c = config(addr);
     c.timeout_s = 0.2;
     let err = adapter(&c).run(input(gray(7), 1)).await.unwrap_err();
-    assert_eq!(err, AdapterError::Timeout { secs: 0.2 });
+    assert!(
+        matches!(err, AdapterError::Timeout { secs: 0.2, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("/v1/chat/completions: timed out after 0.2 s"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -130,3 +130,104 @@ fn missing_config_and_usage_errors_exit_2() {
         .code(2)
         .stderr(predicates::str::contains("not a Clarity sweep directory"));
 }
+
+/// The first run error recorded in `DIR/observations.jsonl`, and how many runs failed.
+fn run_errors(s: &Sweep, dir: &str) -> (usize, String) {
+    let text = std::fs::read_to_string(s.path(&format!("{dir}/observations.jsonl"))).unwrap();
+    let errors: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["outcome"]["error"].as_str().map(str::to_string)
+        })
+        .collect();
+    let first = errors.first().cloned().unwrap_or_default();
+    (errors.len(), s.filter(&first))
+}
+
+/// Missing program, a model that hangs past the timeout, a model that writes garbage: every
+/// run fails with an error naming the cause (file and line where there is one), the sweep
+/// completes with exit 3; a program that does not exist is a config error (exit 2) before any
+/// output is written.
+#[test]
+fn adapter_failures_give_clear_run_errors() {
+    let s = Sweep::with_model_delay("30");
+    let small = |program: &str, timeout: u32, out: &str| {
+        crate::util::CONFIG
+            .replace("./model.sh", program)
+            .replace("timeout_secs = 60", &format!("timeout_secs = {timeout}"))
+            .replace("seeds = [0, 1]", "seeds = [0]")
+            .replace("\"brightness.factor\" = [1.5, 0.5]\n", "")
+            .replace(
+                "output = \"out\"",
+                &format!("output = \"{out}\"\n[retry]\nattempts = 1"),
+            )
+    };
+    let mut report = String::new();
+
+    s.write("missing.toml", &small("./nope.sh", 60, "missing"));
+    let out = s
+        .clarity()
+        .args(["run", "missing.toml", "-q"])
+        .assert()
+        .get_output()
+        .clone();
+    report.push_str(&format!(
+        "# program missing (exit {})\n{}",
+        out.status.code().unwrap(),
+        s.filter(&String::from_utf8(out.stderr).unwrap())
+    ));
+    assert!(!s.path("missing").exists(), "nothing written");
+
+    // model.sh sleeps 30 s; the timeout is 1 s and kills its process group.
+    s.write("slow.toml", &small("./model.sh", 1, "slow"));
+    let started = std::time::Instant::now();
+    s.clarity()
+        .args(["run", "slow.toml", "-q", "--no-report"])
+        .assert()
+        .code(3);
+    assert!(
+        started.elapsed().as_secs() < 25,
+        "timeouts did not kill the model"
+    );
+    let (n, e) = run_errors(&s, "slow");
+    report.push_str(&format!(
+        "\n# model times out (exit 3)\n{n} runs failed, first: {e}\n"
+    ));
+
+    let garbage = "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in --output) out=\"$2\"; shift 2;; *) shift;; esac; done\nmkdir -p \"$out\"\necho '{\"run_id\":\"r\",\"timestamp\":\"t\",\"seed\":0,\"artifacts\":[]}' > \"$out/manifest.json\"\nprintf '{\"step\":\"a\",\"answer\":\"x\"}\\nnot json at all\\n' > \"$out/trace_pack.jsonl\"\n";
+    s.write("garbage.sh", garbage);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(s.path("garbage.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    s.write("garbage.toml", &small("./garbage.sh", 60, "garbage"));
+    s.clarity()
+        .args(["run", "garbage.toml", "-q", "--no-report"])
+        .assert()
+        .code(3);
+    let (n, e) = run_errors(&s, "garbage");
+    report.push_str(&format!(
+        "\n# model writes garbage (exit 3)\n{n} runs failed, first: {e}\n"
+    ));
+    insta::assert_snapshot!(scrub_keys(&report));
+}
+
+/// Per-run scratch paths contain content keys: replace runs of 32+ hex digits by `[KEY]`.
+fn scrub_keys(text: &str) -> String {
+    let mut out = String::new();
+    let mut hex = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_hexdigit() {
+            hex.push(ch);
+            continue;
+        }
+        out.push_str(if hex.len() >= 32 { "[KEY]" } else { &hex });
+        hex.clear();
+        out.push(ch);
+    }
+    out.push_str(if hex.len() >= 32 { "[KEY]" } else { &hex });
+    out
+}
