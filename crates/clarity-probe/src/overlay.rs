@@ -159,3 +159,84 @@ pub fn render(image: &Image, map: &SaliencyMap, regions: &[&Region]) -> Image {
 pub fn render_png(image: &Image, map: &SaliencyMap, regions: &[&Region]) -> Vec<u8> {
     clarity_image::encode_png(&render(image, map, regions))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clarity_image::Samples;
+
+    fn region(id: &str, kind: RegionKind, bbox: [u32; 4], w: u32, h: u32) -> Region {
+        let mask: Vec<bool> = (0..h)
+            .flat_map(|y| {
+                (0..w).map(move |x| x >= bbox[0] && x < bbox[2] && y >= bbox[1] && y < bbox[3])
+            })
+            .collect();
+        Region {
+            id: id.into(),
+            kind,
+            bbox,
+            area: mask.iter().filter(|&&m| m).count() as u64,
+            mass: 0.0,
+            mask,
+            control_of: None,
+        }
+    }
+
+    fn px(img: &Image, x: u32, y: u32) -> [u8; 3] {
+        let Samples::U8(v) = img.samples() else {
+            panic!("8-bit")
+        };
+        let o = ((y * img.width() + x) * 3) as usize;
+        [v[o], v[o + 1], v[o + 2]]
+    }
+
+    #[test]
+    fn heatmap_blend_enlargement_outlines_and_ids() {
+        let (w, h) = (64u32, 64u32);
+        let img = Image::from_u8(w, h, Channels::Gray, vec![100; 64 * 64]).unwrap();
+        let mut values = vec![0.0f32; 64 * 64];
+        values[(40 * 64 + 40) as usize] = 1.0;
+        let map = SaliencyMap {
+            width: w,
+            height: h,
+            values,
+        };
+        let evidence = region("C1", RegionKind::Component, [8, 8, 24, 24], w, h);
+        let control = region("K1", RegionKind::Control, [36, 8, 52, 24], w, h);
+        let out = render(&img, &map, &[&evidence, &control]);
+        // 64 px → enlarged ×4 to 256 px, RGB.
+        assert_eq!(
+            (out.width(), out.height(), out.channels()),
+            (256, 256, Channels::Rgb)
+        );
+        // Zero saliency: the gray image itself.
+        assert_eq!(px(&out, 4, 200), [100, 100, 100]);
+        // Saliency 1: 0.35 × gray + 0.65 × viridis(1) = (0xfd, 0xe7, 0x25).
+        let want = |c: u8| (100.0 * 0.35 + c as f64 * 0.65).round() as u8;
+        assert_eq!(px(&out, 161, 161), [want(0xfd), want(0xe7), want(0x25)]);
+        // The evidence outline is solid white all along its left edge; the inside is untouched.
+        let whites =
+            |x0: u32, x1: u32, y: u32| (x0..x1).filter(|&x| px(&out, x, y) == [255; 3]).count();
+        assert!((40..90).all(|y| px(&out, 32, y) == [255; 3]));
+        assert_eq!(px(&out, 64, 64), [100, 100, 100]);
+        // The control's outline is dashed: fewer white pixels on the same-length bottom edge.
+        let solid = whites(32, 96, 95);
+        let dashed = whites(144, 208, 95);
+        assert!(
+            solid >= 60 && dashed > 10 && dashed < solid * 3 / 4,
+            "{solid} vs {dashed}"
+        );
+        // Ids are drawn near the top-left corner of each region.
+        assert!(whites(34, 56, 36) + whites(34, 56, 38) > 0, "C1 id");
+        // Large images are not enlarged.
+        let big = Image::from_u8(300, 100, Channels::Gray, vec![0; 30_000]).unwrap();
+        let map = SaliencyMap {
+            width: 300,
+            height: 100,
+            values: vec![0.0; 30_000],
+        };
+        let out = render(&big, &map, &[]);
+        assert_eq!((out.width(), out.height()), (300, 100));
+        assert_eq!(render_png(&big, &map, &[]), render_png(&big, &map, &[]));
+    }
+}
