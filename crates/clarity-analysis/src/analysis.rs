@@ -561,14 +561,44 @@ pub(crate) fn analyze_rows(
         }
     }
 
-    // Cliffs: cohort, then per case.
+    // Cliffs are read off each axis's line through the baseline: the cells at each of its
+    // levels with every other axis at the baseline's coordinate, i.e. the effect of this
+    // perturbation alone. (A marginal pools over the other axes, so its identity level already
+    // carries their perturbations and cannot say where this one starts to break the model.)
+    let base_coords = &cells
+        .iter()
+        .find(|c| c.index == baseline)
+        .expect("the baseline is a cell")
+        .coords;
+    let by_coords: BTreeMap<&[usize], usize> = cells
+        .iter()
+        .map(|c| (c.coords.as_slice(), c.index))
+        .collect();
+    let lines: Vec<Vec<Option<usize>>> = axes
+        .iter()
+        .enumerate()
+        .map(|(ax, a)| {
+            (0..a.values.len())
+                .map(|l| {
+                    let mut k = base_coords.clone();
+                    k[ax] = l;
+                    by_coords.get(k.as_slice()).copied()
+                })
+                .collect()
+        })
+        .collect();
+    let metrics_of: BTreeMap<usize, &CellMetrics> =
+        cell_metrics.iter().map(|m| (m.cell, m)).collect();
     let th = settings.cliff_threshold;
     let mut cliffs = Vec::new();
     for (ax, axis) in axes.iter().enumerate() {
         for k in CLIFF_METRICS {
-            let curve: Vec<Option<f64>> = marginals[ax].metrics[METRICS[k]]
+            let curve: Vec<Option<f64>> = lines[ax]
                 .iter()
-                .map(|e| e.map(|e| e.value))
+                .map(|c| {
+                    c.and_then(|c| metrics_of.get(&c)?.metrics.get(METRICS[k])?.as_ref())
+                        .map(|e| e.value)
+                })
                 .collect();
             cliffs.extend(cliffs_of_curve(axis, ax, METRICS[k], &curve, th));
         }
@@ -577,9 +607,9 @@ pub(crate) fn analyze_rows(
     for (ci, case) in cases.iter().enumerate() {
         for (ax, axis) in axes.iter().enumerate() {
             for k in CLIFF_METRICS {
-                let curve: Vec<Option<f64>> = level_case[ax]
+                let curve: Vec<Option<f64>> = lines[ax]
                     .iter()
-                    .map(|accs| accs[ci].metrics()[k])
+                    .map(|c| c.and_then(|c| cc[c][ci].metrics()[k]))
                     .collect();
                 if curve.iter().all(Option::is_none) {
                     continue;
@@ -624,11 +654,12 @@ pub(crate) fn analyze_rows(
         let mut class_cliffs = Vec::new();
         for (ax, axis) in axes.iter().enumerate() {
             for k in CLIFF_METRICS {
-                let curve: Vec<Option<f64>> = level_case[ax]
+                let curve: Vec<Option<f64>> = lines[ax]
                     .iter()
-                    .map(|accs| {
+                    .map(|c| {
+                        let c = (*c)?;
                         let mut t = Acc::default();
-                        members.iter().for_each(|&i| t.add(&accs[i]));
+                        members.iter().for_each(|&i| t.add(&cc[c][i]));
                         t.metrics()[k]
                     })
                     .collect();

@@ -2,11 +2,11 @@
 //! sweep more precisely with extra runs through the engine.
 //!
 //! A cliff (from `clarity-analysis`) is a bracket on a numeric axis: the last level whose
-//! metric (ESI or accuracy, on the axis's marginal curve) is at or above the threshold and the
-//! first level below it. [`refine_sweep`] bisects that bracket: it runs the cohort at the
-//! midpoint, crossed with every value of the other axes exactly as in the sweep (so the
-//! midpoint's metric is the same marginal the cliff was found on), keeps the half that still
-//! contains the crossing, and repeats until the bracket is no wider than the tolerance, the
+//! metric (ESI or accuracy, on the axis's line through the baseline: every other axis at its
+//! identity) is at or above the threshold and the first level below it. [`refine_sweep`] bisects
+//! that bracket: it runs the cohort at the midpoint with the other axes at their identity (the
+//! same line the cliff was found on), keeps the half that still contains the crossing, and
+//! repeats until the bracket is no wider than the tolerance, the
 //! round budget is spent, or no representable value is left inside (integer parameters stop at
 //! adjacent integers).
 //!
@@ -227,7 +227,7 @@ pub async fn refine_sweep(
     let report = RefineReport {
         schema_version: SCHEMA_VERSION,
         settings: *settings,
-        method: "bisection of each cohort cliff's bracket on its axis's marginal curve: each midpoint is run on the whole cohort crossed with every value of the other axes (as in the sweep), and the half whose ends straddle the threshold is kept".into(),
+        method: "bisection of each cohort cliff's bracket on its axis's line through the baseline (every other axis at its identity, as the analysis finds cliffs): each midpoint is run on the whole cohort, and the half whose ends straddle the threshold is kept".into(),
         cliffs,
         runs,
     };
@@ -283,8 +283,8 @@ pub fn midpoint(a: f64, b: f64, integer: bool) -> Option<f64> {
     (m > lo && m < hi).then_some(m)
 }
 
-/// Runs the cohort at `value` on the cliff's axis (crossed with the other axes) and reads the
-/// cliff's metric off the marginal curve there. Returns the round (number unset) and
+/// Runs the cohort at `value` on the cliff's axis (the other axes at identity) and reads the
+/// cliff's metric there (the round's marginal of that axis is that one cell). Returns the round (number unset) and
 /// `(runs, executed)`.
 async fn measure(
     prepared: &Prepared,
@@ -294,6 +294,12 @@ async fn measure(
     opts: &ExecOptions,
 ) -> Result<(Round, (usize, usize)), RefineError> {
     let mut config = prepared.config.clone();
+    // The cliff's line through the baseline: every other axis at its identity.
+    for (j, a) in config.axes.iter_mut().enumerate() {
+        if j != cliff.axis_index {
+            a.values = vec![a.identity.clone()];
+        }
+    }
     let axis = &mut config.axes[cliff.axis_index];
     let mut values = vec![axis.identity.clone(), AxisValue::Num(value)];
     values.sort_by(|x, y| {

@@ -106,7 +106,7 @@ pub fn headline(d: &ReportData) -> Vec<String> {
         .iter()
         .filter(|c| c.metric == Metric::Esi && c.axis < d.axes.len())
         .collect();
-    let mut broken: Vec<(f64, usize, usize, String)> = Vec::new();
+    let mut broken: Vec<(f64, usize, usize, Option<f64>, String)> = Vec::new();
     let mut holds: Vec<String> = Vec::new();
     for (i, axis) in d.axes.iter().enumerate() {
         let mine: Vec<&&Cliff> = esi_cliffs.iter().filter(|c| c.axis == i).collect();
@@ -118,7 +118,13 @@ pub fn headline(d: &ReportData) -> Vec<String> {
                 let rel = c.relative_position.unwrap_or_else(|| {
                     level as f64 / axis.values.len().saturating_sub(1).max(1) as f64
                 });
-                broken.push((rel, i, level, cliff_name(axis, c, mine.len())));
+                broken.push((
+                    rel,
+                    i,
+                    level,
+                    c.metric_value,
+                    cliff_name(axis, c, mine.len()),
+                ));
             }
         }
         if mine.iter().all(|c| c.level.is_none()) {
@@ -127,17 +133,16 @@ pub fn headline(d: &ReportData) -> Vec<String> {
     }
     broken.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut out = Vec::new();
-    for (rank, (_, axis, level, name)) in broken.iter().enumerate() {
+    let others = if d.axes.len() > 1 {
+        ", the other axes at identity"
+    } else {
+        ""
+    };
+    for (rank, (_, axis, level, value, name)) in broken.iter().enumerate() {
         let (axis, level) = (*axis, *level);
         let at = value_with_unit(d, axis, level);
-        let esi = d
-            .curves
-            .iter()
-            .find(|c| c.axis == axis)
-            .and_then(|c| c.metrics.get(&Metric::Esi))
-            .and_then(|v| v.get(level).copied().flatten());
-        let esi = esi
-            .map(|e| format!(" (ESI {})", est(&e)))
+        let esi = value
+            .map(|v| format!(" (ESI {}{others})", f3(v)))
             .unwrap_or_default();
         if rank == 0 {
             out.push(format!(
@@ -283,7 +288,7 @@ pub fn build(d: &ReportData) -> Vec<Section> {
 
     // Curves.
     let mut blocks = vec![Block::Note(
-        "Per-axis marginal curves as computed by the analysis (surface.json); bands are bootstrap 95% confidence intervals over cases; levels are equally spaced (the gradient section uses the real parameter spacing). The dashed vertical line marks the ESI cliff, the dashed horizontal line the ESI threshold."
+        "Per-axis marginal curves as computed by the analysis (surface.json); bands are bootstrap 95% confidence intervals over cases; levels are equally spaced (the gradient section uses the real parameter spacing). The dashed vertical line marks the ESI cliff, the dashed horizontal line the ESI threshold. Cliffs are found on each axis's line through the baseline (every other axis at its identity: this perturbation alone), so with several axes a marginal curve, which pools over the others, can lie below the threshold before the cliff; combined effects are in the 2-D surfaces."
             .into(),
     )];
     for c in &d.curves {

@@ -485,6 +485,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                     .and_then(Value::as_str)
                     .map(str::to_string),
                 relative_position: opt_f64(e.get("relative_position")),
+                metric_value: opt_f64(e.get("metric_value")),
             });
         }
     }

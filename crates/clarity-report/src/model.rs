@@ -143,6 +143,9 @@ pub struct Cliff {
     pub direction: Option<String>,
     /// `|level − start| / (levels on the walk − 1)`: 0 at the identity, 1 at the far end.
     pub relative_position: Option<f64>,
+    /// The metric at `level` on the axis's line through the baseline (the other axes at their
+    /// identity), where the analysis finds cliffs.
+    pub metric_value: Option<f64>,
 }
 
 /// A 2-D slice of a metric over two axes (the other axes at their identity).

@@ -280,7 +280,10 @@ fn two_axes_marginals_and_slices() {
         .iter()
         .find(|c| c.axis == "b" && c.metric == "esi" && c.case_id.is_none())
         .unwrap();
-    assert_eq!(cb.level, Some(0)); // .5 < .8 already at identity level of b (pooled over a)
+    // Cliffs follow each axis's line through the baseline (a at 0): b alone never changes the
+    // answer, although b's marginal is 0.5 < 0.8 at every level (it pools over a's flips).
+    assert_eq!(cb.level, None);
+    assert_eq!(ca.previous_level, Some(0));
 }
 
 #[test]

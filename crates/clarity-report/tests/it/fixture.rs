@@ -155,10 +155,10 @@ pub fn write(dir: &Path) {
 
     let cliffs = json!({"cliffs": [
         {"axis": "gaussian_blur.sigma", "metric": "esi", "threshold": 0.9, "level": 1,
-         "direction": "increasing", "relative_position": 0.333,
+         "direction": "increasing", "relative_position": 0.333, "metric_value": 0.833,
          "steepest": {"level": 2, "drop": 0.333}},
         {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 0,
-         "direction": "decreasing", "relative_position": 1.0,
+         "direction": "decreasing", "relative_position": 1.0, "metric_value": 0.5,
          "steepest": {"level": 0, "drop": 0.333}},
         {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 0, "case_id": "c1"}
     ]});

@@ -103,7 +103,7 @@ proptest! {
             title: format!("t {answer}"),
             axes: vec![a.clone(), a],
             curves: vec![AxisCurves { axis: 0, metrics }],
-            cliffs: vec![Cliff { axis: 0, metric: Metric::Esi, threshold: 0.9, level: Some(levels - 1), steepest: None, direction: Some("increasing".into()), relative_position: None }],
+            cliffs: vec![Cliff { axis: 0, metric: Metric::Esi, threshold: 0.9, level: Some(levels - 1), steepest: None, direction: Some("increasing".into()), relative_position: None, metric_value: None }],
             slices: vec![Slice { x_axis: 0, y_axis: 1, metric: Metric::Esi,
                 values: (0..levels).map(|j| values[..levels].iter().map(|v| v.map(|v| (v + j as f64 * 0.01).min(1.0))).collect()).collect() }],
             gradients: vec![Gradient { axis: 0, metric: Metric::Esi, per_unit: values[..levels].to_vec(), per_step: values[..levels].iter().map(|v| v.map(|v| -v)).collect() }],
