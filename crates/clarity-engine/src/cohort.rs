@@ -15,7 +15,21 @@ use crate::config::{CohortConfig, Limits, SweepConfig};
 /// Loads the cohort of `config`. Case ids are unique; order is the source's order (builtin:
 /// index; folder: relative path; manifest: line).
 pub fn load_cohort(config: &SweepConfig) -> Result<Vec<CohortCase>, EngineError> {
-    let opts = decode_options(&config.limits);
+    let mut opts = decode_options(&config.limits);
+    if let CohortConfig::Folder {
+        window: Some(w), ..
+    }
+    | CohortConfig::Manifest {
+        window: Some(w), ..
+    } = &config.cohort
+    {
+        opts.window = w.choice().map_err(|message| EngineError::Config {
+            path: config.source.clone(),
+            location: None,
+            key: "cohort.window".into(),
+            message,
+        })?;
+    }
     let cases = match &config.cohort {
         CohortConfig::Builtin {
             n,
@@ -49,10 +63,10 @@ pub fn load_cohort(config: &SweepConfig) -> Result<Vec<CohortCase>, EngineError>
                 })
                 .collect()
         }
-        CohortConfig::Folder { path } => {
+        CohortConfig::Folder { path, .. } => {
             clarity_cohort::load_folder(&config.resolve_path(path), &opts)?
         }
-        CohortConfig::Manifest { path } => {
+        CohortConfig::Manifest { path, .. } => {
             clarity_cohort::load_manifest(&config.resolve_path(path), &opts)?
         }
     };

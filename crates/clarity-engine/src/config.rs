@@ -40,10 +40,70 @@ pub enum CohortConfig {
     /// Every PNG/JPEG/TIFF/DICOM file below a folder (recursive; hidden entries skipped), in
     /// relative-path order; the case id is the relative path without its extension
     /// (`sub/a.png` → `sub/a`).
-    Folder { path: PathBuf },
+    Folder {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<WindowSetting>,
+    },
     /// A CSV (header `id,path[,prompt][,label][,…]`) or JSONL (keys `id`, `path`, …) manifest
     /// of cases; paths relative to the manifest's folder.
-    Manifest { path: PathBuf },
+    Manifest {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<WindowSetting>,
+    },
+}
+
+/// `window` of a folder/manifest cohort: how DICOM modality values are windowed to grey levels
+/// (PNG/JPEG/TIFF are kept as stored). `"file"` (the default: the file's VOI tags, else its
+/// min..max), a preset name (`"lung"`, `"mediastinum"`, `"soft_tissue"`, `"bone"`, `"brain"`,
+/// `"liver"`, `"subdural"`, `"stroke"`), or `{ level = -600, width = 1500 }` in modality units.
+/// The window used is recorded per case in `plan.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WindowSetting {
+    Named(String),
+    Explicit(ExplicitWindow),
+}
+
+/// `{ level = L, width = W }` in modality units (other keys are refused).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplicitWindow {
+    pub level: f64,
+    pub width: f64,
+}
+
+impl WindowSetting {
+    /// The decoder's choice, or what is wrong.
+    pub fn choice(&self) -> Result<clarity_image::WindowChoice, String> {
+        use clarity_image::{WindowChoice, WindowPreset};
+        match self {
+            WindowSetting::Named(n) if n.trim().eq_ignore_ascii_case("file") => {
+                Ok(WindowChoice::FromFile)
+            }
+            WindowSetting::Named(n) => WindowPreset::from_name(n)
+                .map(WindowChoice::Preset)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown window `{n}`; allowed: file, {}, or {{ level = L, width = W }}",
+                        WindowPreset::ALL.map(|p| p.name()).join(", ")
+                    )
+                }),
+            WindowSetting::Explicit(ExplicitWindow { level, width }) => {
+                if level.is_finite() && width.is_finite() && *width >= 1.0 {
+                    Ok(WindowChoice::Explicit {
+                        level: *level,
+                        width: *width,
+                    })
+                } else {
+                    Err(format!(
+                        "window width must be a finite number >= 1 and level finite, got level {level}, width {width}"
+                    ))
+                }
+            }
+        }
+    }
 }
 
 fn default_n() -> usize {

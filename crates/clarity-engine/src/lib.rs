@@ -44,7 +44,9 @@ use std::sync::Arc;
 
 pub use cache::Cache;
 pub use cohort::{CohortCase, load_cohort};
-pub use config::{CohortConfig, Limits, RetryPolicy, SweepConfig, load_config, parse_config};
+pub use config::{
+    CohortConfig, Limits, RetryPolicy, SweepConfig, WindowSetting, load_config, parse_config,
+};
 pub use error::EngineError;
 pub use executor::{ExecOptions, ExecStats, Execution, default_jobs, execute};
 pub use fsutil::write_atomic;

@@ -544,3 +544,81 @@ fn content_key_encoding_is_pinned_and_separates_fields() {
     assert_ne!(k, content_key("img", "[]", None, 1, None, "{}"));
     assert_ne!(k, content_key("im", "g[]", None, 0, None, "{}"));
 }
+
+/// A 2x1 CT slice (slope 1, intercept -1000, file window 0/100) holding HU -500 and 40.
+fn dicom_ct(path: &std::path::Path) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let mut obj = InMemDicomObject::new_empty();
+    let s = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    obj.put(s(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE));
+    obj.put(s(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.4"));
+    obj.put(us(tags::SAMPLES_PER_PIXEL, 1));
+    obj.put(s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"));
+    obj.put(us(tags::ROWS, 1));
+    obj.put(us(tags::COLUMNS, 2));
+    obj.put(us(tags::BITS_ALLOCATED, 16));
+    obj.put(us(tags::BITS_STORED, 16));
+    obj.put(us(tags::HIGH_BIT, 15));
+    obj.put(us(tags::PIXEL_REPRESENTATION, 1));
+    obj.put(s(tags::RESCALE_SLOPE, VR::DS, "1"));
+    obj.put(s(tags::RESCALE_INTERCEPT, VR::DS, "-1000"));
+    obj.put(s(tags::WINDOW_CENTER, VR::DS, "0"));
+    obj.put(s(tags::WINDOW_WIDTH, VR::DS, "100"));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16([500u16, 1040].into_iter().collect()),
+    ));
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    file.write_to_file(path).unwrap();
+}
+
+#[test]
+fn cohort_window_selects_the_dicom_window_and_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    dicom_ct(&tmp.path().join("ct/slice.dcm"));
+    let load = |window: &str| {
+        let text = format!(
+            "[cohort]\nkind = \"folder\"\npath = \"ct\"\n{window}\n[adapter]\nkind = \"builtin\"\n"
+        );
+        let config = parse_config(&text, &tmp.path().join("sweep.toml"))?;
+        clarity_engine::prepare(config)
+    };
+    let samples = |p: &clarity_engine::Prepared| match p.cohort[0].image.samples() {
+        clarity_image::Samples::U16(v) => v.clone(),
+        clarity_image::Samples::U8(v) => v.iter().map(|&s| s as u16).collect(),
+    };
+    let file = load("").unwrap();
+    let lung = load("window = \"lung\"").unwrap();
+    let explicit = load("window = { level = -500, width = 100 }").unwrap();
+    // File window 0/100: HU -500 is below it (black), HU 40 inside it.
+    assert_eq!(samples(&file)[0], 0);
+    // Lung (-600/1500) shows both; the explicit window centres HU -500.
+    assert!(samples(&lung)[0] > 0 && samples(&lung)[1] > samples(&lung)[0]);
+    let e = samples(&explicit);
+    assert!(e[0] > 30000 && e[0] < 36000 && e[1] == 65535, "{e:?}");
+    // The window used is recorded with the case in plan.json, and is part of the plan.
+    let plan = |p: &clarity_engine::Prepared| p.plan.to_json().unwrap().to_string();
+    assert!(plan(&lung).contains("lung"), "{}", plan(&lung));
+    assert_ne!(lung.plan.plan_hash, file.plan.plan_hash);
+    // Bad values name the key and what is allowed.
+    for (bad, want) in [
+        (
+            "window = \"lungs\"",
+            "unknown window `lungs`; allowed: file, lung, mediastinum",
+        ),
+        (
+            "window = { level = 0, width = 0 }",
+            "window width must be a finite number >= 1",
+        ),
+    ] {
+        let e = load(bad).err().expect(bad).to_string();
+        assert!(e.contains("cohort.window") && e.contains(want), "{e}");
+    }
+}

@@ -5,7 +5,8 @@
 use clarity_image::{Image, Samples};
 
 use super::common::{
-    Sample, affine_point_op, float, meta, nums, point_op, presets1, vectorized, vectorized_job,
+    AffineKey, Sample, affine_point_op, float, meta, nums, point_op, presets1, vectorized,
+    vectorized_job,
 };
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
@@ -42,7 +43,8 @@ impl Perturbation for Brightness {
         _rng: &mut KernelRng,
     ) -> Result<Image, PerturbError> {
         let factor = params.num("factor");
-        Ok(affine_point_op(image, move |s| s * factor))
+        let key = AffineKey::new("brightness", &[factor]);
+        Ok(affine_point_op(image, key, move |s| s * factor))
     }
 }
 
@@ -98,7 +100,10 @@ impl Perturbation for Contrast {
     ) -> Result<Image, PerturbError> {
         let factor = params.num("factor");
         let mean = sample_mean(image);
-        Ok(affine_point_op(image, move |s| mean + factor * (s - mean)))
+        let key = AffineKey::new("contrast", &[factor, mean]);
+        Ok(affine_point_op(image, key, move |s| {
+            mean + factor * (s - mean)
+        }))
     }
 }
 
@@ -190,7 +195,8 @@ impl Perturbation for WindowShift {
         let max = image.max_value() as f64;
         // The original display window is the full range: centre max/2, width max. The new one
         // has centre max/2 + shift·max and width scale·max; out = (in − low) / width · max.
-        Ok(affine_point_op(image, move |s| {
+        let key = AffineKey::new("window_shift", &[shift, scale, max]);
+        Ok(affine_point_op(image, key, move |s| {
             (s - max / 2.0 - shift * max) / scale + max / 2.0
         }))
     }
