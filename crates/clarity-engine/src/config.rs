@@ -944,10 +944,25 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
             .map_err(|(k, m)| errs.at(&[key("probe"), key(k)], m))?;
     }
     let normalization = raw.normalization.unwrap_or_default();
-    if let Normalization::Regex { pattern } = &normalization
-        && pattern.is_empty()
-    {
-        return Err(errs.at(&[key("normalization"), key("pattern")], "expected a regex"));
+    if let Normalization::Regex { pattern } = &normalization {
+        if pattern.is_empty() {
+            return Err(errs.at(&[key("normalization"), key("pattern")], "expected a regex"));
+        }
+        // Checked here, not only by the analysis: a bad pattern must stop the sweep before it
+        // runs, not after.
+        if let Err(e) = regex::Regex::new(pattern) {
+            let reason = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            return Err(errs.at(
+                &[key("normalization"), key("pattern")],
+                format!("invalid regex `{pattern}`: {reason}"),
+            ));
+        }
     }
     if let Normalization::Choices { choices } = &normalization
         && choices.is_empty()

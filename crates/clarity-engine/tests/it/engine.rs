@@ -622,3 +622,15 @@ fn cohort_window_selects_the_dicom_window_and_is_recorded() {
         assert!(e.contains("cohort.window") && e.contains(want), "{e}");
     }
 }
+
+#[test]
+fn invalid_answer_regex_is_a_config_error() {
+    let text = "[cohort]\nkind = \"builtin\"\n[adapter]\nkind = \"builtin\"\n[normalization]\nmode = \"regex\"\npattern = \"answer: (\\\\w+\"\n";
+    let e = parse_config(text, Path::new("sweep.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("normalization.pattern") && e.contains("invalid regex `answer: (\\w+`"),
+        "{e}"
+    );
+}
