@@ -634,6 +634,39 @@ fn summary(
                 .unwrap_or_else(|| "undefined".into())
         ),
     };
+    // Every other axis that breaks, earliest first, then the ones that hold.
+    let mut broken: Vec<&Cliff> = esi
+        .iter()
+        .filter(|c| c.level.is_some() && fb.as_ref() != Some(*c))
+        .collect();
+    broken.sort_by(|x, y| {
+        let r = |c: &Cliff| c.relative_position.unwrap_or(1.0);
+        r(x).total_cmp(&r(y)).then(x.axis_index.cmp(&y.axis_index))
+    });
+    for c in broken {
+        h.push_str(&format!(
+            " Then `{}` at {} (ESI {}).",
+            c.axis,
+            c.value.as_ref().map(AxisValue::label).unwrap_or_default(),
+            fmt_opt(c.metric_value),
+        ));
+    }
+    let holds: Vec<String> = a
+        .axes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            esi.iter().any(|c| c.axis_index == *i)
+                && !esi.iter().any(|c| c.axis_index == *i && c.level.is_some())
+        })
+        .map(|(_, ax)| format!("`{}`", ax.name))
+        .collect();
+    if fb.is_some() && !holds.is_empty() {
+        h.push_str(&format!(
+            " Holds over the tested range: {}.",
+            holds.join(", ")
+        ));
+    }
     let sa = &a.self_agreement;
     match &sa.all_seeds {
         Some(e) => h.push_str(&format!(

@@ -298,3 +298,14 @@ fn short_training_is_bit_reproducible() {
         "invalid training config: batch_size must be at least 1"
     );
 }
+
+/// The full recipe retrains the committed weights bit for bit. Minutes in a release build, so
+/// not part of the default suite: `cargo test --release -p clarity-model --test model -- --ignored`.
+#[test]
+#[ignore = "full retrain: about 3 minutes of CPU in release; run with --ignored"]
+fn full_retrain_reproduces_the_committed_weights() {
+    let trained = train(&TrainConfig::default()).unwrap();
+    let hash = blake3::hash(&trained.to_safetensors()).to_hex().to_string();
+    let committed = include_str!("../weights/builtin.safetensors.blake3").trim();
+    assert_eq!(hash, committed);
+}

@@ -43,6 +43,15 @@ fn analyze_then_report_equal_what_run_writes() {
         "{text}"
     );
     assert!(text.contains("metrics.json"), "{text}");
+    // Contrast alone flips every answer; brightness alone never does.
+    assert!(
+        text.contains("ESI first falls below 0.8 along `contrast.factor` at 0.5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Holds over the tested range: `brightness.factor`."),
+        "{text}"
+    );
     // Without --config the report has no thumbnails, so it is compared after `--config`.
     s.clarity()
         .args(["report", "later", "--config", "sweep.toml", "-q"])
