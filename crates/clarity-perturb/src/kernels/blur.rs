@@ -1,11 +1,11 @@
 //! Blur kernels: Gaussian, motion (line kernel), defocus (disc kernel). Borders are reflect-101
 //! (OpenCV's default `BORDER_REFLECT_101`: `gfedcb|abcdefgh|gfedcba`).
 
-use clarity_image::Image;
+use clarity_image::{Image, Samples};
 
 use super::common::{
-    Dims, Sample, float, gaussian_blur_samples, map_samples, meta, nums, presets1, reflect101,
-    vectorized, vectorized_job,
+    Dims, Sample, float, gaussian_blur_samples, gaussian_blur_u8, map_samples, meta, nums,
+    presets1, reflect101, same_layout, vectorized, vectorized_job,
 };
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
@@ -26,10 +26,10 @@ static GAUSSIAN_PARAMS: [ParamSpec; 1] = [float(
 impl Perturbation for GaussianBlur {
     meta!(
         "gaussian_blur",
-        2,
+        3,
         Blur,
         random = false,
-        "separable Gaussian blur (OpenCV kernel size rule, reflect-101 borders): focal-spot blur, patient motion averaged over exposure, soft reconstruction kernels",
+        "separable Gaussian blur (OpenCV kernel size rule, reflect-101 borders; 8-bit in 16-bit fixed point, within a level of exact): focal-spot blur, patient motion averaged over exposure, soft reconstruction kernels",
         GAUSSIAN_PARAMS
     );
     fn presets(&self) -> [Params; 5] {
@@ -47,7 +47,11 @@ impl Perturbation for GaussianBlur {
             return Ok(image.clone());
         }
         let d = Dims::of(image);
-        Ok(map_samples!(image, |v| gaussian_blur_samples(v, d, sigma)))
+        let samples = match image.samples() {
+            Samples::U8(v) => Samples::U8(gaussian_blur_u8(v, d, sigma)),
+            Samples::U16(v) => Samples::U16(gaussian_blur_samples(v, d, sigma)),
+        };
+        Ok(same_layout(image, samples))
     }
 }
 

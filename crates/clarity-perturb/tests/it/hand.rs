@@ -251,11 +251,18 @@ fn window_shift_moves_and_rescales_the_window() {
 // Blur. Gaussian weights for sigma 1 (u8 kernel size round(2·3·1 + 1) = 7, radius 3):
 // exp(−d²/2) = 1, 0.606531, 0.135335, 0.011109; sum 2.505950 →
 // w0 = 0.399050, w1 = 0.242036, w2 = 0.054006, w3 = 0.004433.
+// 8-bit (v3) runs in 16-bit fixed point: horizontal weights in 1/256, hq = 102, 62, 14, 1
+// (the centre takes the remainder: 102 + 2·77 = 256); vertical weights in 1/65536,
+// vq = 26152, 15862, 3539, 291 (26152 + 2·19692 = 65536); h = Σ hq·s; out = (Σ ⌊h·vq / 65536⌋
+// + 128) >> 8.
 
 #[test]
 fn gaussian_blur_impulse_u8_row() {
-    // 255 at x = 4 of a 9×1 row: out(x) = 255·w[|x − 4|] (height 1: the vertical pass sums the
-    // weights, 1). 255·w = 101.76→102, 61.72→62, 13.77→14, 1.13→1, then 0.
+    // 255 at x = 4 of a 9×1 row (height 1: every vertical tap reads the same row).
+    // h = 255·hq = 26010, 15810, 3570, 255. x = 4: ⌊26010·26152/65536⌋ + 2·(⌊26010·15862/65536⌋
+    // + ⌊26010·3539/65536⌋ + ⌊26010·291/65536⌋) = 10379 + 2·(6295 + 1404 + 115) = 26007 → 102;
+    // likewise 15810 → 15807 → 62, 3570 → 3567 → 14, 255 → 251 → 1 (the floors lose < 1/256 per
+    // tap), then 0. The same as the exact float values rounded: 101.76, 61.72, 13.77, 1.13.
     let mut row = [0u8; 9];
     row[4] = 255;
     let out = apply("gaussian_blur", &[("sigma", n(1.0))], &gray8(9, 1, &row));
@@ -264,9 +271,12 @@ fn gaussian_blur_impulse_u8_row() {
 
 #[test]
 fn gaussian_blur_impulse_u8_2d() {
-    // 255 at the centre of 9×9: out = 255·w[|dx|]·w[|dy|].
-    // (0,0) 40.61→41; (1,0) 24.63→25; (1,1) 14.94→15; (2,0) 5.495→5; (2,1) 3.33→3;
-    // (2,2) 0.74→1; (3,0) 0.45→0 and beyond 0.
+    // 255 at the centre of 9×9: out(dx, dy) = (⌊255·hq[dx]·vq[dy] / 65536⌋ + 128) >> 8.
+    // (0,0) ⌊26010·26152/65536⌋ = 10379 → 41; (1,0) ⌊15810·26152/65536⌋ = 6308 → 25;
+    // (0,1) 6295 → 25; (1,1) 3826 → 15; (2,0) ⌊3570·26152/65536⌋ = 1424 → 6 but
+    // (0,2) ⌊26010·3539/65536⌋ = 1404 → 5 (exact 255·w0·w2 = 5.495: the axes round differently,
+    // 1/256 horizontally, 1/65536 vertically); (2,1) 864 → 3; (1,2) 853 → 3; (2,2) 192 → 1;
+    // (3,·) and (·,3) → 0.
     let mut v = [0u8; 81];
     v[40] = 255;
     let out = u8s(&apply(
@@ -274,7 +284,8 @@ fn gaussian_blur_impulse_u8_2d() {
         &[("sigma", n(1.0))],
         &gray8(9, 9, &v),
     ));
-    let quarter = [[41, 25, 5, 0], [25, 15, 3, 0], [5, 3, 1, 0], [0, 0, 0, 0]];
+    // quarter[dy][dx]
+    let quarter = [[41, 25, 6, 0], [25, 15, 3, 0], [5, 3, 1, 0], [0, 0, 0, 0]];
     for y in 0..9usize {
         for x in 0..9usize {
             let (dx, dy) = (x.abs_diff(4), y.abs_diff(4));

@@ -478,7 +478,7 @@ const GOLDEN: &[(&str, u32, &str)] = &[
     ("downscale", 2, "d2d6f744de6ecc94"),
     ("elastic", 1, "ea10100fd17475ea"),
     ("gamma", 1, "2d3ed23fbcafb3b2"),
-    ("gaussian_blur", 2, "1ae35e05f79037d5"),
+    ("gaussian_blur", 3, "f44ec09e1d48b956"),
     ("gaussian_noise", 1, "bd8fb95394eafb97"),
     ("jpeg", 1, "0b6b20dee3c31049"),
     ("line_artifact", 1, "25d521fd4fc8804c"),
