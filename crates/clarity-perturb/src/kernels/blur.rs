@@ -4,7 +4,7 @@
 use clarity_image::{Image, Samples};
 
 use super::common::{
-    Dims, Sample, float, gaussian_blur_samples, gaussian_blur_u8, map_samples, meta, nums,
+    Dims, RowPad, Sample, float, gaussian_blur_samples, gaussian_blur_u8, map_samples, meta, nums,
     presets1, reflect101, same_layout, vectorized, vectorized_job,
 };
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
@@ -109,12 +109,7 @@ fn shifted_average<T: Sample>(v: &[T], d: Dims, taps: &[(isize, isize, u32)], n:
     // Rows padded horizontally only (rows are reflected by index).
     let (rl, c) = (d.row_len(), d.c);
     let prl = (d.w + 2 * r) * c;
-    let left: Vec<usize> = (0..r)
-        .map(|p| reflect101(p as isize - r as isize, d.w))
-        .collect();
-    let right: Vec<usize> = (0..r)
-        .map(|p| reflect101((d.w + p) as isize, d.w))
-        .collect();
+    let RowPad { left, right, .. } = RowPad::new(d, r);
     let mut padded: Vec<T> = Vec::with_capacity(prl * d.h);
     for row in v.chunks_exact(rl) {
         for &sx in &left {

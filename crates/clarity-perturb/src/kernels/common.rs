@@ -603,6 +603,51 @@ vectorized_job! {
     }
 }
 
+/// Reflect-101 horizontal padding by `r` pixels: the source columns of the `r` pixels left and
+/// right of a row, which a horizontal pass with radius `r` reads.
+pub(crate) struct RowPad {
+    pub left: Vec<usize>,
+    pub right: Vec<usize>,
+    r: usize,
+    w: usize,
+    c: usize,
+}
+
+impl RowPad {
+    pub fn new(d: Dims, r: usize) -> RowPad {
+        RowPad {
+            left: (0..r)
+                .map(|p| reflect101(p as isize - r as isize, d.w))
+                .collect(),
+            right: (0..r)
+                .map(|p| reflect101((d.w + p) as isize, d.w))
+                .collect(),
+            r,
+            w: d.w,
+            c: d.c,
+        }
+    }
+
+    /// Writes `row`, converted by `f`, into `padded` (`(w + 2r)·c` long) with its borders.
+    #[inline(always)]
+    pub fn fill<T: Copy, U>(&self, row: &[T], padded: &mut [U], f: impl Fn(T) -> U) {
+        let (r, c, rl) = (self.r, self.c, self.w * self.c);
+        for (o, &s) in padded[r * c..r * c + rl].iter_mut().zip(row) {
+            *o = f(s);
+        }
+        for (p, &sx) in self.left.iter().enumerate() {
+            for ch in 0..c {
+                padded[p * c + ch] = f(row[sx * c + ch]);
+            }
+        }
+        for (p, &sx) in self.right.iter().enumerate() {
+            for ch in 0..c {
+                padded[(r + self.w + p) * c + ch] = f(row[sx * c + ch]);
+            }
+        }
+    }
+}
+
 /// Rows per block of the vertical pass of [`symmetric_separable`] (kept in L1).
 const BLOCK: usize = 256;
 
@@ -617,26 +662,9 @@ pub(crate) fn symmetric_separable<T: Sample>(v: &[T], d: Dims, k: &[f32]) -> Vec
     // Horizontal pass into an f32 image.
     let mut tmp = vec![0f32; v.len()];
     let mut padded = vec![0f32; (d.w + 2 * r) * c];
-    let left: Vec<usize> = (0..r)
-        .map(|p| reflect101(p as isize - r as isize, d.w))
-        .collect();
-    let right: Vec<usize> = (0..r)
-        .map(|p| reflect101((d.w + p) as isize, d.w))
-        .collect();
+    let pad = RowPad::new(d, r);
     for (row, out) in v.chunks_exact(rl).zip(tmp.chunks_exact_mut(rl)) {
-        for (o, s) in padded[r * c..r * c + rl].iter_mut().zip(row) {
-            *o = s.to_f32();
-        }
-        for (p, &sx) in left.iter().enumerate() {
-            for ch in 0..c {
-                padded[p * c + ch] = row[sx * c + ch].to_f32();
-            }
-        }
-        for (p, &sx) in right.iter().enumerate() {
-            for ch in 0..c {
-                padded[(r + d.w + p) * c + ch] = row[sx * c + ch].to_f32();
-            }
-        }
+        pad.fill(row, &mut padded, |s| s.to_f32());
         let centre = &padded[r * c..r * c + rl];
         let k0 = k[r];
         for (o, &s) in out.iter_mut().zip(centre) {
@@ -723,26 +751,9 @@ vectorized_job! {
         // Horizontal pass into a 16-bit image (values in 1/256).
         let mut tmp = vec![0u16; v.len()];
         let mut padded = vec![0u16; (d.w + 2 * r) * c];
-        let left: Vec<usize> = (0..r)
-            .map(|p| reflect101(p as isize - r as isize, d.w))
-            .collect();
-        let right: Vec<usize> = (0..r)
-            .map(|p| reflect101((d.w + p) as isize, d.w))
-            .collect();
+        let pad = RowPad::new(d, r);
         for (row, out) in v.chunks_exact(rl).zip(tmp.chunks_exact_mut(rl)) {
-            for (o, &s) in padded[r * c..r * c + rl].iter_mut().zip(row) {
-                *o = s as u16;
-            }
-            for (p, &sx) in left.iter().enumerate() {
-                for ch in 0..c {
-                    padded[p * c + ch] = row[sx * c + ch] as u16;
-                }
-            }
-            for (p, &sx) in right.iter().enumerate() {
-                for ch in 0..c {
-                    padded[(r + d.w + p) * c + ch] = row[sx * c + ch] as u16;
-                }
-            }
+            pad.fill(row, &mut padded, |s| s as u16);
             let k0 = hq[r];
             for (o, &s) in out.iter_mut().zip(&padded[r * c..r * c + rl]) {
                 *o = k0.wrapping_mul(s);
