@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use clarity_analysis::{AnalyzeOptions, SourceKind};
-use clarity_engine::artifacts::PLAN_FILE;
+use clarity_engine::artifacts::{PLAN_FILE, plan_hash_of};
 use clarity_engine::{load_config, prepare};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::args::{AnalyzeArgs, ReportArgs};
 use crate::commands::UsageError;
@@ -84,8 +84,7 @@ pub(crate) fn cmd_report(args: ReportArgs, out: &Out) -> anyhow::Result<u8> {
             let plan_path = dir.join(PLAN_FILE);
             let recorded = std::fs::read_to_string(&plan_path)
                 .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v.get("plan_hash")?.as_str().map(str::to_string));
+                .and_then(|t| plan_hash_of(&t));
             match recorded {
                 Some(h) if h == prepared.plan.plan_hash => {}
                 Some(h) => {

@@ -45,10 +45,7 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
         let plan_path = dir.join(PLAN_FILE);
         if plan_path.exists() {
             let text = fs_err::read_to_string(&plan_path)?;
-            let old: Option<String> = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("plan_hash")?.as_str().map(str::to_string));
-            match old {
+            match plan_hash_of(&text) {
                 Some(h) if h == plan.plan_hash => {}
                 Some(h) => {
                     return Err(err(format!(
@@ -67,6 +64,13 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
     }
     fs_err::create_dir_all(dir)?;
     Ok(())
+}
+
+/// The `plan_hash` recorded in a `plan.json` text (`None`: not JSON, or no such key).
+pub fn plan_hash_of(plan_json: &str) -> Option<String> {
+    serde_json::from_str::<Value>(plan_json)
+        .ok()
+        .and_then(|v| v.get("plan_hash")?.as_str().map(str::to_string))
 }
 
 /// Writes `plan.json`.

@@ -436,11 +436,11 @@ pub(crate) struct AffineKey {
 
 impl AffineKey {
     pub fn new(kernel: &'static str, values: &[f64]) -> AffineKey {
+        assert!(values.len() <= 3, "AffineKey holds three values");
         let mut bits = [0u64; 3];
         for (b, v) in bits.iter_mut().zip(values) {
             *b = v.to_bits();
         }
-        assert!(values.len() <= 3, "AffineKey holds three values");
         AffineKey { kernel, bits }
     }
 
@@ -794,16 +794,22 @@ fn vertical_rows(tmp: &[u16], d: Dims, r: usize, y: usize) -> impl Iterator<Item
     })
 }
 
+/// One output sample of the vertical pass: `(Σ_j ⌊rows[j][x]·vq[j] / 65536⌋ + 128) >> 8`.
+#[inline(always)]
+fn vertical_at(rows: &[&[u16]], vq: &[u16], x: usize) -> u8 {
+    let a = rows.iter().zip(vq).fold(0u16, |a, (src, &w)| {
+        a.wrapping_add(((src[x] as u32 * w as u32) >> 16) as u16)
+    });
+    ((a as u32 + 128) >> 8) as u8
+}
+
 fn fixed_vertical_scalar(tmp: &[u16], d: Dims, vq: &[u16]) -> Vec<u8> {
     let (r, rl) = (vq.len() / 2, d.row_len());
     let mut dst = vec![0u8; tmp.len()];
     for (y, orow) in dst.chunks_exact_mut(rl).enumerate() {
         let rows: Vec<&[u16]> = vertical_rows(tmp, d, r, y).collect();
         for (x, o) in orow.iter_mut().enumerate() {
-            let a = rows.iter().zip(vq).fold(0u16, |a, (src, &w)| {
-                a.wrapping_add(((src[x] as u32 * w as u32) >> 16) as u16)
-            });
-            *o = ((a as u32 + 128) >> 8) as u8;
+            *o = vertical_at(&rows, vq, x);
         }
     }
     dst
@@ -848,10 +854,7 @@ impl pulp::WithSimd for VerticalV4<'_> {
                 o.copy_from_slice(&bytes);
             }
             for (x, o) in orow.iter_mut().enumerate().skip(full) {
-                let a = rows.iter().zip(vq).fold(0u16, |a, (src, &w)| {
-                    a.wrapping_add(((src[x] as u32 * w as u32) >> 16) as u16)
-                });
-                *o = ((a as u32 + 128) >> 8) as u8;
+                *o = vertical_at(&rows, vq, x);
             }
         }
         dst
