@@ -306,12 +306,13 @@ pub(crate) fn decode_dicom(
             colour::ybr_full_422_native(&info, &data)
         }
         ("RGB" | "YBR_FULL" | "YBR_FULL_422" | "YBR_RCT" | "YBR_ICT", 3) => {
-            if info.photometric == "RGB" && is_jpeg(&info.ts_uid) {
-                if let Some(data) = jpeg::rgb_without_colour_transform(&info)? {
-                    return colour::rgb(&info, &data, vec![
-                        "JPEG decoded without YCbCr→RGB transform (Photometric Interpretation RGB, no Adobe APP14 marker)".into(),
-                    ]);
-                }
+            if info.photometric == "RGB"
+                && is_jpeg(&info.ts_uid)
+                && let Some(data) = jpeg::rgb_without_colour_transform(&info)?
+            {
+                return colour::rgb(&info, &data, vec![
+                    "JPEG decoded without YCbCr→RGB transform (Photometric Interpretation RGB, no Adobe APP14 marker)".into(),
+                ]);
             }
             let data = frame_bytes(&info)?;
             let mut notes = Vec::new();
