@@ -149,10 +149,8 @@ impl Stop {
     /// In words, for summaries.
     pub fn describe(self) -> &'static str {
         match self {
-            Stop::Tolerance => "the bracket reached the tolerance",
-            Stop::Uncertainty => {
-                "the bracket is narrower than the crossing's 95% interval (more rounds cannot locate it better with this cohort)"
-            }
+            Stop::Tolerance => "the bracket is within the tolerance",
+            Stop::Uncertainty => "the bracket is narrower than that interval",
             Stop::Rounds => "the round budget is spent",
             Stop::Resolution => "no value is left inside the bracket",
             Stop::Undefined => "every run at a midpoint failed",
@@ -190,6 +188,8 @@ pub struct RefinedCliff {
     pub line: Vec<LinePoint>,
     pub rounds: Vec<Round>,
     pub stopped: Stop,
+    /// [`RefinedCliff::summary`], stored so the report and headlines quote the artifact.
+    pub summary: String,
 }
 
 /// Short text of a parameter value or a crossing (4 significant digits, no trailing zeros).
@@ -208,21 +208,23 @@ pub fn short(x: f64) -> String {
 }
 
 impl RefinedCliff {
-    /// One sentence: bracket, crossing interval, why it stopped, non-monotone cases.
+    /// One sentence: bracket, crossing interval, what the data support, why it stopped,
+    /// non-monotone cases. (The same text is stored in the `summary` field.)
     pub fn summary(&self) -> String {
         let (lo, hi) = if self.ok <= self.broken {
             (self.ok, self.broken)
         } else {
             (self.broken, self.ok)
         };
+        let n = self.rounds.len();
         let mut s = format!(
-            "{} {} < {}: crosses between {} and {} (bracket after {} rounds, was [{}, {}])",
+            "{} {} < {}: between {} and {} after {n} round{} (sweep: {} to {})",
             self.axis,
             self.metric,
             short(self.threshold),
             short(lo),
             short(hi),
-            self.rounds.len(),
+            if n == 1 { "" } else { "s" },
             short(self.initial_ok.min(self.initial_broken)),
             short(self.initial_ok.max(self.initial_broken)),
         );
@@ -230,33 +232,38 @@ impl RefinedCliff {
         if c.resamples > 0 {
             let end = |x: Option<f64>| x.map(short).unwrap_or_else(|| "not bounded".into());
             s.push_str(&format!(
-                "; 95% interval of the crossing over cases [{}, {}]",
+                "; crossing {}, 95% CI over cases [{}, {}]",
+                c.estimate.map(short).unwrap_or_else(|| "–".into()),
                 end(c.lo),
                 end(c.hi)
             ));
         }
         match self.located {
             Some([a, b]) => s.push_str(&format!(
-                "; the data support a cliff in [{}, {}]",
+                ", so the data locate it in [{}, {}]",
                 short(a),
                 short(b)
             )),
-            None => s.push_str("; the data do not bound the cliff: more cases are needed"),
+            None => s.push_str(", so the data do not locate it: more cases are needed"),
         }
         s.push_str(&format!("; stopped: {}", self.stopped.describe()));
         let nm = &self.non_monotone;
-        if !nm.cases.is_empty() || !nm.cohort.is_empty() {
+        if !nm.cases.is_empty() {
+            let k = nm.cases.len();
             s.push_str(&format!(
-                "; non-monotone: {} case(s) flip back{}",
-                nm.cases.len(),
-                if nm.cohort.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", the cohort curve climbs back over the threshold {} time(s)",
-                        nm.cohort.len()
-                    )
-                }
+                "; {k} case{} flip{} back",
+                if k == 1 { "" } else { "s" },
+                if k == 1 { "s" } else { "" }
+            ));
+        }
+        if !nm.cohort.is_empty() {
+            s.push_str(&format!(
+                "; the cohort curve climbs back over the threshold {}",
+                nm.cohort
+                    .iter()
+                    .map(|[a, b]| format!("between {} and {}", short(*a), short(*b)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         s.push('.');
@@ -279,7 +286,7 @@ pub struct RefineReport {
 impl RefineReport {
     /// One sentence per refined cliff ([`RefinedCliff::summary`]), for a headline or summary.
     pub fn summary_lines(&self) -> Vec<String> {
-        self.cliffs.iter().map(RefinedCliff::summary).collect()
+        self.cliffs.iter().map(|c| c.summary.clone()).collect()
     }
 }
 
@@ -387,7 +394,7 @@ pub async fn refine_sweep(
                 _ => None,
             }
         };
-        cliffs.push(RefinedCliff {
+        let mut refined = RefinedCliff {
             axis: cliff.axis.clone(),
             axis_index: cliff.axis_index,
             metric: cliff.metric.clone(),
@@ -413,7 +420,10 @@ pub async fn refine_sweep(
                 .collect(),
             rounds,
             stopped,
-        });
+            summary: String::new(),
+        };
+        refined.summary = refined.summary();
+        cliffs.push(refined);
     }
     let report = RefineReport {
         schema_version: SCHEMA_VERSION,

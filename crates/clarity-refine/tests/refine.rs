@@ -179,7 +179,7 @@ async fn bisection_brackets_the_true_cliff_within_the_tolerance() {
         .join("observations.jsonl");
     assert_eq!(std::fs::read_to_string(round).unwrap().lines().count(), 6);
     assert!(
-        report.summary_lines()[0].contains("crosses between 2.117 and 2.125"),
+        report.summary_lines()[0].contains("between 2.117 and 2.125 after 7 rounds"),
         "{:?}",
         report.summary_lines()
     );
@@ -249,10 +249,7 @@ async fn bisection_stops_at_the_crossings_own_uncertainty() {
     let [a, b] = c.located.unwrap();
     assert!(a <= lo && hi <= b && a <= c.ok && c.broken <= b);
     let line = &report.summary_lines()[0];
-    assert!(
-        line.contains("95% interval of the crossing over cases"),
-        "{line}"
-    );
+    assert!(line.contains("95% CI over cases ["), "{line}");
 }
 
 /// A case whose answer flips and flips back along the axis: bisection works on the cohort curve
@@ -288,7 +285,9 @@ async fn non_monotone_cases_are_reported() {
             .filter(|x| x.case_id.starts_with("g60"))
             .all(|x| x.rises == vec![[2.0, 3.0]])
     );
-    assert!(report.summary_lines()[0].contains("non-monotone: 5 case(s) flip back"));
+    assert!(report.summary_lines()[0].contains(
+        "5 cases flip back; the cohort curve climbs back over the threshold between 3 and 4"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
