@@ -206,20 +206,8 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
             r.report.runs,
             r.executed
         );
-        for c in &r.report.cliffs {
-            let _ = writeln!(
-                text,
-                "  {} {} < {}: between {} and {} (width {}, was {}; {} rounds, stopped: {:?})",
-                c.axis,
-                c.metric,
-                c.threshold,
-                clarity_core::json::format_num(c.ok),
-                clarity_core::json::format_num(c.broken),
-                clarity_core::json::format_num(c.width),
-                clarity_core::json::format_num(c.initial_width),
-                c.rounds.len(),
-                c.stopped
-            );
+        for line in r.report.summary_lines() {
+            let _ = writeln!(text, "  {line}");
         }
     }
     if let Some(f) = &finish {
