@@ -414,6 +414,11 @@ pub fn render(
         })
         .collect();
     let bootstrap = json!({
+        "intervals": {
+            "esi, flip_rate, accuracy, baseline self-agreement": "cluster Wilson score interval on n_eff = runs / design effect (per-case residuals, clamped so cases <= n_eff <= runs), Korn-Graubard df correction (t with cases - 1 df)",
+            "drift, confidence, delta_confidence, confidence_shift, edm, entropy": "cluster (linearisation) Student-t interval over cases; [0, 1] metrics without spread get the Wilson bound on the cases",
+            "csi": "percentile bootstrap over cases (below)",
+        },
         "method": "percentile",
         "interval": 0.95,
         "quantile": "linear interpolation between order statistics (type 7)",

@@ -20,9 +20,11 @@
 mod analysis;
 mod bootstrap;
 mod cliffs;
+pub mod coverage;
 mod data;
 mod error;
 mod gradients;
+pub mod intervals;
 pub mod io;
 mod normalize;
 mod r2l;
