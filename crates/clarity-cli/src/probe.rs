@@ -2,7 +2,6 @@
 //! settings, on its own.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clarity_engine::artifacts::{OBSERVATIONS_FILE, prepare_output_dir, write_bundle, write_plan};
