@@ -232,6 +232,7 @@ pub fn load_clarity_dir(dir: &Path) -> Result<SweepData, AnalysisError> {
             dir: dir.to_path_buf(),
             plan_hash: plan.plan_hash,
             manifest_checks: Vec::new(),
+            failed_runs: Vec::new(),
         },
     })
 }
@@ -321,6 +322,10 @@ pub struct AnalysisSummary {
     /// Lowest cell ESI (non-baseline cells).
     pub min_esi: Option<f64>,
     pub manifest_mismatches: Vec<ManifestCheck>,
+    /// R2L only: the failed runs and why (empty for a Clarity sweep, whose failures are in
+    /// `observations.jsonl`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_runs: Vec<crate::data::FailedRun>,
     /// One paragraph in words.
     pub headline: String,
 }
@@ -355,6 +360,7 @@ pub fn analyze_dir(dir: &Path, opts: &AnalyzeOptions) -> Result<AnalysisSummary,
                 dir: dir.to_path_buf(),
                 plan_hash: plan.plan_hash,
                 manifest_checks: Vec::new(),
+                failed_runs: Vec::new(),
             };
             (a, source, plan.normalization)
         }
@@ -400,6 +406,11 @@ pub fn render(
         "manifest_checks": val("metrics.json", &source.manifest_checks)?,
         "manifest_mismatches": mismatches.len(),
     });
+    // R2L failure reasons (absent when none failed, so a Clarity sweep's metrics.json is as before).
+    let mut src = src;
+    if !source.failed_runs.is_empty() {
+        src["failed_runs"] = val("metrics.json", &source.failed_runs)?;
+    }
     let axes: Vec<Value> = a
         .axes
         .iter()
@@ -712,6 +723,7 @@ fn summary(
         self_agreement_flagged: sa.flagged,
         min_esi,
         manifest_mismatches: mismatches,
+        failed_runs: source.failed_runs.clone(),
         headline: h,
     }
 }

@@ -36,7 +36,7 @@ pub use analysis::{
 };
 pub use bootstrap::percentile;
 pub use cliffs::{Cliff, Direction, RefineRequest, Steepest, refine_targets};
-pub use data::{AnalysisSettings, ManifestCheck, SourceInfo, SourceKind, SweepData};
+pub use data::{AnalysisSettings, FailedRun, ManifestCheck, SourceInfo, SourceKind, SweepData};
 pub use error::AnalysisError;
 pub use gradients::{Gradient, gradient_nonuniform};
 pub use io::{

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clarity_engine::artifacts::{
@@ -91,6 +90,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 ),
                 &json!({ "cache_dir": dir.display().to_string(), "gc": r }),
             )?;
+            for p in &r.unexpected {
+                tracing::warn!("{}: not a cache entry; left alone", p.display());
+            }
             Ok(EXIT_OK)
         }
     }
@@ -132,15 +134,7 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
     let retry = config.retry;
     let prepared = prepare(config)?;
     let cache = open_cache(args.no_cache, args.cache_dir.clone());
-    let interrupt = Arc::new(tokio::sync::Notify::new());
-    let signal = {
-        let n = interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                n.notify_one();
-            }
-        })
-    };
+    let (interrupt, signal) = crate::signals::spawn_interrupt_listener();
     let opts = ExecOptions {
         jobs,
         fail_fast: args.fail_fast,

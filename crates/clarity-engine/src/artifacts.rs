@@ -11,6 +11,7 @@ use sha2::Digest;
 
 use crate::EngineError;
 use crate::fsutil::write_atomic;
+use crate::lock::{LOCK_FILE, OutputLock};
 use crate::plan::Plan;
 
 pub const PLAN_FILE: &str = "plan.json";
@@ -31,9 +32,20 @@ const NOT_BUNDLED: &[&str] = &[
     "report.pdf",
 ];
 
-/// Checks that `dir` can hold this plan's sweep without clobbering anything, and creates it.
+/// Checks that `dir` can hold this plan's sweep without clobbering anything, creates it and
+/// takes its lock ([`OutputLock`]; held until the returned value is dropped).
 /// Accepts: a missing or empty directory, or one holding the same plan (resume).
-pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<OutputLock, EngineError> {
+    check_output_dir(dir, plan)?;
+    fs_err::create_dir_all(dir)?;
+    let lock = OutputLock::acquire(dir)?;
+    // Again under the lock: another process may have finished a different sweep here between
+    // the first check and the lock.
+    check_output_dir(dir, plan)?;
+    Ok(lock)
+}
+
+fn check_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
     let err = |message: String| EngineError::OutputDir {
         path: dir.to_path_buf(),
         message,
@@ -56,13 +68,15 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
                 }
                 None => return Err(err("plan.json is unreadable; not touching it".into())),
             }
-        } else if fs_err::read_dir(dir)?.next().is_some() {
+        } else if fs_err::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name() != LOCK_FILE)
+        {
             return Err(err(
                 "is not empty and holds no Clarity sweep (no plan.json); choose an empty or new directory".into(),
             ));
         }
     }
-    fs_err::create_dir_all(dir)?;
     Ok(())
 }
 

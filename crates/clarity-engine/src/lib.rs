@@ -34,6 +34,7 @@ mod error;
 pub mod executor;
 mod fsutil;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod probe_config;
 #[doc(hidden)]
@@ -92,6 +93,10 @@ pub struct SweepOutcome {
     pub stats: ExecStats,
     /// Files listed in `bundle.json`.
     pub bundle: Vec<artifacts::BundleEntry>,
+    /// The output directory's lock, held as long as this outcome (or a clone) lives, so that
+    /// what the caller writes afterwards (probe, refinement, analysis, report) is covered too.
+    #[serde(skip)]
+    pub lock: Arc<lock::OutputLock>,
 }
 
 /// Prepares `dir` (refusing to clobber a different sweep), writes `plan.json`, executes the
@@ -102,7 +107,7 @@ pub async fn run_sweep(
     opts: &ExecOptions,
 ) -> Result<SweepOutcome, EngineError> {
     let plan = prepared.plan.clone();
-    artifacts::prepare_output_dir(dir, &plan)?;
+    let lock = artifacts::prepare_output_dir(dir, &plan)?;
     artifacts::write_plan(dir, &plan)?;
     let exec = execute(
         plan.clone(),
@@ -120,6 +125,7 @@ pub async fn run_sweep(
         plan_hash: plan.plan_hash.clone(),
         stats: exec.stats,
         bundle,
+        lock: Arc::new(lock),
     })
 }
 

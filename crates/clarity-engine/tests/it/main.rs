@@ -2,4 +2,5 @@
 //! test adapter (determinism across job counts, cache hits, resume, failures).
 
 mod engine;
+mod hardening;
 mod plan_props;
