@@ -3,3 +3,4 @@
 
 mod engine;
 mod plan_props;
+mod plan_scale;
