@@ -81,10 +81,7 @@ pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
 
 /// Calls `f` on every record of a sealed sweep's observations table in `dir` (none when the
 /// sweep was never sealed).
-pub fn scan_sealed(
-    dir: &Path,
-    f: &mut dyn FnMut(&RunRecord),
-) -> Result<(), EngineError> {
+pub fn scan_sealed(dir: &Path, f: &mut dyn FnMut(&RunRecord)) -> Result<(), EngineError> {
     let _ = (dir, f);
     Ok(())
 }
@@ -113,7 +110,8 @@ pub fn for_each_planned(
 ) -> Result<(), EngineError> {
     let path = dir.join(JOURNAL_FILE);
     let index = journal_index(&path)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 14, fs_err::File::open(&path)?.into_parts().0);
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 14, fs_err::File::open(&path)?.into_parts().0);
     for run in plan.runs() {
         let k = key_bytes(&run.key).expect("hex key");
         if shard.is_some_and(|s| !s.contains(&k)) {

@@ -174,16 +174,13 @@ impl Plan {
             let (case, cell) = (cc / per_case, cc % per_case);
             let recipe = self.cell_recipe(cell);
             let base = cc * self.seeds.len();
-            self.seeds
-                .iter()
-                .enumerate()
-                .map(move |(si, &seed)| Run {
-                    index: base + si,
-                    case,
-                    cell,
-                    seed,
-                    key: self.key(case, &recipe, seed),
-                })
+            self.seeds.iter().enumerate().map(move |(si, &seed)| Run {
+                index: base + si,
+                case,
+                cell,
+                seed,
+                key: self.key(case, &recipe, seed),
+            })
         })
     }
 
@@ -261,7 +258,10 @@ fn baseline_index(axes: &[Axis]) -> usize {
 pub fn grid(axes: &[Axis]) -> (Vec<Cell>, usize) {
     let baseline = baseline_index(axes);
     let total = cell_count(axes).expect("grid size fits in u64") as usize;
-    ((0..total).map(|i| cell_at(axes, i, baseline)).collect(), baseline)
+    (
+        (0..total).map(|i| cell_at(axes, i, baseline)).collect(),
+        baseline,
+    )
 }
 
 /// Refuses a sweep whose run count (`cases` × cells × seeds) is above `limits.max_runs`, with
@@ -497,7 +497,11 @@ fn emit(
             write!(w, ",{nl}")?;
         }
         first = false;
-        write!(w, "{ind1}{}:{sp}", serde_json::to_string(k).expect("string"))?;
+        write!(
+            w,
+            "{ind1}{}:{sp}",
+            serde_json::to_string(k).expect("string")
+        )?;
         match f {
             Field::Value(v) => w.write_all(text(v, 2)?.trim_start().as_bytes())?,
             Field::Cells | Field::Recipes => {

@@ -77,8 +77,16 @@ mod tests {
 
     #[test]
     fn parse_and_errors() {
-        assert_eq!("2/7".parse::<Shard>().unwrap(), Shard { index: 2, count: 7 });
-        assert!("7/7".parse::<Shard>().unwrap_err().contains("below the count"));
+        assert_eq!(
+            "2/7".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 7 }
+        );
+        assert!(
+            "7/7"
+                .parse::<Shard>()
+                .unwrap_err()
+                .contains("below the count")
+        );
         assert!("0/0".parse::<Shard>().unwrap_err().contains("shard count"));
         assert!("a/2".parse::<Shard>().unwrap_err().contains("index `a`"));
         assert!("3".parse::<Shard>().unwrap_err().contains("INDEX/COUNT"));

@@ -42,10 +42,10 @@ use std::sync::Arc;
 use clarity_core::{Observation, Outcome, RunRecord, Saliency};
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::file::metadata::KeyValue;
 use parquet::schema::parser::parse_message_type;
 
 /// File name of the table in a sweep directory.
@@ -235,7 +235,8 @@ impl<W: Write + Send> TableWriter<W> {
                 c.attempts.push(None);
                 c.answer.push(o.answer.as_deref().map(bytes));
                 c.justification.push(o.justification.as_deref().map(bytes));
-                c.confidence.push(o.confidence.map(clarity_core::json::round));
+                c.confidence
+                    .push(o.confidence.map(clarity_core::json::round));
                 c.entropy.push(o.entropy.map(clarity_core::json::round));
                 c.probabilities.push(if o.probabilities.is_empty() {
                     None
@@ -330,7 +331,8 @@ fn opt<T: parquet::data_type::DataType>(
     col: &mut parquet::file::writer::SerializedColumnWriter<'_>,
     o: &Opt<T::T>,
 ) -> Result<(), StoreError> {
-    col.typed::<T>().write_batch(&o.values, Some(&o.def), None)?;
+    col.typed::<T>()
+        .write_batch(&o.values, Some(&o.def), None)?;
     Ok(())
 }
 

@@ -79,10 +79,7 @@ fn round_trip_and_same_bytes() {
     // Two row groups, split by row count.
     let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
     assert_eq!(r.num_row_groups(), 2);
-    assert_eq!(
-        r.metadata().file_metadata().created_by(),
-        Some(CREATED_BY)
-    );
+    assert_eq!(r.metadata().file_metadata().created_by(), Some(CREATED_BY));
 }
 
 #[test]
@@ -100,12 +97,21 @@ fn empty_table_and_errors_name_the_file() {
     let bad = dir.path().join("bad.parquet");
     std::fs::write(&bad, b"PAR1 not really").unwrap();
     let e = read(&bad, |_| Ok(())).unwrap_err().to_string();
-    assert!(e.contains("bad.parquet") && e.contains("not a readable Parquet file"), "{e}");
+    assert!(
+        e.contains("bad.parquet") && e.contains("not a readable Parquet file"),
+        "{e}"
+    );
     assert!(!is_table(&bad));
     // A callback error names the row.
     std::fs::write(&p, write(&[rec(0), rec(1)])).unwrap();
-    let e = read(&p, |r| if r.cell == 1 { Err("nope".into()) } else { Ok(()) })
-        .unwrap_err()
-        .to_string();
+    let e = read(&p, |r| {
+        if r.cell == 1 {
+            Err("nope".into())
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("t.parquet") && e.contains("row 2: nope"), "{e}");
 }

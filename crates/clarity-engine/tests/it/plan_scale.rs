@@ -29,7 +29,10 @@ fn u64_max_seeds_is_a_config_error_not_a_panic() {
     let e = prepare(&text("18446744073709551615", 1, 2)).err().unwrap();
     let s = e.to_string();
     assert!(matches!(e, EngineError::Config { .. }), "{s}");
-    assert!(s.contains("key `seeds`") && s.contains("limits.max_runs"), "{s}");
+    assert!(
+        s.contains("key `seeds`") && s.contains("limits.max_runs"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -57,7 +60,9 @@ fn overflowing_grid_refused_with_checked_arithmetic() {
     // 5 axes of 1000 values: 10^15 cells, refused before any cell is made.
     let mut t = "seeds = 1\n[cohort]\nkind = \"builtin\"\nn = 1\nsize = 64\n[adapter]\nkind = \"builtin\"\n[axes]\n".to_string();
     for axis in ["brightness.factor", "contrast.factor", "gamma.gamma"] {
-        let v: Vec<String> = (1..=1000).map(|i| format!("{}", 0.5 + i as f64 / 500.0)).collect();
+        let v: Vec<String> = (1..=1000)
+            .map(|i| format!("{}", 0.5 + i as f64 / 500.0))
+            .collect();
         t.push_str(&format!("\"{axis}\" = [{}]\n", v.join(", ")));
     }
     let t0 = Instant::now();
@@ -80,7 +85,10 @@ fn streamed_plan_json_is_the_canonical_serialisation() {
     o.remove("tool_version");
     o.remove("plan_hash");
     let line = clarity_core::json::to_canonical_line(&hashed).unwrap();
-    assert_eq!(blake3::hash(line.as_bytes()).to_hex().to_string(), p.plan.plan_hash);
+    assert_eq!(
+        blake3::hash(line.as_bytes()).to_hex().to_string(),
+        p.plan.plan_hash
+    );
     assert_eq!(v["cells"].as_array().unwrap().len(), 4);
     assert_eq!(v["recipes"].as_array().unwrap().len(), 4);
     assert_eq!(v["runs"], 2 * 4 * 2);
