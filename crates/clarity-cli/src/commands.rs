@@ -143,6 +143,7 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
         retry_failed: args.retry_failed,
         retry,
         interrupt: Some(interrupt),
+        shard: None,
         abort_after: args.abort_after,
     };
     let result = clarity_engine::run_sweep(&prepared, &dir, &opts).await;
@@ -283,7 +284,7 @@ fn cmd_plan(args: PlanArgs, out: &Out) -> anyhow::Result<u8> {
     );
     let mut runs_json = Vec::new();
     if args.runs {
-        for r in &plan.runs {
+        for r in plan.runs() {
             let case = &plan.cases[r.case].id;
             let _ = writeln!(
                 text,

@@ -44,6 +44,7 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
         retry_failed: false,
         retry,
         interrupt: Some(interrupt),
+        shard: None,
         abort_after: args.abort_after,
     };
     let result = clarity_probe::run_probe(&prepared, &settings, &dir, &opts).await;

@@ -27,6 +27,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// As [`write_atomic`], the content written by `f` through a buffered writer.
+pub fn write_atomic_with<E: From<std::io::Error>>(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
+    let result = (|| {
+        let file = fs_err::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        f(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        fs_err::rename(&tmp, path)?;
+        sync_dir(dir);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Best-effort fsync of a directory (makes a rename durable on Unix; a no-op elsewhere).
 pub fn sync_dir(dir: &Path) {
     #[cfg(unix)]

@@ -4,3 +4,4 @@
 mod engine;
 mod hardening;
 mod plan_props;
+mod plan_scale;
