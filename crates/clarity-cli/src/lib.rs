@@ -15,6 +15,7 @@
 
 mod args;
 mod commands;
+pub mod console;
 pub mod finish;
 mod probe;
 mod serve;
