@@ -51,12 +51,23 @@ async fn symlinks_cannot_escape_the_root() {
     let app = app(root.path());
     // The walk does not follow the link: the outside sweep is not listed ...
     let list = get(&app, "/api/v1/sweeps").await.json();
-    let ids: Vec<&str> = list["sweeps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["sweeps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["in"]);
     // ... and cannot be opened by name, nor can a file linked from inside a sweep be read.
-    get(&app, "/api/v1/sweeps/linked").await.assert_error(StatusCode::FORBIDDEN, "outside the served root");
-    get(&app, "/api/v1/sweeps/linked/runs").await.assert_error(StatusCode::FORBIDDEN, "outside");
-    get(&app, "/api/v1/sweeps/in/files/leak.txt").await.assert_error(StatusCode::FORBIDDEN, "outside");
+    get(&app, "/api/v1/sweeps/linked")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "outside the served root");
+    get(&app, "/api/v1/sweeps/linked/runs")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "outside");
+    get(&app, "/api/v1/sweeps/in/files/leak.txt")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "outside");
     let page = get(&app, "/sweeps/linked").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(!page.text().contains("secret"));
@@ -98,26 +109,51 @@ async fn a_token_is_required_when_configured() {
         r.assert_error(StatusCode::UNAUTHORIZED, "bearer token is required");
         assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer");
     }
-    let ok = send(&app, req(Some("Bearer s3cret-token"), None, "/api/v1/sweeps")).await;
+    let ok = send(
+        &app,
+        req(Some("Bearer s3cret-token"), None, "/api/v1/sweeps"),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
-    let ok = send(&app, req(None, Some("a=b; clarity_token=s3cret-token"), "/")).await;
+    let ok = send(
+        &app,
+        req(None, Some("a=b; clarity_token=s3cret-token"), "/"),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
     // The printed URL carries the token once; the console then keeps it in a cookie.
     let first = send(&app, req(None, None, "/?token=s3cret-token")).await;
     assert_eq!(first.status, StatusCode::OK);
     let cookie = first.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("clarity_token=s3cret-token;") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        cookie.starts_with("clarity_token=s3cret-token;") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]
 async fn without_a_token_only_loopback_host_names_are_served() {
     let app = app(shared_root());
     for host in ["localhost:8090", "127.0.0.1:8090", "[::1]:8090"] {
-        let r = send(&app, Request::get("/api/v1/sweeps").header(header::HOST, host).body(Body::empty()).unwrap()).await;
+        let r = send(
+            &app,
+            Request::get("/api/v1/sweeps")
+                .header(header::HOST, host)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{host}");
     }
     // A DNS-rebinding page names its own host.
-    let r = send(&app, Request::get("/api/v1/sweeps").header(header::HOST, "attacker.example:8090").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &app,
+        Request::get("/api/v1/sweeps")
+            .header(header::HOST, "attacker.example:8090")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     r.assert_error(StatusCode::FORBIDDEN, "loopback");
 }
 
@@ -132,7 +168,12 @@ async fn oversized_bodies_are_refused() {
     let r = post_json(&app, "/api/v1/jobs", r#"{"config": 1}"#).await;
     assert!(r.status.is_client_error());
     assert!(r.json()["error"].is_string());
-    let r = post_json(&app, "/api/v1/jobs", r#"{"config": "a.toml", "output": "/tmp"}"#).await;
+    let r = post_json(
+        &app,
+        "/api/v1/jobs",
+        r#"{"config": "a.toml", "output": "/tmp"}"#,
+    )
+    .await;
     assert!(r.status.is_client_error());
     assert!(r.json()["error"].as_str().unwrap().contains("output"));
 }
@@ -160,7 +201,10 @@ async fn no_cors_headers_are_sent() {
     .await;
     for resp in [&pre, &r] {
         assert!(
-            !resp.headers.keys().any(|k| k.as_str().starts_with("access-control-")),
+            !resp
+                .headers
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-")),
             "{:?}",
             resp.headers
         );

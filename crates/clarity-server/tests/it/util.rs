@@ -49,16 +49,23 @@ pub fn run_sweep(root: &Path, name: &str, output: &str, phantom_seed: u64) -> Pa
     let config = clarity_engine::load_config(&cfg).unwrap();
     let dir = clarity_engine::output_dir(&config, None).unwrap();
     let prepared = clarity_engine::prepare(config).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let opts = clarity_engine::ExecOptions {
         jobs: 2,
         ..Default::default()
     };
-    rt.block_on(clarity_engine::run_sweep(&prepared, &dir, &opts))
+    // On its own thread: the callers are async tests (a runtime cannot start inside one).
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(clarity_engine::run_sweep(&prepared, &dir, &opts))
+                .unwrap();
+        })
+        .join()
         .unwrap();
+    });
     clarity_analysis::analyze_dir(&dir, &Default::default()).unwrap();
     dir
 }
