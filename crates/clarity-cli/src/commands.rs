@@ -35,7 +35,9 @@ pub(crate) fn open_cache(no_cache: bool, dir: Option<PathBuf>) -> Option<Cache> 
 }
 
 /// Runs an async command on a multi-threaded runtime.
-fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(f: F) -> anyhow::Result<u8> {
+pub(crate) fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(
+    f: F,
+) -> anyhow::Result<u8> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,13 +51,15 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         json: cli.global.json,
     };
     match cli.command {
-        Command::Run(args) => block_on(cmd_run(args, &out)),
+        Command::Run(args) => block_on(cmd_run(args, &out, None)),
         Command::Plan(args) => cmd_plan(args, &out),
         Command::Probe(args) => block_on(crate::probe::cmd_probe(args, &out)),
         Command::Inspect(args) => cmd_inspect(args, &out),
         Command::Analyze(args) => crate::sweepdir::cmd_analyze(args, &out),
         Command::Report(args) => crate::sweepdir::cmd_report(args, &out),
         Command::ServeModel(args) => block_on(crate::serve::cmd_serve_model(args, &out)),
+        Command::Serve(args) => block_on(crate::console::cmd_serve(args, &out)),
+        Command::Compare(args) => crate::console::cmd_compare(args, &out),
         Command::Cache(CacheCommand::Dir(a)) => {
             let dir = cache_dir(a.cache_dir)?;
             out.emit(
@@ -108,7 +112,12 @@ fn cache_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
+/// `clarity run`; `interrupt` (the console's cancel button) stops it like Ctrl-C does.
+pub(crate) async fn cmd_run(
+    args: RunArgs,
+    out: &Out,
+    interrupt: Option<Arc<tokio::sync::Notify>>,
+) -> anyhow::Result<u8> {
     // Everything that can fail on bad input happens before the output directory is touched.
     let mut config = load_config(&args.config)?;
     args.limits.apply(&mut config.limits);
@@ -134,7 +143,8 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
     let retry = config.retry;
     let prepared = prepare(config)?;
     let cache = open_cache(args.no_cache, args.cache_dir.clone());
-    let (interrupt, signal) = crate::signals::spawn_interrupt_listener();
+    let (interrupt, signal) =
+        crate::signals::spawn_interrupt_listener_for(interrupt.unwrap_or_default());
     let opts = ExecOptions {
         jobs,
         fail_fast: args.fail_fast,

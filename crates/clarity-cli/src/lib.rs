@@ -16,6 +16,7 @@
 
 mod args;
 mod commands;
+pub mod console;
 pub mod finish;
 mod probe;
 mod serve;
