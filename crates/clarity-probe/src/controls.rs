@@ -6,14 +6,20 @@
 //!   axis about which the image is most symmetric ([`midline`]). In a chest radiograph that is
 //!   the same place in the other lung.
 //! - **Intensity-matched**: translations of the evidence shape (lattice step
-//!   `max(1, min(w, h) / 32)` px) whose intensity distribution is closest to the evidence
-//!   region's by the 1-Wasserstein distance of the sorted intensities, on the evidence's side of
-//!   the midline first, excluding the evidence, its neighbourhood (dilated by
-//!   `max(1, min(bw, bh) / 4)` px), every other evidence region and the controls already chosen.
+//!   `max(1, min(w, h) / 32)` px) whose *tissue context* is closest to the evidence region's, on
+//!   the evidence's side of the midline first, excluding the evidence, its neighbourhood
+//!   (dilated by `gap = max(2, min(bw, bh) / 4)` px), every other evidence region and the
+//!   controls already chosen.
 //!
-//! A control whose distance exceeds `control_max_distance` is not a match and is not used (the
-//! mirrored one included: an evidence region on the heart border mirrors into lung). Every
-//! choice is deterministic (ties: top-most, then left-most) and recorded with its statistics.
+//! **What is matched.** The distance is the 1-Wasserstein distance between the gray
+//! intensities of the candidate's ring (the shape dilated by `gap`, minus the shape) and the
+//! evidence region's ring: the tissue the region sits in. The region's own pixels are *not*
+//! matched, because they are what is under test — a bright nodule would pull an
+//! own-intensity match onto bright mediastinum or bone, the very bias a fair control removes.
+//! The distance between the region's own intensities (`content_distance`) is recorded beside
+//! it, so a reviewer sees both. A control whose ring distance exceeds `control_max_distance` is
+//! not a match and is not used (the mirrored one included: an evidence region on the heart
+//! border mirrors into lung). Every choice is deterministic (ties: top-most, then left-most).
 
 use serde::Serialize;
 
@@ -88,8 +94,11 @@ pub struct MatchStats {
     /// Mean and standard deviation of the control's gray intensities in `[0, 1]`.
     pub mean: f64,
     pub std: f64,
-    /// 1-Wasserstein distance to the evidence region's intensities.
+    /// 1-Wasserstein distance between the control's ring (its tissue context) and the
+    /// evidence region's ring: what the match minimises.
     pub distance: f64,
+    /// 1-Wasserstein distance between the control's and the evidence region's own pixels.
+    pub content_distance: f64,
     /// `same` or `opposite` side of the midline as the evidence region's centroid.
     pub side: &'static str,
 }
@@ -105,9 +114,13 @@ pub struct Control {
 #[derive(Debug, Clone, Serialize)]
 pub struct ControlReport {
     pub midline: Midline,
-    /// Mean and standard deviation of the evidence region's intensities.
+    /// Mean and standard deviation of the evidence region's intensities, and of its ring.
     pub evidence_mean: f64,
     pub evidence_std: f64,
+    pub ring_mean: f64,
+    pub ring_std: f64,
+    /// Ring width and neighbourhood exclusion, px.
+    pub gap: u32,
     /// Why the mirrored region was not used, when it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_rejected: Option<String>,
@@ -134,14 +147,27 @@ fn mean_std(v: &[f32]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// 1-Wasserstein distance of two equal-size sorted samples.
+/// 1-Wasserstein distance of two sorted samples: the mean |quantile difference| at
+/// `max(len)` evenly spaced probabilities (exact for equal sizes); 0 when either is empty.
 pub fn wasserstein(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len().min(b.len()).max(1) as f64;
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() as f64)
-        .sum::<f64>()
-        / n
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let m = a.len().max(b.len());
+    let q = |v: &[f32], i: usize| v[(i * v.len()) / m] as f64;
+    (0..m).map(|i| (q(a, i) - q(b, i)).abs()).sum::<f64>() / m as f64
+}
+
+/// Sorted intensities at `offsets` shifted by `(x, y)`, skipping pixels outside the image.
+fn sorted_ring(gray: &[f32], w: u32, h: u32, ring: &[(i64, i64)], x: i64, y: i64) -> Vec<f32> {
+    let mut v: Vec<f32> = ring
+        .iter()
+        .map(|&(dx, dy)| (x + dx, y + dy))
+        .filter(|&(px, py)| px >= 0 && py >= 0 && px < w as i64 && py < h as i64)
+        .map(|(px, py)| gray[(py * w as i64 + px) as usize])
+        .collect();
+    v.sort_by(f32::total_cmp);
+    v
 }
 
 /// Square (Chebyshev) dilation of a mask by `r` px.
@@ -210,8 +236,19 @@ pub fn matched_controls(
     let ev_values = sorted_values(gray, w, &rel, bx0, by0);
     let (ev_mean, ev_std) = mean_std(&ev_values);
     let ev_side = centroid_x(evidence, w) < mid.axis;
-    let gap = (bw.min(bh) / 4).max(1);
-    let mut excluded = dilate(&evidence.mask, w, h, gap);
+    let gap = (bw.min(bh) / 4).max(2);
+    let near = dilate(&evidence.mask, w, h, gap);
+    // The ring, relative to the bbox corner.
+    let ring: Vec<(i64, i64)> = near
+        .iter()
+        .zip(&evidence.mask)
+        .enumerate()
+        .filter(|(_, (n, e))| **n && !**e)
+        .map(|(i, _)| ((i as u32 % w) as i64 - bx0 as i64, (i as u32 / w) as i64 - by0 as i64))
+        .collect();
+    let ev_ring = sorted_ring(gray, w, h, &ring, bx0 as i64, by0 as i64);
+    let (ring_mean, ring_std) = mean_std(&ev_ring);
+    let mut excluded = near;
     for (e, o) in excluded.iter_mut().zip(occupied) {
         *e |= *o;
     }
@@ -220,6 +257,9 @@ pub fn matched_controls(
         midline: mid,
         evidence_mean: ev_mean,
         evidence_std: ev_std,
+        ring_mean,
+        ring_std,
+        gap,
         mirror_rejected: None,
         candidates: 0,
         within_distance: 0,
@@ -256,7 +296,16 @@ pub fn matched_controls(
         }
         if why.is_none() {
             values.sort_by(f32::total_cmp);
-            let d = wasserstein(&ev_values, &values);
+            // The mirrored ring: each ring pixel mirrored (outside the image: skipped).
+            let mut ring_values: Vec<f32> = ring
+                .iter()
+                .map(|&(dx, dy)| (c - 1 - (bx0 as i64 + dx), by0 as i64 + dy))
+                .filter(|&(px, py)| px >= 0 && py >= 0 && px < w as i64 && py < h as i64)
+                .map(|(px, py)| gray[(py * w as i64 + px) as usize])
+                .collect();
+            ring_values.sort_by(f32::total_cmp);
+            let d = wasserstein(&ev_ring, &ring_values);
+            let content = wasserstein(&ev_values, &values);
             if d > s.max_distance {
                 why = Some(format!(
                     "intensity distance {} exceeds control_max_distance {}",
@@ -270,6 +319,7 @@ pub fn matched_controls(
                     mean: m,
                     std: sd,
                     distance: d,
+                    content_distance: content,
                     side: "opposite",
                 };
                 if let Some(ctl) = make("K1".into(), mask, stats) {
@@ -297,8 +347,8 @@ pub fn matched_controls(
                     }
                 }
                 report.candidates += 1;
-                let v = sorted_values(gray, w, &rel, x, y);
-                let d = wasserstein(&ev_values, &v);
+                let v = sorted_ring(gray, w, h, &ring, x as i64, y as i64);
+                let d = wasserstein(&ev_ring, &v);
                 if d <= s.max_distance {
                     let side = (x as f64 + cx_rel) < mid.axis;
                     cands.push((side != ev_side, d, y, x));
@@ -334,6 +384,7 @@ pub fn matched_controls(
                 mean: m,
                 std: sd,
                 distance: d,
+                content_distance: wasserstein(&ev_values, &v),
                 side: if other { "opposite" } else { "same" },
             };
             if let Some(ctl) = make(format!("K{}", out.len() + 1), mask, stats) {
@@ -368,6 +419,23 @@ pub fn stats_of(
         v.sort_by(f32::total_cmp);
         v
     };
+    let h = (gray.len() / w.max(1) as usize) as u32;
+    let gap = {
+        let [x0, y0, x1, y1] = evidence.bbox;
+        ((x1 - x0).min(y1 - y0) / 4).max(2)
+    };
+    let ring_of = |r: &Region| {
+        let near = dilate(&r.mask, w, h, gap);
+        let mut v: Vec<f32> = near
+            .iter()
+            .zip(&r.mask)
+            .zip(gray)
+            .filter(|((n, m), _)| **n && !**m)
+            .map(|(_, g)| *g)
+            .collect();
+        v.sort_by(f32::total_cmp);
+        v
+    };
     let (e, c) = (vals(evidence), vals(control));
     let (m, sd) = mean_std(&c);
     let same = (centroid_x(evidence, w) < mid.axis) == (centroid_x(control, w) < mid.axis);
@@ -375,7 +443,8 @@ pub fn stats_of(
         kind,
         mean: m,
         std: sd,
-        distance: wasserstein(&e, &c),
+        distance: wasserstein(&ring_of(evidence), &ring_of(control)),
+        content_distance: wasserstein(&e, &c),
         side: if same { "same" } else { "opposite" },
     }
 }
@@ -424,5 +493,8 @@ mod tests {
     fn wasserstein_of_shifted_samples() {
         assert!((wasserstein(&[0.1, 0.2, 0.3], &[0.2, 0.3, 0.4]) - 0.1).abs() < 1e-6);
         assert_eq!(wasserstein(&[0.5], &[0.5]), 0.0);
+        // Unequal sizes: quantiles.
+        assert!((wasserstein(&[0.0, 1.0], &[0.0, 0.0, 1.0, 1.0]) - 0.0).abs() < 1e-9);
+        assert!((wasserstein(&[0.0], &[1.0, 1.0]) - 1.0).abs() < 1e-9);
     }
 }

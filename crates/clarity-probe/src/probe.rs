@@ -385,24 +385,33 @@ pub async fn run_probe_with(
                     cw.control_report = Some(report);
                 }
                 ControlMode::LeastSalient => {
+                    // The report (midline, evidence and ring statistics) without choosing.
+                    let (_, report) = controls::matched_controls(
+                        map,
+                        &gray,
+                        top,
+                        &occupied,
+                        MatchSettings {
+                            count: 0,
+                            mirror: false,
+                            max_distance: settings.control_max_distance,
+                        },
+                    );
                     let tissue = regions::tissue_mask(&gray);
-                    let mid = controls::midline(&gray, w, h);
-                    let (mean, std) = controls::region_mean_std(&gray, top);
                     if let Some(r) =
                         regions::place_control(map, top, &occupied, &tissue, "K1".into())
                     {
-                        let stats =
-                            controls::stats_of(&gray, top, &r, w, mid, ControlKind::LeastSalient);
+                        let stats = controls::stats_of(
+                            &gray,
+                            top,
+                            &r,
+                            w,
+                            report.midline,
+                            ControlKind::LeastSalient,
+                        );
                         controls.push(controls::Control { region: r, stats });
                     }
-                    cw.control_report = Some(controls::ControlReport {
-                        midline: mid,
-                        evidence_mean: mean,
-                        evidence_std: std,
-                        mirror_rejected: None,
-                        candidates: 0,
-                        within_distance: 0,
-                    });
+                    cw.control_report = Some(report);
                 }
             }
         }
