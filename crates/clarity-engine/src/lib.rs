@@ -53,7 +53,7 @@ pub use error::EngineError;
 pub use executor::{ExecOptions, ExecStats, Execution, default_jobs, execute, execute_sweep};
 pub use fsutil::write_atomic;
 pub use plan::{Plan, PlanSummary, Run, TOOL_VERSION, build_plan};
-pub use probe_config::{FillName, ProbeSettings, RegionMode, SaliencySource};
+pub use probe_config::{ControlMode, FillName, ProbeSettings, RegionMode, SaliencySource};
 pub use shard::Shard;
 
 use clarity_adapters::Adapter;
