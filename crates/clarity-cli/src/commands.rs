@@ -116,7 +116,7 @@ fn cache_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 pub(crate) async fn cmd_run(
     args: RunArgs,
     out: &Out,
-    interrupt: Option<Arc<tokio::sync::Notify>>,
+    interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) -> anyhow::Result<u8> {
     // Everything that can fail on bad input happens before the output directory is touched.
     let mut config = load_config(&args.config)?;

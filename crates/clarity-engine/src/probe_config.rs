@@ -181,7 +181,10 @@ impl ProbeSettings {
         if !(self.specificity_margin.is_finite() && (0.0..1.0).contains(&self.specificity_margin)) {
             return Err((
                 "specificity_margin",
-                format!("expected a number in [0, 1), got {}", self.specificity_margin),
+                format!(
+                    "expected a number in [0, 1), got {}",
+                    self.specificity_margin
+                ),
             ));
         }
         if self.controls > 8 {

@@ -244,7 +244,12 @@ pub fn matched_controls(
         .zip(&evidence.mask)
         .enumerate()
         .filter(|(_, (n, e))| **n && !**e)
-        .map(|(i, _)| ((i as u32 % w) as i64 - bx0 as i64, (i as u32 / w) as i64 - by0 as i64))
+        .map(|(i, _)| {
+            (
+                (i as u32 % w) as i64 - bx0 as i64,
+                (i as u32 / w) as i64 - by0 as i64,
+            )
+        })
         .collect();
     let ev_ring = sorted_ring(gray, w, h, &ring, bx0 as i64, by0 as i64);
     let (ring_mean, ring_std) = mean_std(&ev_ring);

@@ -422,7 +422,12 @@ pub async fn run_probe_with(
         cw.probed = comps
             .into_iter()
             .chain(tiles)
-            .chain(cw.evidence.iter().filter(|r| r.kind == RegionKind::Box).cloned())
+            .chain(
+                cw.evidence
+                    .iter()
+                    .filter(|r| r.kind == RegionKind::Box)
+                    .cloned(),
+            )
             .chain(controls.into_iter().map(|c| c.region))
             .collect();
     }
@@ -463,4 +468,3 @@ pub async fn run_probe_with(
         stats: runner.stats.clone(),
     })
 }
-

@@ -440,11 +440,7 @@ pub(crate) fn finish(f: Finish<'_>) -> Result<ProbeOutcome, ProbeError> {
                 Some("inconclusive") => Specificity::Inconclusive,
                 _ => Specificity::NotMeasured,
             };
-            let difference = match (
-                v["difference"].as_f64(),
-                v["lo"].as_f64(),
-                v["hi"].as_f64(),
-            ) {
+            let difference = match (v["difference"].as_f64(), v["lo"].as_f64(), v["hi"].as_f64()) {
                 (Some(d), Some(lo), Some(hi)) => Some([d, lo, hi]),
                 _ => None,
             };

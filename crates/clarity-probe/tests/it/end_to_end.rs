@@ -136,7 +136,10 @@ bootstrap_iterations = 200
             .unwrap();
     let lesion = &v["cohort"]["lesion"];
     assert!(lesion["cases"].as_u64().unwrap() >= 8, "{lesion}");
-    assert!(lesion["top_region_hit"]["value"].as_f64().unwrap() >= 0.75, "{lesion}");
+    assert!(
+        lesion["top_region_hit"]["value"].as_f64().unwrap() >= 0.75,
+        "{lesion}"
+    );
     for fill in ["constant", "noise", "inpaint", "all_fills"] {
         let f = &lesion["specificity"][fill]["flip"];
         let verdict = f["verdict"].as_str().unwrap();

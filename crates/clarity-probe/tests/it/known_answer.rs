@@ -170,7 +170,12 @@ fn run(kind: Kind, probe: &str, r: f32) -> Value {
 fn verdicts(doc: &Value) -> Vec<(String, String)> {
     let spec = doc["cohort"]["all"]["specificity"].as_object().unwrap();
     spec.iter()
-        .map(|(k, v)| (k.clone(), v["flip"]["verdict"].as_str().unwrap().to_string()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v["flip"]["verdict"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -181,11 +186,19 @@ fn a_fixed_region_model_is_specific_for_its_region_only() {
     let at = |b: &str| run(Kind::Region, &format!("{FILLS}\nevidence_bbox = {b}"), 3.0);
     let own = at("[0.125, 0.25, 0.375, 0.5]");
     for (fill, v) in verdicts(&own) {
-        assert_eq!(v, "specific", "{fill}: {}", own["cohort"]["all"]["specificity"]);
+        assert_eq!(
+            v, "specific",
+            "{fill}: {}",
+            own["cohort"]["all"]["specificity"]
+        );
     }
     // Controls are matched: a mirrored one in the other lung, on similar tissue.
     let case = &own["cases"][0];
-    assert_eq!(case["controls"][0]["kind"], "mirror", "{}", case["controls"]);
+    assert_eq!(
+        case["controls"][0]["kind"], "mirror",
+        "{}",
+        case["controls"]
+    );
     for c in case["controls"].as_array().unwrap() {
         assert!(c["distance"].as_f64().unwrap() <= 0.1, "{c}");
     }
@@ -193,7 +206,11 @@ fn a_fixed_region_model_is_specific_for_its_region_only() {
     for b in ["[0.625, 0.25, 0.875, 0.5]", "[0.125, 0.6, 0.375, 0.85]"] {
         let other = at(b);
         for (fill, v) in verdicts(&other) {
-            assert_eq!(v, "not_specific", "{b} {fill}: {}", other["cohort"]["all"]["specificity"]);
+            assert_eq!(
+                v, "not_specific",
+                "{b} {fill}: {}",
+                other["cohort"]["all"]["specificity"]
+            );
         }
     }
 }
@@ -207,7 +224,10 @@ fn a_model_that_ignores_the_image_is_never_specific() {
         }
         // Never a zero-width interval.
         let all = &doc["cohort"]["all"]["specificity"]["all_fills"]["flip"];
-        assert!(all["hi"].as_f64().unwrap() > all["lo"].as_f64().unwrap(), "{all}");
+        assert!(
+            all["hi"].as_f64().unwrap() > all["lo"].as_f64().unwrap(),
+            "{all}"
+        );
     }
 }
 
@@ -225,18 +245,27 @@ fn matched_controls_expose_a_lung_mean_model_that_least_salient_controls_call_sp
     assert_eq!(c0["controls"][0]["kind"], "least_salient");
     // The old control sits on bright tissue, the evidence in dark lung.
     assert!(
-        c0["controls"][0]["mean"].as_f64().unwrap() > c0["control_match"]["ring_mean"].as_f64().unwrap() + 0.15,
+        c0["controls"][0]["mean"].as_f64().unwrap()
+            > c0["control_match"]["ring_mean"].as_f64().unwrap() + 0.15,
         "{c0}"
     );
     assert_eq!(
-        verdicts(&old).iter().find(|(f, _)| f == "constant").unwrap().1,
+        verdicts(&old)
+            .iter()
+            .find(|(f, _)| f == "constant")
+            .unwrap()
+            .1,
         "specific",
         "{}",
         old["cohort"]["all"]["specificity"]
     );
     let new = run(Kind::LungMean, &probe("matched"), 4.0);
     assert_eq!(
-        verdicts(&new).iter().find(|(f, _)| f == "constant").unwrap().1,
+        verdicts(&new)
+            .iter()
+            .find(|(f, _)| f == "constant")
+            .unwrap()
+            .1,
         "not_specific",
         "{}",
         new["cohort"]["all"]["specificity"]
