@@ -561,14 +561,14 @@ pub(crate) fn load(
         let rdir = dir.join("runs").join(&name);
         // The run directory must stay inside the sweep directory (axis names are checked
         // above; a symlinked `runs/` or run directory could still point elsewhere).
-        if let (Ok(real), Ok(root)) = (fs_err::canonicalize(&rdir), fs_err::canonicalize(dir)) {
-            if !real.starts_with(&root) {
-                return Err(AnalysisError::Invalid(format!(
-                    "{}: runs/{name} resolves to {}, outside the sweep directory; refused",
-                    dir.display(),
-                    real.display()
-                )));
-            }
+        if let (Ok(real), Ok(root)) = (fs_err::canonicalize(&rdir), fs_err::canonicalize(dir))
+            && !real.starts_with(&root)
+        {
+            return Err(AnalysisError::Invalid(format!(
+                "{}: runs/{name} resolves to {}, outside the sweep directory; refused",
+                dir.display(),
+                real.display()
+            )));
         }
         let expected = run
             .get("manifest_hash")

@@ -361,7 +361,6 @@ async fn execute_inner(
     }
     journal.sync()?;
     bar.finish_and_clear();
-    drop(handle);
     if let Some(e) = stop {
         if let EngineError::Interrupted { total, .. } = e {
             return Err(EngineError::Interrupted {

@@ -216,14 +216,14 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let Some(want) = state.0.token.as_deref() else {
         // No token (loopback only): refuse requests that name another host, so a web page
         // elsewhere cannot reach the API through DNS rebinding.
-        if let Some(host) = req.headers().get(header::HOST) {
-            if !host.to_str().is_ok_and(loopback_host) {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "the Host header must be a loopback name (localhost, 127.0.0.1, [::1])",
-                )
-                .into_response();
-            }
+        if let Some(host) = req.headers().get(header::HOST)
+            && !host.to_str().is_ok_and(loopback_host)
+        {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "the Host header must be a loopback name (localhost, 127.0.0.1, [::1])",
+            )
+            .into_response();
         }
         return next.run(req).await;
     };

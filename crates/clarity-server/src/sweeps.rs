@@ -565,6 +565,7 @@ pub enum Which {
 
 /// The image `which` of run `(case, cell, seed)` as PNG (or, with `overlay`, the report's
 /// saliency thumbnail: PNG or JPEG). Returns `(mime, bytes)`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_image(
     caches: &Caches,
     root: &Path,
