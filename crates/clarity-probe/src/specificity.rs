@@ -161,7 +161,7 @@ mod tests {
         assert!(lo < 0.0 && hi > 0.0 && hi < 0.1, "{lo} {hi}");
         let p = paired(&vec![(0.0, 0.0); 32]).unwrap();
         assert_eq!(verdict(Some(&p), 0.05), Specificity::NotSpecific);
-        let p = paired(&vec![(1.0, 0.0); 8]).unwrap();
+        let p = paired(&[(1.0, 0.0); 8]).unwrap();
         assert_eq!(p.difference, 1.0);
         assert!(p.lo > 0.3 && p.hi == 1.0, "{p:?}");
         assert_eq!(verdict(Some(&p), 0.05), Specificity::Specific);

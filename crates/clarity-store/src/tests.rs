@@ -11,16 +11,16 @@ fn rec(i: usize) -> RunRecord {
         probabilities.insert("a".to_string(), 0.25);
         probabilities.insert("b".to_string(), 0.75);
         let mut metadata = BTreeMap::new();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             metadata.insert("tokens".to_string(), serde_json::json!(i));
         }
         Outcome::Ok {
             observation: Observation {
-                answer: Some(if i % 3 == 0 { "yes" } else { "no" }.into()),
-                justification: (i % 4 == 0).then(|| format!("because {i}")),
+                answer: Some(if i.is_multiple_of(3) { "yes" } else { "no" }.into()),
+                justification: i.is_multiple_of(4).then(|| format!("because {i}")),
                 confidence: Some(0.5 + i as f64 / 1e4),
                 entropy: (i % 2 == 1).then_some(0.125),
-                probabilities: if i % 7 == 0 {
+                probabilities: if i.is_multiple_of(7) {
                     BTreeMap::new()
                 } else {
                     probabilities
