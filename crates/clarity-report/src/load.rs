@@ -359,11 +359,15 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                 &format!("{key}.y_axis"),
                 sl.get("y_axis").unwrap_or(&Value::Null),
             )?;
-            let metric = sl
-                .get("metric")
-                .and_then(Value::as_str)
-                .and_then(Metric::from_key)
-                .unwrap_or(Metric::Esi);
+            // A metric this report does not draw (e.g. `confidence_shift`) is skipped, never
+            // drawn under another metric's name.
+            let metric = match sl.get("metric").and_then(Value::as_str) {
+                None => Metric::Esi,
+                Some(k) => match Metric::from_key(k) {
+                    Some(m) => m,
+                    None => continue,
+                },
+            };
             let rows = sl.get("values").and_then(Value::as_array).ok_or_else(|| {
                 shape(
                     sp,

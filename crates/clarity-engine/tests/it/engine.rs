@@ -243,6 +243,8 @@ fn jobs_do_not_change_bytes_and_warm_cache_makes_no_calls() {
     assert_eq!(a3.calls(), 0);
     assert_eq!(s3.stats.cached, 24);
     artifacts_equal(&d1, &d3);
+    // The finished sweep's outcome holds the output-dir lock; release it before re-running.
+    drop(s3);
 
     // Re-running in place: everything comes from the journal.
     let s4 = rt.block_on(run_sweep(&p3, &d3, &opts(2, None))).unwrap();
