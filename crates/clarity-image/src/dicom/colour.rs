@@ -5,8 +5,8 @@
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 
-use super::{PixelInfo, is_native};
-use crate::decode::{DecodeError, DecodeRecord, Decoded, DicomRecord, SourceFormat};
+use super::{Mapping, PixelInfo, is_native};
+use crate::decode::{DecodeError, Decoded};
 use crate::{Channels, Image};
 
 /// Interleaved RGB samples (`data` holds one frame as decoded; planar configuration 1 is
@@ -288,32 +288,15 @@ fn result(info: &PixelInfo<'_>, image: Image, notes: Vec<String>, formula: &str)
     transformations.extend(notes.iter().cloned());
     let mut conversions = notes;
     conversions.extend(info.frame_note());
-    let record = DecodeRecord {
-        format: SourceFormat::Dicom,
-        width: info.columns,
-        height: info.rows,
-        source_color: info.photometric.to_ascii_lowercase(),
-        source_channels: info.samples_per_pixel.min(255) as u8,
-        source_bits: info.bits_stored.min(255) as u8,
-        output: image.format(),
+    info.decoded(
+        image,
         conversions,
-        dicom: Some(DicomRecord {
-            transfer_syntax: info.ts_uid.clone(),
-            transfer_syntax_name: info.ts_label.clone(),
-            photometric_interpretation: info.photometric.clone(),
-            modality: info.modality.clone(),
-            bits_allocated: info.bits_allocated,
-            bits_stored: info.bits_stored,
-            signed: info.signed,
-            rescale_slope: 1.0,
-            rescale_intercept: 0.0,
+        Mapping {
+            rescale: (1.0, 0.0),
             window: None,
             inverted: false,
             formula: formula.to_string(),
-            frame: info.frame,
-            frames: info.frames,
             transformations,
-        }),
-    };
-    Decoded { image, record }
+        },
+    )
 }

@@ -9,10 +9,9 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::PixelInfo;
+use super::{Mapping, PixelInfo};
 use crate::decode::{
-    DecodeError, DecodeOptions, DecodeRecord, Decoded, DicomRecord, SourceFormat, WindowChoice,
-    WindowRecord, WindowSource,
+    DecodeError, DecodeOptions, Decoded, WindowChoice, WindowRecord, WindowSource,
 };
 use crate::{Channels, Image};
 
@@ -125,34 +124,17 @@ pub(super) fn decode(
         if info.signed { "signed" } else { "unsigned" }
     )];
     conversions.extend(info.frame_note());
-    let record = DecodeRecord {
-        format: SourceFormat::Dicom,
-        width: w,
-        height: h,
-        source_color: info.photometric.to_ascii_lowercase(),
-        source_channels: 1,
-        source_bits: info.bits_stored.min(255) as u8,
-        output: image.format(),
+    Ok(info.decoded(
+        image,
         conversions,
-        dicom: Some(DicomRecord {
-            transfer_syntax: info.ts_uid.clone(),
-            transfer_syntax_name: info.ts_label.clone(),
-            photometric_interpretation: info.photometric.clone(),
-            modality: info.modality.clone(),
-            bits_allocated: info.bits_allocated,
-            bits_stored: info.bits_stored,
-            signed: info.signed,
-            rescale_slope: slope,
-            rescale_intercept: intercept,
+        Mapping {
+            rescale: (slope, intercept),
             window,
             inverted,
             formula,
-            frame: info.frame,
-            frames: info.frames,
             transformations: steps,
-        }),
-    };
-    Ok(Decoded { image, record })
+        },
+    ))
 }
 
 fn source_name(s: WindowSource) -> &'static str {

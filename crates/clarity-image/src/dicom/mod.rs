@@ -29,7 +29,11 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
-use crate::decode::{DecodeError, DecodeOptions, Decoded, SourceFormat, check_dimensions};
+use crate::Image;
+use crate::decode::{
+    DecodeError, DecodeOptions, DecodeRecord, Decoded, DicomRecord, SourceFormat, WindowRecord,
+    check_dimensions,
+};
 
 /// `DICM` at offset 128 (standard Part 10 file) or at offset 0 (preamble stripped).
 pub(crate) fn has_dicm_magic(bytes: &[u8]) -> bool {
@@ -82,6 +86,49 @@ impl PixelInfo<'_> {
     pub fn str_tag(&self, tag: dicom_core::Tag) -> Option<String> {
         str_tag(self.obj, tag)
     }
+
+    /// The decoded image with its record: the pixel module's facts from `self`, what the
+    /// decoding path did from `mapping`.
+    pub fn decoded(&self, image: Image, conversions: Vec<String>, mapping: Mapping) -> Decoded {
+        let record = DecodeRecord {
+            format: SourceFormat::Dicom,
+            width: self.columns,
+            height: self.rows,
+            source_color: self.photometric.to_ascii_lowercase(),
+            source_channels: self.samples_per_pixel.min(255) as u8,
+            source_bits: self.bits_stored.min(255) as u8,
+            output: image.format(),
+            conversions,
+            dicom: Some(DicomRecord {
+                transfer_syntax: self.ts_uid.clone(),
+                transfer_syntax_name: self.ts_label.clone(),
+                photometric_interpretation: self.photometric.clone(),
+                modality: self.modality.clone(),
+                bits_allocated: self.bits_allocated,
+                bits_stored: self.bits_stored,
+                signed: self.signed,
+                rescale_slope: mapping.rescale.0,
+                rescale_intercept: mapping.rescale.1,
+                window: mapping.window,
+                inverted: mapping.inverted,
+                formula: mapping.formula,
+                frame: self.frame,
+                frames: self.frames,
+                transformations: mapping.transformations,
+            }),
+        };
+        Decoded { image, record }
+    }
+}
+
+/// What a decoding path did to the stored values, for the [`DicomRecord`].
+pub(crate) struct Mapping {
+    /// `(slope, intercept)`; `(1, 0)` when no rescale applies.
+    pub rescale: (f64, f64),
+    pub window: Option<WindowRecord>,
+    pub inverted: bool,
+    pub formula: String,
+    pub transformations: Vec<String>,
 }
 
 /// An element with no value (or only padding), treated as absent.
@@ -142,18 +189,9 @@ pub(crate) fn decode_dicom(
         .map_err(|e| corrupt(error_chain(&e)))?;
 
     // Non-image objects first, so that a DICOMDIR is not reported as "missing Rows".
-    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
-        let what = if obj
-            .element_opt(tags::FLOAT_PIXEL_DATA)
-            .ok()
-            .flatten()
-            .is_some()
-            || obj
-                .element_opt(tags::DOUBLE_FLOAT_PIXEL_DATA)
-                .ok()
-                .flatten()
-                .is_some()
-        {
+    let has = |tag| obj.element_opt(tag).ok().flatten().is_some();
+    if !has(tags::PIXEL_DATA) {
+        if has(tags::FLOAT_PIXEL_DATA) || has(tags::DOUBLE_FLOAT_PIXEL_DATA) {
             return Err(DecodeError::Unsupported {
                 name: name.to_string(),
                 format: SourceFormat::Dicom,
@@ -161,12 +199,10 @@ pub(crate) fn decode_dicom(
                     "floating-point pixel data (Float/Double Float Pixel Data) is not supported"
                         .into(),
             });
-        } else {
-            sop_class_label(&obj)
-        };
+        }
         return Err(DecodeError::NotAnImage {
             name: name.to_string(),
-            what,
+            what: sop_class_label(&obj),
         });
     }
 
@@ -321,12 +357,7 @@ pub(crate) fn decode_dicom(
                     "YCbCr→RGB by the JPEG decoder (ITU-T T.871), as the JPEG colour model prescribes"
                         .to_string(),
                 ),
-                "YBR_FULL" => {
-                    return colour::ybr_full(&info, &data);
-                }
-                "YBR_FULL_422" => {
-                    return colour::ybr_full(&info, &data);
-                }
+                "YBR_FULL" | "YBR_FULL_422" => return colour::ybr_full(&info, &data),
                 "YBR_RCT" | "YBR_ICT" => notes.push(format!(
                     "{} decoded to RGB by the JPEG 2000 codec (inverse component transform)",
                     info.photometric
