@@ -132,7 +132,9 @@ fn axis_index(axes: &[Axis], path: &Path, key: &str, v: &Value) -> Result<usize,
     }
 }
 
-fn cell_label(axes: &[Axis], cell: &Cell) -> String {
+/// `axis=value, …` of the axes not at their identity (`baseline` when none): how the report,
+/// the console and the API name a cell.
+pub fn cell_label(axes: &[Axis], cell: &Cell) -> String {
     let parts: Vec<String> = axes
         .iter()
         .zip(&cell.coords)

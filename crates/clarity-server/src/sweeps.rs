@@ -186,26 +186,7 @@ pub fn model_name(d: &ReportData) -> String {
     }
 }
 
-/// `axis=value, …` of the axes not at their identity (`baseline` when none).
-pub fn cell_label(axes: &[Axis], cell: &Cell) -> String {
-    let parts: Vec<String> = axes
-        .iter()
-        .zip(&cell.coords)
-        .filter(|(a, c)| a.values.get(**c) != Some(&a.identity))
-        .map(|(a, c)| {
-            format!(
-                "{}={}",
-                a.name,
-                a.values.get(*c).map(|v| v.label()).unwrap_or_default()
-            )
-        })
-        .collect();
-    if parts.is_empty() {
-        "baseline".into()
-    } else {
-        parts.join(", ")
-    }
-}
+pub use clarity_report::load::cell_label;
 
 /// One run, as the API and the case browser show it.
 #[derive(Debug, Clone, Serialize)]
