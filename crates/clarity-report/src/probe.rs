@@ -46,6 +46,132 @@ fn png_size(b: &[u8]) -> Option<(u32, u32)> {
     Some((w, h))
 }
 
+/// What the control is and why it is a fair comparison, in one sentence (per control mode).
+pub fn control_sentence(doc: &Value) -> &'static str {
+    match doc.pointer("/settings/control").and_then(Value::as_str) {
+        Some("least_salient") => {
+            "Controls are least-salient placements of the evidence region's shape (not matched to its tissue or intensity, kept for comparison only): a difference from them can reflect where the control was put rather than what the model relies on."
+        }
+        _ => {
+            "Each case's evidence region is compared with matched controls of exactly its shape and area — the region mirrored about the body midline (the same place in the other lung) and translations in the same lung field whose surrounding tissue has the closest intensity distribution — so masking a control removes the same amount of the same kind of tissue, and only the location differs."
+        }
+    }
+}
+
+fn verdict_label(v: &str) -> &str {
+    match v {
+        "specific" => "specific",
+        "not_specific" => "not specific",
+        "inconclusive" => "inconclusive",
+        _ => "not measured",
+    }
+}
+
+/// The verdict table: per fill, evidence flip rate, matched-control flip rate, the paired
+/// difference with its interval and the verdict; fills that are not specific are named, never
+/// averaged away (the pooled row is shown beside them, last).
+fn specificity_blocks(doc: &Value) -> Vec<Block> {
+    let mut blocks = vec![Block::Note(control_sentence(doc).to_string())];
+    let subset = doc
+        .pointer("/cohort/specificity_headline")
+        .and_then(Value::as_str)
+        .unwrap_or("all");
+    let Some(c) = doc.pointer(&format!("/cohort/{subset}")) else {
+        return blocks;
+    };
+    let Some(spec) = c.get("specificity").and_then(Value::as_object) else {
+        return blocks;
+    };
+    let mut fills: Vec<String> = doc
+        .pointer("/settings/fills")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    fills.retain(|f| spec.contains_key(f));
+    let mut rows = Vec::new();
+    let mut groups: [(&str, Vec<String>); 4] = [
+        ("specific", Vec::new()),
+        ("not_specific", Vec::new()),
+        ("inconclusive", Vec::new()),
+        ("not_measured", Vec::new()),
+    ];
+    for name in fills.iter().map(String::as_str).chain(["all_fills"]) {
+        let Some(v) = spec.get(name).and_then(|x| x.get("flip")) else {
+            continue;
+        };
+        let verdict = v.get("verdict").and_then(Value::as_str).unwrap_or("");
+        if name != "all_fills" {
+            if let Some((_, g)) = groups.iter_mut().find(|(k, _)| *k == verdict) {
+                g.push(name.to_string());
+            }
+        }
+        let num = |k: &str| v.get(k).and_then(Value::as_f64);
+        let diff = match (num("difference"), num("lo"), num("hi")) {
+            (Some(d), Some(lo), Some(hi)) => format!("{} [{}, {}]", f3(d), f3(lo), f3(hi)),
+            _ => "–".into(),
+        };
+        rows.push(vec![
+            if name == "all_fills" {
+                "all fills (pooled per case)".to_string()
+            } else {
+                name.to_string()
+            },
+            v.get("n").map(|n| n.to_string()).unwrap_or_else(|| "0".into()),
+            num("evidence").map(f3).unwrap_or_else(|| "–".into()),
+            num("control").map(f3).unwrap_or_else(|| "–".into()),
+            diff,
+            verdict_label(verdict).to_string(),
+        ]);
+    }
+    if rows.is_empty() {
+        return blocks;
+    }
+    let who = if subset == "lesion" {
+        "cases with a known lesion"
+    } else {
+        "all cases"
+    };
+    let mut lines = Vec::new();
+    for (k, names) in &groups {
+        if !names.is_empty() {
+            let title = match *k {
+                "specific" => "Specific",
+                "not_specific" => "Not specific",
+                "inconclusive" => "Inconclusive",
+                _ => "Not measured",
+            };
+            lines.push(format!("{title} for: {}", names.join(", ")));
+        }
+    }
+    blocks.push(Block::Headline(lines));
+    blocks.push(Block::Table {
+        caption: format!(
+            "Is the evidence specific? Per fill, over the {who}: the fraction of cases whose answer flips when the evidence region is masked, the same for its matched controls (mean over a case's controls), and the paired difference (evidence minus controls, one value per case) with its 95% adjusted Wald interval"
+        ),
+        header: [
+            "fill",
+            "cases",
+            "flip rate (evidence)",
+            "flip rate (matched controls)",
+            "paired difference [95% CI]",
+            "verdict",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        numeric: vec![false, true, true, true, true, false],
+    });
+    if let Some(rule) = doc.pointer("/rules/specificity").and_then(Value::as_str) {
+        blocks.push(Block::Note(format!("Verdict rule. {rule}")));
+    }
+    blocks
+}
+
 /// The probe section, or `None` when `dir` has no `probe.json`.
 pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
     let path = dir.join("probe.json");
@@ -65,12 +191,7 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
             key: "cases".into(),
             expected: "an array".into(),
         })?;
-    let mut blocks = vec![Block::Note(format!(
-        "Each evidence region of the saliency map, and a control region of the same shape placed in low-saliency tissue, is masked with each fill and the model re-run. {}",
-        doc.pointer("/rules/verdict")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    ))];
+    let mut blocks = specificity_blocks(&doc);
     for (key, title) in [
         ("all", "all cases"),
         ("lesion", "cases with a known lesion"),
@@ -97,7 +218,7 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
                 est(&c["fraction_grounded"]),
             ),
             (
-                "Flip rate masking evidence / control".into(),
+                "Flip rate masking evidence / matched controls (all fills)".into(),
                 format!(
                     "{} / {}",
                     est(&c["evidence_flip_rate"]),
@@ -117,6 +238,12 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
         }
         blocks.push(Block::KeyValues(kv));
     }
+    blocks.push(Block::Note(format!(
+        "Per case: {}",
+        doc.pointer("/rules/verdict")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    )));
     let rows: Vec<Vec<String>> = cases
         .iter()
         .take(MAX_ROWS)
@@ -144,7 +271,7 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
         .collect();
     blocks.push(Block::Table {
         caption: format!(
-            "Per case ({} of {}): flip rates over fills",
+            "Per case ({} of {}): flip rates over fills (controls: mean over the case's matched controls)",
             rows.len(),
             cases.len()
         ),
@@ -194,7 +321,7 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
             title: text(c, "id"),
             before: Box::new(Side {
                 heading: format!(
-                    "Saliency ({}), evidence solid, control dashed",
+                    "Saliency ({}), evidence solid, controls dashed",
                     c.pointer("/saliency/source")
                         .and_then(Value::as_str)
                         .unwrap_or("–")
