@@ -372,3 +372,98 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
         blocks,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A schema-2 probe.json with two fills: one specific, one not (on the lesion cases).
+    fn doc() -> Value {
+        let flip = |e: f64, c: f64, d: f64, lo: f64, hi: f64, v: &str| {
+            json!({"flip": {"n": 6, "evidence": e, "control": c, "difference": d,
+                            "lo": lo, "hi": hi, "verdict": v}})
+        };
+        json!({
+            "schema_version": 2,
+            "settings": {"control": "matched", "fills": ["constant", "mean"]},
+            "rules": {"verdict": "per-case rule", "specificity": "specificity rule"},
+            "cases": [],
+            "cohort": {
+                "specificity_headline": "lesion",
+                "all": {"cases": 8, "grounded": 6, "not_grounded": 2, "inconclusive": 0},
+                "lesion": {
+                    "cases": 6, "grounded": 6, "not_grounded": 0, "inconclusive": 0,
+                    "specificity": {
+                        "constant": flip(1.0, 0.0, 1.0, 0.5, 1.0, "specific"),
+                        "mean": flip(0.5, 0.5, 0.0, -0.3, 0.3, "not_specific"),
+                        "all_fills": flip(0.75, 0.25, 0.5, 0.1, 0.8, "specific"),
+                    },
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn verdict_table_names_each_fill_and_never_averages_a_not_specific_one_away() {
+        let blocks = specificity_blocks(&doc());
+        let Block::Note(control) = &blocks[0] else {
+            panic!("{blocks:?}")
+        };
+        assert!(control.contains("mirrored about the body midline"), "{control}");
+        assert_eq!(
+            blocks[1],
+            Block::Headline(vec![
+                "Specific for: constant".into(),
+                "Not specific for: mean".into()
+            ])
+        );
+        let Block::Table { header, rows, .. } = &blocks[2] else {
+            panic!("{blocks:?}")
+        };
+        assert_eq!(header[4], "paired difference [95% CI]");
+        assert_eq!(
+            rows,
+            &vec![
+                vec!["constant", "6", "1.000", "0.000", "1.000 [0.500, 1.000]", "specific"],
+                vec!["mean", "6", "0.500", "0.500", "0.000 [-0.300, 0.300]", "not specific"],
+                vec![
+                    "all fills (pooled per case)",
+                    "6",
+                    "0.750",
+                    "0.250",
+                    "0.500 [0.100, 0.800]",
+                    "specific"
+                ],
+            ]
+            .into_iter()
+            .map(|r| r.into_iter().map(String::from).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+        );
+        assert_eq!(blocks[3], Block::Note("Verdict rule. specificity rule".into()));
+    }
+
+    #[test]
+    fn least_salient_controls_are_called_unmatched() {
+        let mut d = doc();
+        d["settings"]["control"] = json!("least_salient");
+        let Block::Note(control) = &specificity_blocks(&d)[0] else {
+            panic!()
+        };
+        assert!(control.contains("not matched"), "{control}");
+    }
+
+    #[test]
+    fn section_reads_probe_json_from_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(section(dir.path()).unwrap().is_none());
+        std::fs::write(dir.path().join("probe.json"), doc().to_string()).unwrap();
+        let s = section(dir.path()).unwrap().unwrap();
+        assert_eq!(s.id, "probe");
+        assert!(
+            s.blocks
+                .iter()
+                .any(|b| matches!(b, Block::Table { caption, .. } if caption.starts_with("Is the evidence specific?")))
+        );
+    }
+}
