@@ -121,7 +121,9 @@ fn specificity_blocks(doc: &Value) -> Vec<Block> {
             } else {
                 name.to_string()
             },
-            v.get("n").map(|n| n.to_string()).unwrap_or_else(|| "0".into()),
+            v.get("n")
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "0".into()),
             num("evidence").map(f3).unwrap_or_else(|| "–".into()),
             num("control").map(f3).unwrap_or_else(|| "–".into()),
             diff,
@@ -410,7 +412,10 @@ mod tests {
         let Block::Note(control) = &blocks[0] else {
             panic!("{blocks:?}")
         };
-        assert!(control.contains("mirrored about the body midline"), "{control}");
+        assert!(
+            control.contains("mirrored about the body midline"),
+            "{control}"
+        );
         assert_eq!(
             blocks[1],
             Block::Headline(vec![
@@ -425,8 +430,22 @@ mod tests {
         assert_eq!(
             rows,
             &vec![
-                vec!["constant", "6", "1.000", "0.000", "1.000 [0.500, 1.000]", "specific"],
-                vec!["mean", "6", "0.500", "0.500", "0.000 [-0.300, 0.300]", "not specific"],
+                vec![
+                    "constant",
+                    "6",
+                    "1.000",
+                    "0.000",
+                    "1.000 [0.500, 1.000]",
+                    "specific"
+                ],
+                vec![
+                    "mean",
+                    "6",
+                    "0.500",
+                    "0.500",
+                    "0.000 [-0.300, 0.300]",
+                    "not specific"
+                ],
                 vec![
                     "all fills (pooled per case)",
                     "6",
@@ -440,7 +459,10 @@ mod tests {
             .map(|r| r.into_iter().map(String::from).collect::<Vec<_>>())
             .collect::<Vec<_>>()
         );
-        assert_eq!(blocks[3], Block::Note("Verdict rule. specificity rule".into()));
+        assert_eq!(
+            blocks[3],
+            Block::Note("Verdict rule. specificity rule".into())
+        );
     }
 
     #[test]

@@ -37,9 +37,7 @@ pub fn spec_box(spec: &Map<String, Value>) -> Result<[f64; 4], String> {
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
     match nums[..] {
-        [x0, y0, x1, y1]
-            if nums.iter().all(|x| (0.0..=1.0).contains(x)) && x0 < x1 && y0 < y1 =>
-        {
+        [x0, y0, x1, y1] if nums.iter().all(|x| (0.0..=1.0).contains(x)) && x0 < x1 && y0 < y1 => {
             Ok([x0, y0, x1, y1])
         }
         _ => Err(format!(
@@ -183,7 +181,11 @@ mod tests {
             serde_json::from_str(r#"{"box": [0.125, 0.25, 0.375, 0.5]}"#).unwrap();
         assert_eq!(box_px(spec_box(&spec).unwrap(), 48, 48), [6, 12, 18, 24]);
         let bad: Map<String, Value> = serde_json::from_str(r#"{"box": [0.5, 0, 0.2, 1]}"#).unwrap();
-        assert!(spec_box(&bad).unwrap_err().starts_with("spec `box` must be"));
+        assert!(
+            spec_box(&bad)
+                .unwrap_err()
+                .starts_with("spec `box` must be")
+        );
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }

@@ -149,7 +149,10 @@ fn verdicts(lesion: &Value) -> Vec<(String, String)> {
         .chain(&["all_fills"])
         .map(|f| {
             let v = &lesion["specificity"][*f]["flip"];
-            (f.to_string(), v["verdict"].as_str().unwrap_or("absent").to_string())
+            (
+                f.to_string(),
+                v["verdict"].as_str().unwrap_or("absent").to_string(),
+            )
         })
         .collect()
 }
@@ -157,7 +160,11 @@ fn verdicts(lesion: &Value) -> Vec<(String, String)> {
 fn assert_all(lesion: &Value, want: &str, what: &str) {
     assert_eq!(lesion["cases"], 6, "{what}: {lesion}");
     for (fill, v) in verdicts(lesion) {
-        assert_eq!(v, want, "{what}, fill {fill}: {}", lesion["specificity"][&fill]);
+        assert_eq!(
+            v, want,
+            "{what}, fill {fill}: {}",
+            lesion["specificity"][&fill]
+        );
     }
 }
 
@@ -176,10 +183,17 @@ fn a_model_that_reads_one_box_is_specific_there_and_nowhere_else() {
     // Evidence flips on every fill, the matched controls never: the mirrored box in the
     // other lung first, then intensity-matched boxes, all on lung-like tissue.
     let all = &lesion["specificity"]["all_fills"]["flip"];
-    assert_eq!((all["evidence"].as_f64(), all["control"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!(
+        (all["evidence"].as_f64(), all["control"].as_f64()),
+        (Some(1.0), Some(0.0))
+    );
     let c0 = &doc["cases"][0];
     assert_eq!(c0["controls"][0]["kind"], "mirror", "{}", c0["controls"]);
-    assert!(c0["controls"].as_array().unwrap().len() >= 2, "{}", c0["controls"]);
+    assert!(
+        c0["controls"].as_array().unwrap().len() >= 2,
+        "{}",
+        c0["controls"]
+    );
     for c in c0["controls"].as_array().unwrap() {
         assert!(c["distance"].as_f64().unwrap() <= 0.1, "{c}");
     }
@@ -208,7 +222,13 @@ fn a_model_that_ignores_the_image_is_not_specific_for_any_fill() {
         .collect();
     assert_eq!(answers.len(), 2, "{answers:?}");
     let all = &lesion["specificity"]["all_fills"]["flip"];
-    assert_eq!((all["evidence"].as_f64(), all["control"].as_f64()), (Some(0.0), Some(0.0)));
+    assert_eq!(
+        (all["evidence"].as_f64(), all["control"].as_f64()),
+        (Some(0.0), Some(0.0))
+    );
     // An interval, not a point, around the zero difference.
-    assert!(all["lo"].as_f64().unwrap() < 0.0 && all["hi"].as_f64().unwrap() > 0.0, "{all}");
+    assert!(
+        all["lo"].as_f64().unwrap() < 0.0 && all["hi"].as_f64().unwrap() > 0.0,
+        "{all}"
+    );
 }
