@@ -105,10 +105,10 @@ fn specificity_blocks(doc: &Value) -> Vec<Block> {
             continue;
         };
         let verdict = v.get("verdict").and_then(Value::as_str).unwrap_or("");
-        if name != "all_fills" {
-            if let Some((_, g)) = groups.iter_mut().find(|(k, _)| *k == verdict) {
-                g.push(name.to_string());
-            }
+        if name != "all_fills"
+            && let Some((_, g)) = groups.iter_mut().find(|(k, _)| *k == verdict)
+        {
+            g.push(name.to_string());
         }
         let num = |k: &str| v.get(k).and_then(Value::as_f64);
         let diff = match (num("difference"), num("lo"), num("hi")) {
