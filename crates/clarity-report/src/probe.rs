@@ -209,10 +209,7 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
                 format!("Cases ({title})"),
                 format!(
                     "{}: {} grounded, {} not grounded, {} inconclusive",
-                    text(c, "cases"),
-                    c["grounded"],
-                    c["not_grounded"],
-                    c["inconclusive"]
+                    c["cases"], c["grounded"], c["not_grounded"], c["inconclusive"]
                 ),
             ),
             (
@@ -482,6 +479,14 @@ mod tests {
         std::fs::write(dir.path().join("probe.json"), doc().to_string()).unwrap();
         let s = section(dir.path()).unwrap().unwrap();
         assert_eq!(s.id, "probe");
+        // Counts are integers, not "6.000".
+        assert!(
+            s.blocks.iter().any(|b| matches!(b, Block::KeyValues(kv)
+                if kv[0] == ("Cases (cases with a known lesion)".into(),
+                             "6: 6 grounded, 0 not grounded, 0 inconclusive".into()))),
+            "{:?}",
+            s.blocks
+        );
         assert!(
             s.blocks
                 .iter()
