@@ -59,6 +59,11 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     let mut text = String::new();
     let _ = writeln!(text, "probe {}", dir.display());
     let _ = writeln!(text, "{}", p.headline);
+    let _ = write!(
+        text,
+        "{}",
+        clarity_probe::FillVerdict::table(&p.specificity)
+    );
     let _ = writeln!(
         text,
         "runs: {} ({} executed, {} from cache, {} resumed from the journal; {} failed)",
