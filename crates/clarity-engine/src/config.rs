@@ -126,6 +126,11 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Largest image or manifest file read, in bytes.
     pub max_file_bytes: u64,
+    /// Largest decoded image in bytes (width × height × channels × bytes per sample, from
+    /// the header, before decoding).
+    pub max_decoded_bytes: u64,
+    /// Largest width or height of one decoded image.
+    pub max_side: u32,
 }
 
 impl Default for Limits {
@@ -134,6 +139,8 @@ impl Default for Limits {
             max_runs: 1_000_000,
             max_pixels: 100_000_000,
             max_file_bytes: 512 << 20,
+            max_decoded_bytes: 512 << 20,
+            max_side: 65_535,
         }
     }
 }
