@@ -597,6 +597,13 @@ fn csv_err(file: &str, e: impl std::fmt::Display) -> AnalysisError {
     }
 }
 
+/// Every CSV cell goes through [`clarity_core::csv_cell::formula_safe`]: case ids, file names
+/// and axis labels come from untrusted input.
+fn safe_cells(row: &[String]) -> impl Iterator<Item = String> + '_ {
+    row.iter()
+        .map(|c| clarity_core::csv_cell::formula_safe(c).into_owned())
+}
+
 fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut head: Vec<String> = vec!["cell".into(), "is_baseline".into()];
@@ -611,7 +618,7 @@ fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
         head.push(format!("{m}_lo"));
         head.push(format!("{m}_hi"));
     }
-    w.write_record(&head)
+    w.write_record(safe_cells(&head))
         .map_err(|e| csv_err("metrics.csv", e))?;
     for c in &a.cells {
         let mut row: Vec<String> = vec![c.cell.to_string(), c.is_baseline.to_string()];
@@ -627,7 +634,7 @@ fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
             row.push(fmt_opt(e.and_then(|e| e.lo)));
             row.push(fmt_opt(e.and_then(|e| e.hi)));
         }
-        w.write_record(&row)
+        w.write_record(safe_cells(&row))
             .map_err(|e| csv_err("metrics.csv", e))?;
     }
     w.into_inner().map_err(|e| csv_err("metrics.csv", e))
@@ -639,7 +646,8 @@ fn cases_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
     head.extend(a.axes.iter().map(|x| x.name.clone()));
     head.extend(["n", "failures", "compared"].iter().map(|s| s.to_string()));
     head.extend(METRICS.iter().map(|s| s.to_string()));
-    w.write_record(&head).map_err(|e| csv_err("cases.csv", e))?;
+    w.write_record(safe_cells(&head))
+        .map_err(|e| csv_err("cases.csv", e))?;
     for r in &a.case_cells {
         let mut row = vec![r.case_id.clone(), r.cell.to_string()];
         row.extend(a.cells[r.cell].values.iter().map(AxisValue::label));
@@ -649,7 +657,8 @@ fn cases_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
                 .iter()
                 .map(|m| fmt_opt(r.metrics.get(*m).copied().flatten())),
         );
-        w.write_record(&row).map_err(|e| csv_err("cases.csv", e))?;
+        w.write_record(safe_cells(&row))
+            .map_err(|e| csv_err("cases.csv", e))?;
     }
     w.into_inner().map_err(|e| csv_err("cases.csv", e))
 }

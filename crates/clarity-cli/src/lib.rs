@@ -52,17 +52,35 @@ pub fn run(cli: Cli) -> u8 {
                 return EXIT_OK;
             }
             let code = exit_code(&err);
+            let text = render_error(&err);
             if code == EXIT_INTERRUPTED || code == EXIT_TERMINATED {
                 match signals::received_name() {
-                    Some(sig) => eprintln!("clarity: {sig} received: {err:#}"),
-                    None => eprintln!("clarity: {err:#}"),
+                    Some(sig) => eprintln!("clarity: {sig} received: {text}"),
+                    None => eprintln!("clarity: {text}"),
                 }
             } else {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {text}");
             }
             code
         }
     }
+}
+
+/// The error and its causes joined by `: `, like `{:#}`, except that a cause whose text the
+/// message already contains is left out (many errors print their source in their own text;
+/// `{:#}` would repeat it: "failed to read directory X: …: failed to read directory X: …").
+pub(crate) fn render_error(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn init_logging(quiet: bool) {

@@ -4,6 +4,7 @@
 mod e2e;
 mod errors;
 mod hardening;
+mod hygiene;
 mod probe;
 mod refine;
 mod sweepdir;

@@ -98,10 +98,27 @@ fn unknown_key_names_line_and_key() {
 
 #[test]
 fn wrong_type_names_key() {
+    // Inside a tagged table (`cohort`, `adapter`) the error points at the key, not the table.
     let e = err(&BASE.replace("n = 2", "n = \"two\""));
-    assert!(e.starts_with("/cfg/sweep.toml:4:1: key `cohort`"), "{e}");
+    assert!(e.starts_with("/cfg/sweep.toml:6:5: key `cohort.n`"), "{e}");
     assert!(
         e.contains("invalid type: string \"two\", expected usize"),
+        "{e}"
+    );
+    let e = err(&BASE.replace("n = 2", "n = -1"));
+    assert!(e.starts_with("/cfg/sweep.toml:6:5: key `cohort.n`"), "{e}");
+    assert!(
+        e.contains("invalid value: integer `-1`, expected usize"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_output_is_a_config_error() {
+    let e = err(&format!("output = \"\"\n{BASE}"));
+    assert!(e.contains("key `output`"), "{e}");
+    assert!(
+        e.contains("expected an output directory path, got an empty string"),
         "{e}"
     );
 }
