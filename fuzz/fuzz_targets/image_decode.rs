@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(decoded) => {
             let (w, h) = (decoded.image.width(), decoded.image.height());
             assert!(w > 0 && h > 0, "a decoded image has pixels");
-            assert!(w <= LIMITS.max_side && h <= LIMITS.max_side, "{w}x{h} passed max_side");
+            assert!(
+                w <= LIMITS.max_side && h <= LIMITS.max_side,
+                "{w}x{h} passed max_side"
+            );
             assert!(
                 u64::from(w) * u64::from(h) <= LIMITS.max_pixels,
                 "{w}x{h} passed max_pixels"

@@ -49,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
     match clarity_analysis::load_r2l_dir(root, None) {
         Ok(d) => {
             for r in &d.records {
-                assert!(r.cell < d.cells.len(), "record cell {} out of range", r.cell);
+                assert!(
+                    r.cell < d.cells.len(),
+                    "record cell {} out of range",
+                    r.cell
+                );
             }
         }
         Err(e) => {

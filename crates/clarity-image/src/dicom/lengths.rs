@@ -196,7 +196,11 @@ fn walk(r: &mut Reader<'_>, encoding: Encoding) -> Result<(), String> {
             let Some((_, len, header)) = explicit_header(r) else {
                 return Ok(());
             };
-            (len, header, r.bytes.get(r.pos + 4..r.pos + 6) == Some(b"SQ"))
+            (
+                len,
+                header,
+                r.bytes.get(r.pos + 4..r.pos + 6) == Some(b"SQ"),
+            )
         };
         r.pos += header;
         if len == UNDEFINED {
