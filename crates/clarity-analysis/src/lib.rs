@@ -43,4 +43,6 @@ pub use io::{
     AnalysisSummary, AnalyzeOptions, analyze_dir, load_clarity_dir, load_dir, load_r2l_dir,
 };
 pub use normalize::Normalizer;
+/// How an R2L sweep names a run directory (used by the fuzz target to lay out runs).
+pub use r2l::run_dir_name as r2l_run_dir_name;
 pub use rows::justification_drift;

@@ -162,6 +162,14 @@ struct AppState {
     permits: Arc<tokio::sync::Semaphore>,
 }
 
+/// Parses and validates a chat-completions request body exactly as `POST
+/// /v1/chat/completions` does before inference (JSON shape, `model`, the image data URL and
+/// its limits), without running a model. The fuzz target `fuzz_targets/serve_request.rs`
+/// drives it.
+pub fn validate_request(body: &[u8], options: &ServeOptions) -> Result<(), ServeError> {
+    protocol::parse_request(body, options).map(|_| ())
+}
+
 /// The router with default [`ServeOptions`].
 pub fn router(model: Arc<dyn ChatModel>) -> Router {
     router_with(model, ServeOptions::default())

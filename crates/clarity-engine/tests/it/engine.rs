@@ -455,6 +455,33 @@ fn a_different_sweep_never_clobbers_an_output_dir() {
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
 }
 
+/// Found by scripts/soak.sh: a kill -9 after the output directory was made but before
+/// `plan.json` was renamed into place leaves the lock file and the plan's hidden temporary;
+/// the resume refused the directory as "not empty and holds no Clarity sweep". Clarity's own
+/// leftovers (the lock, `.NAME.tmp-PID-N` temporaries of a dead writer) do not make a
+/// directory foreign, and the temporaries are removed under the lock.
+#[test]
+fn a_sweep_killed_before_plan_json_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(".clarity.lock"), "12345").unwrap();
+    std::fs::write(dir.join(".plan.json.tmp-12345-0"), "{\"plan_ha").unwrap();
+    let p = prepared(BASE, Arc::new(MeanAdapter::new(0.45)));
+    rt.block_on(run_sweep(&p, &dir, &opts(1, None))).unwrap();
+    assert!(!dir.join(".plan.json.tmp-12345-0").exists());
+    assert!(dir.join("plan.json").exists());
+    // A file that only looks like one (not hidden, or no `.tmp-PID-N`) is still foreign.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join(".notes.tmp"), "mine").unwrap();
+    let e = rt
+        .block_on(run_sweep(&p, &foreign, &opts(1, None)))
+        .unwrap_err();
+    assert!(e.to_string().contains("not empty"), "{e}");
+}
+
 #[test]
 fn plan_json_has_the_documented_shape() {
     let tmp = tempfile::tempdir().unwrap();

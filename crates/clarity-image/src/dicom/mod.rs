@@ -19,6 +19,7 @@
 mod colour;
 mod grey;
 mod jpeg;
+mod lengths;
 mod rle;
 
 use std::io::Cursor;
@@ -178,6 +179,8 @@ pub(crate) fn decode_dicom(
         format: SourceFormat::Dicom,
         detail,
     };
+    // Before dicom-rs, which allocates each value from its declared length.
+    lengths::check_lengths(bytes).map_err(corrupt)?;
     let preamble = if bytes.get(128..132) == Some(b"DICM") {
         ReadPreamble::Always
     } else {
