@@ -29,6 +29,7 @@ pub mod io;
 mod normalize;
 mod r2l;
 mod rows;
+pub mod verdicts;
 
 pub use analysis::{
     Analysis, BaselineAgreement, CaseCellRow, CellMetrics, ClassBreakdown, ClassCell, Estimate,
