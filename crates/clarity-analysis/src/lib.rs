@@ -45,3 +45,4 @@ pub use io::{
 };
 pub use normalize::Normalizer;
 pub use rows::justification_drift;
+pub use verdicts::{Condition, Outcome, Verdict, Verdicts};

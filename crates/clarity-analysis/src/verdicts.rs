@@ -25,7 +25,7 @@ use clarity_core::AxisValue;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::analysis::{Analysis, Estimate, METRICS};
+use crate::analysis::{Analysis, CellMetrics, Estimate, METRICS};
 use crate::cliffs::{Direction, walks};
 
 /// Metrics compared with the baseline answer: trivially perfect at the baseline itself, so their
@@ -344,6 +344,13 @@ pub fn refined_from_json(v: &Value) -> Vec<Refined> {
         .collect()
 }
 
+fn baseline(a: &Analysis) -> &CellMetrics {
+    a.cells
+        .iter()
+        .find(|c| c.is_baseline)
+        .unwrap_or(&a.cells[a.baseline_cell])
+}
+
 /// Judges `cond` on every walk of the analysis's axes (only `cond.axis` when named; an unknown
 /// axis is an error naming the axes). `refined`: the cliffs of `refine.json`, attached to the
 /// walks they refine.
@@ -360,7 +367,7 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
                 .join(", ")
         ));
     }
-    let base = &a.cells[a.baseline_cell];
+    let base = baseline(a);
     let skip_start = COMPARED.contains(&cond.metric.as_str());
     let name = metric_name(&cond.metric);
     let th = clarity_core::json::format_num(cond.threshold);
@@ -615,7 +622,7 @@ pub fn cohort(a: &Analysis, refined: &[Refined]) -> Verdicts {
                 describe(&e)
             );
         } else if o.outcome == Outcome::Holds && e.lo.is_some_and(|lo| lo < cond.threshold) {
-            let cases = a.cells[a.baseline_cell].cases;
+            let cases = baseline(a).cases;
             o.outcome = Outcome::Inconclusive;
             o.more_cases = more_cases(&e, cases, cond.threshold);
             o.summary = format!(
@@ -637,7 +644,7 @@ pub fn headline(a: &Analysis, v: &Verdicts, manifest_mismatches: usize) -> Vec<S
     let mut h = vec![format!("Verdict: {}", v.overall.summary)];
     h.extend(v.walks.iter().map(|w| w.summary.clone()));
     let th = clarity_core::json::format_num(v.condition.threshold);
-    let base = &a.cells[a.baseline_cell];
+    let base = baseline(a);
     h.push(match &v.baseline_accuracy {
         Some(e) if v.baseline_accuracy_below => format!(
             "Baseline accuracy {}: below the threshold {th} — the model is mostly wrong before any perturbation, so a stable ESI means it stays wrong.",
