@@ -659,9 +659,9 @@ pub fn headline(a: &Analysis, v: &Verdicts, manifest_mismatches: usize) -> Vec<S
     let sa = &a.self_agreement;
     h.push(match &sa.all_seeds {
         Some(e) => format!(
-            "Baseline self-agreement {} over {} seeds{}.",
-            describe(e),
+            "Baseline self-agreement over {} seeds: {}{}.",
             sa.seeds,
+            describe(e),
             if sa.flagged {
                 format!(
                     " — below {}: the model disagrees with itself unperturbed",
