@@ -8,3 +8,4 @@ mod probe;
 mod refine;
 mod sweepdir;
 mod util;
+mod verdicts;
