@@ -192,7 +192,7 @@ fn fail_if_gates_judge_the_interval_and_exit_4() {
             "--fail-if",
             "brightness.factor:esi < 0.8",
             "--fail-if",
-            "drift > 0.5",
+            "drift > 0.9",
         ],
         0,
     );
