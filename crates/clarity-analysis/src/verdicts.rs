@@ -551,12 +551,23 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
     } else {
         1.0
     };
-    // The worst walk decides; the first one listed among equals.
+    // The worst walk decides; among equal outcomes, the one whose point estimate is furthest
+    // on the bad side, then the first listed.
+    let badness = |w: &Verdict| {
+        w.estimate.map_or(f64::NEG_INFINITY, |e| match cond.op {
+            Op::Lt | Op::Le => cond.threshold - e.value,
+            Op::Gt | Op::Ge => e.value - cond.threshold,
+        })
+    };
     let worst_at = out
         .iter()
         .enumerate()
         .rev()
-        .max_by_key(|(_, w)| w.outcome)
+        .max_by(|(_, x), (_, y)| {
+            x.outcome
+                .cmp(&y.outcome)
+                .then(badness(x).total_cmp(&badness(y)))
+        })
         .map(|(i, _)| i);
     let worst = worst_at.map(|i| &out[i]);
     let outcome = worst.map_or(Outcome::NotMeasured, |w| w.outcome);
