@@ -24,6 +24,7 @@ pub mod coverage;
 mod data;
 mod error;
 mod gradients;
+mod headline;
 pub mod intervals;
 pub mod io;
 mod normalize;

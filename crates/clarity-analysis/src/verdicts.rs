@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::analysis::{Analysis, CellMetrics, Estimate, METRICS};
 use crate::cliffs::{Direction, walks};
+pub use crate::headline::{cohort, headline};
 
 /// Metrics compared with the baseline answer: trivially perfect at the baseline itself, so their
 /// walks start one level out.
@@ -282,21 +283,54 @@ fn classify(c: &Condition, e: Option<&Estimate>) -> Level {
     }
 }
 
-/// Cases more that would put the interval wholly on one side of `t`, scaling the observed
-/// half-width on that side as 1/√cases; `None` when the estimate sits on the threshold.
-fn more_cases(e: &Estimate, cases: usize, t: f64) -> Option<usize> {
+/// Cases more that would put the interval wholly on one side of the threshold if the observed
+/// value and spread persist: for proportions (with `n_eff`) the same cluster Wilson interval
+/// with the per-case effective size and the t correction; for means the Student-t half-width
+/// scaled as `t_{k-1} s / √k`. `None` when the estimate sits on the threshold (or more than a
+/// million cases would be needed).
+pub(crate) fn more_cases(
+    e: &Estimate,
+    cases: usize,
+    c: &Condition,
+    proportion: bool,
+) -> Option<usize> {
+    use crate::intervals::{Z975, t975, wilson};
     let (lo, hi) = (e.lo?, e.hi?);
+    let t = c.threshold;
     let gap = (e.value - t).abs();
     if gap <= 1e-12 || cases == 0 {
         return None;
     }
-    let w = if e.value >= t {
-        e.value - lo
-    } else {
-        hi - e.value
+    let decided = |lo: f64, hi: f64| {
+        let probe = Estimate {
+            value: e.value,
+            lo: Some(lo),
+            hi: Some(hi),
+            n_eff: None,
+        };
+        !matches!(classify(c, Some(&probe)), Level::Straddles)
     };
-    let need = (cases as f64 * (w / gap).powi(2)).ceil() as usize;
-    Some(need.saturating_sub(cases).max(1))
+    const MAX: usize = 1_000_000;
+    let k = if proportion && let Some(n_eff) = e.n_eff {
+        let per_case = n_eff / cases as f64;
+        (cases + 1..=MAX).find(|&k| {
+            let n = per_case * k as f64 * (Z975 / t975(k - 1)).powi(2);
+            let (l, h) = wilson(e.value, n);
+            decided(l.min(e.value), h.max(e.value))
+        })?
+    } else {
+        let w = if e.value >= t {
+            e.value - lo
+        } else {
+            hi - e.value
+        };
+        let s = w / t975(cases.saturating_sub(1)) * (cases as f64).sqrt();
+        (cases + 1..=MAX).find(|&k| {
+            let half = t975(k - 1) * s / (k as f64).sqrt();
+            decided(e.value - half, e.value + half)
+        })?
+    };
+    Some(k - cases)
 }
 
 /// A refined cliff of `refine.json` (the fields the verdicts use).
@@ -344,7 +378,7 @@ pub fn refined_from_json(v: &Value) -> Vec<Refined> {
         .collect()
 }
 
-fn baseline(a: &Analysis) -> &CellMetrics {
+pub(crate) fn baseline(a: &Analysis) -> &CellMetrics {
     a.cells
         .iter()
         .find(|c| c.is_baseline)
@@ -369,6 +403,7 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
     }
     let base = baseline(a);
     let skip_start = COMPARED.contains(&cond.metric.as_str());
+    let proportional = matches!(cond.metric.as_str(), "esi" | "flip_rate" | "accuracy");
     let name = metric_name(&cond.metric);
     let th = clarity_core::json::format_num(cond.threshold);
     let mut out = Vec::new();
@@ -475,7 +510,7 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
                 .map(|r| r.bracket.clone())
                 .filter(|_| matches!(outcome, Outcome::Breaks | Outcome::Inconclusive));
             let more = (outcome == Outcome::Inconclusive)
-                .then(|| estimate.and_then(|e| more_cases(&e, cases, cond.threshold)))
+                .then(|| estimate.and_then(|e| more_cases(&e, cases, cond, proportional)))
                 .flatten();
             let share = if runs > 0 {
                 failed as f64 / runs as f64
@@ -612,99 +647,6 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
     })
 }
 
-/// The cohort verdict of the headline: `esi < cliff_threshold` on every axis, weighed with the
-/// baseline accuracy (wholly below the threshold: breaks before any perturbation; straddling it:
-/// at best inconclusive).
-pub fn cohort(a: &Analysis, refined: &[Refined]) -> Verdicts {
-    let cond = Condition {
-        axis: None,
-        metric: "esi".into(),
-        op: Op::Lt,
-        threshold: a.settings.cliff_threshold,
-    };
-    let mut v = judge(a, &cond, refined).expect("no axis is named");
-    let th = clarity_core::json::format_num(cond.threshold);
-    if let Some(e) = v.baseline_accuracy {
-        let o = &mut v.overall;
-        if e.hi.is_some_and(|hi| hi < cond.threshold) && o.outcome != Outcome::Breaks {
-            o.outcome = Outcome::Breaks;
-            o.summary = format!(
-                "breaks — accuracy at the baseline {} is below {th} before any perturbation (ESI, agreement with the baseline answer, then measures how stably the model stays wrong).",
-                describe(&e)
-            );
-        } else if o.outcome == Outcome::Holds && e.lo.is_some_and(|lo| lo < cond.threshold) {
-            let cases = baseline(a).cases;
-            o.outcome = Outcome::Inconclusive;
-            o.more_cases = more_cases(&e, cases, cond.threshold);
-            o.summary = format!(
-                "inconclusive — ESI holds along every axis, but accuracy at the baseline {} straddles {th}{}.",
-                describe(&e),
-                o.more_cases
-                    .map(|m| format!("; about {m} more cases would decide it"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    v
-}
-
-/// The headline lines (the same in metrics.json, on stdout, in `--json` and in the report): the
-/// verdict, one line per walk, baseline accuracy, baseline self-agreement, failed runs and
-/// (R2L) manifest mismatches.
-pub fn headline(a: &Analysis, v: &Verdicts, manifest_mismatches: usize) -> Vec<String> {
-    let mut h = vec![format!("Verdict: {}", v.overall.summary)];
-    h.extend(v.walks.iter().map(|w| w.summary.clone()));
-    let th = clarity_core::json::format_num(v.condition.threshold);
-    let base = baseline(a);
-    h.push(match &v.baseline_accuracy {
-        Some(e) if v.baseline_accuracy_below => format!(
-            "Baseline accuracy {}: below the threshold {th} — the model is mostly wrong before any perturbation, so a stable ESI means it stays wrong.",
-            describe(e)
-        ),
-        Some(e) => format!("Baseline accuracy {}.", describe(e)),
-        None if base.ok == 0 => {
-            "Baseline accuracy: not measured (every baseline run failed).".to_string()
-        }
-        None => "Baseline accuracy: not measured (no labelled case).".to_string(),
-    });
-    let sa = &a.self_agreement;
-    h.push(match &sa.all_seeds {
-        Some(e) => format!(
-            "Baseline self-agreement over {} seeds: {}{}.",
-            sa.seeds,
-            describe(e),
-            if sa.flagged {
-                format!(
-                    " — below {}: the model disagrees with itself unperturbed",
-                    clarity_core::json::format_num(sa.threshold)
-                )
-            } else {
-                String::new()
-            }
-        ),
-        None if sa.seeds < 2 => "Baseline self-agreement: not measured (one seed).".to_string(),
-        None => format!(
-            "Baseline self-agreement: not measured — no case has two successful baseline runs ({} of {} baseline runs failed).",
-            base.failures, base.n
-        ),
-    });
-    let r = &a.runs;
-    if r.failed > 0 {
-        h.push(format!(
-            "{} of {} runs failed ({:.0}%) and are left out of the metrics.",
-            r.failed,
-            r.records,
-            100.0 * v.overall.failure_share
-        ));
-    }
-    if manifest_mismatches > 0 {
-        h.push(format!(
-            "{manifest_mismatches} R2L manifest hash mismatch(es)."
-        ));
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -776,9 +718,19 @@ mod tests {
 
     #[test]
     fn more_cases_shrink_the_interval_past_the_threshold() {
-        // Upper half-width 0.3145, 0.2375 below 0.8: (0.3145/0.2375)^2 * 8 = 14.03, so 15 cases: 7 more.
+        let c: Condition = "esi < 0.8".parse().unwrap();
+        // ESI 1 on 3 duplicate-seed cases: the Wilson lower bound n/(n + z²) reaches 0.8 near
+        // 16 effective cases (a little more with the t correction).
+        let one = Estimate {
+            n_eff: Some(3.0),
+            ..est(1.0, 0.14, 1.0)
+        };
+        let m = more_cases(&one, 3, &c, true).unwrap();
+        assert!((13..=17).contains(&m), "{m}");
+        // A mean: half-width 0.31 on 8 cases, 0.2375 from the threshold.
         let e = est(0.5625, 0.25, 0.877);
-        assert_eq!(more_cases(&e, 8, 0.8), Some(7));
-        assert_eq!(more_cases(&est(0.8, 0.6, 0.9), 8, 0.8), None);
+        let m = more_cases(&e, 8, &c, false).unwrap();
+        assert!((3..=8).contains(&m), "{m}");
+        assert_eq!(more_cases(&est(0.8, 0.6, 0.9), 8, &c, true), None);
     }
 }

@@ -278,15 +278,13 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         ),
         (
             "Baseline self-agreement".to_string(),
-            d.baseline_agreement
-                .map(|e| est(&e))
-                .unwrap_or_else(|| {
-                    if d.seeds.len() < 2 {
-                        "not measured (one seed)".into()
-                    } else {
-                        "not measured (no case has two successful baseline runs)".into()
-                    }
-                }),
+            d.baseline_agreement.map(|e| est(&e)).unwrap_or_else(|| {
+                if d.seeds.len() < 2 {
+                    "not measured (one seed)".into()
+                } else {
+                    "not measured (no case has two successful baseline runs)".into()
+                }
+            }),
         ),
     ];
     if !d.model.settings.is_empty() && d.model.settings != "{}" && d.model.settings != "null" {
