@@ -236,6 +236,21 @@ pub struct Verdicts {
     pub baseline_accuracy_below: bool,
 }
 
+/// A parameter value in 4 significant digits, no trailing zeros (as `refine.json`'s summaries).
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return clarity_core::json::format_num(x);
+    }
+    let decimals = (3 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
+}
+
 fn f3(x: f64) -> String {
     format!("{x:.3}")
 }
@@ -408,6 +423,7 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
     let th = clarity_core::json::format_num(cond.threshold);
     let mut out = Vec::new();
     let mut details: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (ax, axis) in a.axes.iter().enumerate() {
         if cond.axis.as_ref().is_some_and(|n| n != &axis.name) {
             continue;
@@ -545,14 +561,14 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
             if let Some(r) = &refined {
                 detail.push_str(&format!(
                     "; refined: the crossing is between {} and {}",
-                    clarity_core::json::format_num(r.bracket[0]),
-                    clarity_core::json::format_num(r.bracket[1])
+                    short(r.bracket[0]),
+                    short(r.bracket[1])
                 ));
                 match r.located {
                     Some([x, y]) => detail.push_str(&format!(
                         ", the data locate it in [{}, {}]",
-                        clarity_core::json::format_num(x),
-                        clarity_core::json::format_num(y)
+                        short(x),
+                        short(y)
                     )),
                     None => detail.push_str(", the data do not bound it (more cases needed)"),
                 }
@@ -562,6 +578,7 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
             }
             let summary = format!("{walk_name}: {} — {detail}.", outcome.word());
             details.push(format!("along {walk_name}, {detail}"));
+            names.push(walk_name.clone());
             out.push(Verdict {
                 axis: Some(axis.name.clone()),
                 direction: Some(*direction),
@@ -586,23 +603,13 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
     } else {
         1.0
     };
-    // The worst walk decides; among equal outcomes, the one whose point estimate is furthest
-    // on the bad side, then the first listed.
-    let badness = |w: &Verdict| {
-        w.estimate.map_or(f64::NEG_INFINITY, |e| match cond.op {
-            Op::Lt | Op::Le => cond.threshold - e.value,
-            Op::Gt | Op::Ge => e.value - cond.threshold,
-        })
-    };
+    // The worst walk decides; among equal outcomes the first listed (axis order: walks along
+    // axes in different units are not ranked against each other).
     let worst_at = out
         .iter()
         .enumerate()
         .rev()
-        .max_by(|(_, x), (_, y)| {
-            x.outcome
-                .cmp(&y.outcome)
-                .then(badness(x).total_cmp(&badness(y)))
-        })
+        .max_by_key(|(_, w)| w.outcome)
         .map(|(i, _)| i);
     let worst = worst_at.map(|i| &out[i]);
     let outcome = worst.map_or(Outcome::NotMeasured, |w| w.outcome);
@@ -621,7 +628,23 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
             "not measured — every run failed ({} of {}).",
             r.failed, r.records
         ),
-        (o, Some(i)) => format!("{} — {}.", o.word(), details[i]),
+        (o, Some(i)) => {
+            let same: Vec<&str> = out
+                .iter()
+                .zip(&names)
+                .filter(|(w, _)| w.outcome == o)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            if same.len() == 1 {
+                format!("{} — {}.", o.word(), details[i])
+            } else {
+                format!(
+                    "{} — along {} (each below; axes in different units are not ranked).",
+                    o.word(),
+                    same.join(", ")
+                )
+            }
+        }
     };
     let overall = Verdict {
         axis: cond.axis.clone(),

@@ -46,7 +46,7 @@ fn analyze_then_report_equal_what_run_writes() {
     // Contrast alone flips every answer; brightness alone never does; three cases decide
     // neither on the interval.
     assert!(
-        text.contains("Verdict: inconclusive — along `contrast.factor`, at 0.5 ×, ESI 0.000 ["),
+        text.contains("`contrast.factor`: inconclusive — at 0.5 ×, ESI 0.000 ["),
         "{text}"
     );
     assert!(
