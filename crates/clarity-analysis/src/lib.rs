@@ -24,11 +24,13 @@ pub mod coverage;
 mod data;
 mod error;
 mod gradients;
+mod headline;
 pub mod intervals;
 pub mod io;
 mod normalize;
 mod r2l;
 mod rows;
+pub mod verdicts;
 
 pub use analysis::{
     Analysis, BaselineAgreement, CaseCellRow, CellMetrics, ClassBreakdown, ClassCell, Estimate,
@@ -46,3 +48,4 @@ pub use normalize::Normalizer;
 /// How an R2L sweep names a run directory (used by the fuzz target to lay out runs).
 pub use r2l::run_dir_name as r2l_run_dir_name;
 pub use rows::justification_drift;
+pub use verdicts::{Condition, Outcome, Verdict, Verdicts};

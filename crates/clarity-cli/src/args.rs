@@ -101,6 +101,21 @@ pub struct AnalyzeArgs {
     /// Baseline self-agreement below this is flagged, in [0, 1].
     #[arg(long)]
     pub self_agreement_threshold: Option<f64>,
+    /// CI gate: exit 4 when the verdict on this condition is `breaks` (judged on the 95%
+    /// interval): `[AXIS:]METRIC OP NUMBER`, e.g. `esi < 0.9`, `blur.sigma:accuracy < 0.8`,
+    /// `drift > 0.2` (any axis unless one is named). Repeatable. Inconclusive and not-measured
+    /// verdicts fail too (see --fail-if-inconclusive).
+    #[arg(long = "fail-if", value_name = "CONDITION", value_parser = parse_condition)]
+    pub fail_if: Vec<clarity_analysis::Condition>,
+    /// Whether an inconclusive verdict (interval straddling the threshold) fails a --fail-if
+    /// gate (a not-measured one always does).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fail_if_inconclusive: bool,
+}
+
+/// `--fail-if`: a condition (a usage error, exit 2, says what is expected).
+fn parse_condition(s: &str) -> Result<clarity_analysis::Condition, String> {
+    s.parse()
 }
 
 /// `--baseline`: `(axis, value)` pairs.
@@ -273,6 +288,16 @@ pub struct RunArgs {
     /// With --refine: most bisection rounds per cliff (1-30, default 4).
     #[arg(long, requires = "refine")]
     pub refine_rounds: Option<usize>,
+    /// CI gate: exit 4 when the verdict on this condition is `breaks` (judged on the 95%
+    /// interval): `[AXIS:]METRIC OP NUMBER`, e.g. `esi < 0.9`, `blur.sigma:accuracy < 0.8`,
+    /// `drift > 0.2` (any axis unless one is named). Repeatable. Inconclusive and not-measured
+    /// verdicts fail too (see --fail-if-inconclusive).
+    #[arg(long = "fail-if", value_name = "CONDITION", value_parser = parse_condition, conflicts_with = "no_analysis")]
+    pub fail_if: Vec<clarity_analysis::Condition>,
+    /// Whether an inconclusive verdict (interval straddling the threshold) fails a --fail-if
+    /// gate (a not-measured one always does).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fail_if_inconclusive: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Test hook: stop as if interrupted after N recorded runs.

@@ -8,6 +8,7 @@
 //! | 1 | runtime error (another `clarity` holds the output directory's lock: the error names its PID; I/O, adapter could not run at all, `--fail-fast` stop, bundle or R2L manifest hash mismatch) |
 //! | 2 | usage, config or input error (nothing was run or written, existing output untouched) |
 //! | 3 | the sweep finished and every artifact was written, but some runs failed (they are recorded in `observations.jsonl` with their error and left out of the metrics) |
+//! | 4 | a `--fail-if` gate failed: its verdict is `breaks` (or inconclusive / not measured, see `--fail-if-inconclusive`); every artifact was written. Takes precedence over 3 |
 //! | 130 | interrupted by SIGINT (Ctrl-C); run the same command again to resume |
 //! | 143 | interrupted by SIGTERM (`docker stop`, systemd, Slurm's `scancel`): handled like SIGINT (in-flight runs cancelled, command-adapter process groups killed, journal synced); run the same command again to resume |
 //!
@@ -36,6 +37,8 @@ pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the sweep completed with failed runs.
 pub const EXIT_FAILED_RUNS: u8 = 3;
+/// Exit code: a `--fail-if` gate failed.
+pub const EXIT_GATE: u8 = 4;
 /// Exit code: interrupted by SIGINT (or the `--abort-after` test hook).
 pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: interrupted by SIGTERM.

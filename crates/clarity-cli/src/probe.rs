@@ -51,7 +51,7 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     signal.abort();
     let p = result?;
     let report = if dir.join(OBSERVATIONS_FILE).is_file() {
-        crate::finish::analyze_and_report(&dir, &prepared, true)?.report
+        crate::finish::analyze_and_report(&dir, &prepared, true, &[])?.report
     } else {
         write_bundle(&dir).with_context(|| format!("sealing {}", dir.display()))?;
         None

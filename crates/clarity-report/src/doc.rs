@@ -99,9 +99,14 @@ fn cliff_name(axis: &clarity_core::Axis, c: &Cliff, walks: usize) -> String {
     }
 }
 
-/// The headline: which axes break the model first (ranked by the relative position of the ESI
-/// cliff along its walk from the identity), and which hold.
+/// The headline: the analysis's own lines (metrics.json `headline`, the verdicts the CLI prints
+/// too); for a sweep analysed before verdicts existed, which axes break the model first
+/// (ranked by the relative position of the ESI cliff along its walk from the identity), and
+/// which hold.
 pub fn headline(d: &ReportData) -> Vec<String> {
+    if let Some(h) = &d.headline {
+        return h.clone();
+    }
     let esi_cliffs: Vec<&Cliff> = d
         .cliffs
         .iter()
@@ -273,9 +278,13 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         ),
         (
             "Baseline self-agreement".to_string(),
-            d.baseline_agreement
-                .map(|e| est(&e))
-                .unwrap_or_else(|| "not measured (one seed)".into()),
+            d.baseline_agreement.map(|e| est(&e)).unwrap_or_else(|| {
+                if d.seeds.len() < 2 {
+                    "not measured (one seed)".into()
+                } else {
+                    "not measured (no case has two successful baseline runs)".into()
+                }
+            }),
         ),
     ];
     if !d.model.settings.is_empty() && d.model.settings != "{}" && d.model.settings != "null" {

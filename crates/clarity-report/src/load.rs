@@ -766,6 +766,15 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         .take(opts.max_case_rows)
         .map(|s| s.row)
         .collect();
+    // The analysis's headline (older metrics.json without it: the report builds its own).
+    let headline = metrics
+        .get("headline")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|l| l.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        });
     Ok(ReportData {
         title,
         cohort: CohortInfo {
@@ -785,6 +794,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         baseline_agreement,
         baseline_flag,
         esi_threshold,
+        headline,
         curves,
         cliffs,
         refined,

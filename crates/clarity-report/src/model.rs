@@ -313,6 +313,9 @@ pub struct ReportData {
     pub baseline_flag: Option<(bool, f64)>,
     /// ESI threshold used for cliffs (for the headline).
     pub esi_threshold: f64,
+    /// The headline lines the analysis wrote (metrics.json `headline`: the same lines as the
+    /// CLI's summary); `None` for a sweep analysed before verdicts existed.
+    pub headline: Option<Vec<String>>,
     pub curves: Vec<AxisCurves>,
     pub cliffs: Vec<Cliff>,
     /// Refined cliffs, when the directory has `refine.json`.

@@ -6,4 +6,5 @@ mod metrics;
 mod props;
 mod r2l;
 mod r2l_hardening;
+mod verdicts;
 mod write;

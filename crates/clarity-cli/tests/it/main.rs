@@ -9,3 +9,4 @@ mod probe;
 mod refine;
 mod sweepdir;
 mod util;
+mod verdicts;
