@@ -548,7 +548,8 @@ pub fn render(
         "schema_version": SCHEMA_VERSION,
         "kind": "clarity.cliffs",
         "threshold": s.cliff_threshold,
-        "first_break": val("cliffs.json", &first_break(&esi_cohort))?,
+        "first_break": val("cliffs.json", &first_break(&esi_cohort, &a.axes))?,
+        "ranking": val("cliffs.json", &a.rankings)?,
         "cliffs": val("cliffs.json", &a.cliffs)?,
         "refine": val("cliffs.json", &a.refine)?,
     });
@@ -690,7 +691,8 @@ fn summary(
         .filter(|c| c.case_id.is_none() && c.metric == "esi")
         .cloned()
         .collect();
-    let fb = first_break(&esi).cloned();
+    let fb = first_break(&esi, &a.axes).cloned();
+    let ranking = crate::ranking::rank_axes(&esi, &a.axes);
     let th = a.settings.cliff_threshold;
     let min_esi = a
         .cells
@@ -699,8 +701,8 @@ fn summary(
         .filter_map(|c| c.metrics.get("esi").copied().flatten())
         .map(|e| e.value)
         .min_by(f64::total_cmp);
-    let mut h = match &fb {
-        Some(c) => format!(
+    let mut h = match (&fb, ranking.entries.first()) {
+        (Some(c), _) => format!(
             "ESI first falls below {} along `{}` at {} (level {} of {}, ESI {}).",
             json::format_num(th),
             c.axis,
@@ -709,7 +711,13 @@ fn summary(
             a.axes[c.axis_index].values.len(),
             fmt_opt(c.metric_value),
         ),
-        None => format!(
+        (None, Some(_)) => format!(
+            "ESI falls below {} along {} axes; which breaks first is not ranked ({}).",
+            json::format_num(th),
+            ranking.entries.len(),
+            ranking.reason.clone().unwrap_or_default(),
+        ),
+        (None, None) => format!(
             "ESI stays at or above {} along every axis (lowest cell ESI {}).",
             json::format_num(th),
             min_esi
@@ -717,21 +725,15 @@ fn summary(
                 .unwrap_or_else(|| "undefined".into())
         ),
     };
-    // Every other axis that breaks, earliest first, then the ones that hold.
-    let mut broken: Vec<&Cliff> = esi
-        .iter()
-        .filter(|c| c.level.is_some() && fb.as_ref() != Some(*c))
-        .collect();
-    broken.sort_by(|x, y| {
-        let r = |c: &Cliff| c.relative_position.unwrap_or(1.0);
-        r(x).total_cmp(&r(y)).then(x.axis_index.cmp(&y.axis_index))
-    });
-    for c in broken {
+    // Every other axis that breaks, in the ranking's order (severity presets, or axis order
+    // when not ranked), then the ones that hold.
+    for e in ranking.entries.iter().skip(usize::from(fb.is_some())) {
         h.push_str(&format!(
-            " Then `{}` at {} (ESI {}).",
-            c.axis,
-            c.value.as_ref().map(AxisValue::label).unwrap_or_default(),
-            fmt_opt(c.metric_value),
+            " {} `{}` at {} (ESI {}).",
+            if fb.is_some() { "Then" } else { "Along" },
+            e.axis,
+            e.value.label(),
+            fmt_opt(e.metric_value),
         ));
     }
     let holds: Vec<String> = a
