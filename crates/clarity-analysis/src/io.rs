@@ -703,12 +703,11 @@ fn summary(
         .min_by(f64::total_cmp);
     let mut h = match (&fb, ranking.entries.first()) {
         (Some(c), _) => format!(
-            "ESI first falls below {} along `{}` at {} (level {} of {}, ESI {}).",
+            // No "level k of n": it changes with levels far from the crossing.
+            "ESI first falls below {} along `{}` at {} (ESI {}).",
             json::format_num(th),
             c.axis,
             c.value.as_ref().map(AxisValue::label).unwrap_or_default(),
-            c.level.unwrap_or(0) + 1,
-            a.axes[c.axis_index].values.len(),
             fmt_opt(c.metric_value),
         ),
         (None, Some(_)) => format!(

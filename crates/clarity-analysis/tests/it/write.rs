@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::*;
 
-fn write_sweep(dir: &Path, d: &SweepData, analysis: Value) {
+pub(crate) fn write_sweep(dir: &Path, d: &SweepData, analysis: Value) {
     let plan = json!({
         "axes": d.axes, "cells": d.cells, "cases": d.cases, "seeds": d.seeds,
         "normalization": d.normalization, "analysis": analysis, "plan_hash": "abc123",
@@ -50,9 +50,8 @@ fn writes_every_artifact_deterministically() {
     let s = analyze_dir(dir, &AnalyzeOptions::default()).unwrap();
     assert_eq!(s.files, FILES);
     assert!(
-        s.headline.starts_with(
-            "ESI first falls below 0.8 along `blur.sigma` at 0.5 (level 2 of 4, ESI 0.75)."
-        ),
+        s.headline
+            .starts_with("ESI first falls below 0.8 along `blur.sigma` at 0.5 (ESI 0.75)."),
         "{}",
         s.headline
     );
