@@ -590,7 +590,8 @@ pub fn render_with(
         "schema_version": SCHEMA_VERSION,
         "kind": "clarity.cliffs",
         "threshold": s.cliff_threshold,
-        "first_break": val("cliffs.json", &first_break(&esi_cohort))?,
+        "first_break": val("cliffs.json", &first_break(&esi_cohort, &a.axes))?,
+        "ranking": val("cliffs.json", &a.rankings)?,
         "cliffs": val("cliffs.json", &a.cliffs)?,
         "refine": val("cliffs.json", &a.refine)?,
     });
@@ -742,7 +743,7 @@ fn summary(
         .filter(|c| c.case_id.is_none() && c.metric == "esi")
         .cloned()
         .collect();
-    let fb = first_break(&esi).cloned();
+    let fb = first_break(&esi, &a.axes).cloned();
     let min_esi = a
         .cells
         .iter()

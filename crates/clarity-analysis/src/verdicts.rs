@@ -263,6 +263,70 @@ fn metric_name(m: &str) -> String {
 }
 
 /// `0.125 [0.020, 0.470], n_eff 8`.
+/// The breaking walks in the order cliffs.json ranks their ESI crossings on the kernels'
+/// severity presets (a scale that does not depend on the grid), when the condition is the
+/// cliff threshold on ESI and every breaking walk is ranked; `None` otherwise (then the walks
+/// are listed unranked). Ties and overlapping crossing intervals are said, not hidden.
+fn severity_order(
+    a: &Analysis,
+    cond: &Condition,
+    walks: &[Verdict],
+    names: &[String],
+) -> Option<String> {
+    if cond.metric != "esi" || cond.threshold != a.settings.cliff_threshold {
+        return None;
+    }
+    let esi: Vec<crate::Cliff> = a
+        .cliffs
+        .iter()
+        .filter(|c| c.case_id.is_none() && c.metric == "esi")
+        .cloned()
+        .collect();
+    let ranking = crate::ranking::rank_axes(&esi, &a.axes);
+    if !ranking.is_ranked() {
+        return None;
+    }
+    let breaking: Vec<(&Verdict, &String)> = walks
+        .iter()
+        .zip(names)
+        .filter(|(w, _)| w.outcome == Outcome::Breaks)
+        .collect();
+    let mut ranked = Vec::new();
+    for e in &ranking.entries {
+        if let Some((_, n)) = breaking
+            .iter()
+            .find(|(w, _)| w.axis.as_deref() == Some(&e.axis) && w.direction == Some(e.direction))
+        {
+            ranked.push((e, *n));
+        }
+    }
+    if ranked.len() != breaking.len() || ranked.len() < 2 {
+        return None;
+    }
+    let mut text = String::new();
+    for (k, (e, n)) in ranked.iter().enumerate() {
+        let sev = e.severity.map(short).unwrap_or_else(|| "?".into());
+        match k {
+            0 => text.push_str(&format!("{n} first (severity {sev}")),
+            _ => {
+                let tied = e.rank == ranked[k - 1].0.rank;
+                text.push_str(&format!(
+                    ", {} {n} (severity {sev}",
+                    if tied { "tied with" } else { "then" }
+                ));
+            }
+        }
+        if k + 1 < ranked.len() && e.separated_from_next == Some(false) {
+            text.push_str(", its crossing interval overlaps the next");
+        }
+        text.push(')');
+    }
+    text.push_str(
+        "; ranked by where ESI crosses the threshold on the kernels' severity presets, not by grid position",
+    );
+    Some(text)
+}
+
 pub fn describe(e: &Estimate) -> String {
     let mut s = f3(e.value);
     if let (Some(lo), Some(hi)) = (e.lo, e.hi) {
@@ -637,6 +701,11 @@ pub fn judge(a: &Analysis, cond: &Condition, refined: &[Refined]) -> Result<Verd
                 .collect();
             if same.len() == 1 {
                 format!("{} — {}.", o.word(), details[i])
+            } else if let Some(order) = (o == Outcome::Breaks)
+                .then(|| severity_order(a, cond, &out, &names))
+                .flatten()
+            {
+                format!("{} — along {order} (each below).", o.word())
             } else {
                 format!(
                     "{} — along {} (each below; axes in different units are not ranked).",
