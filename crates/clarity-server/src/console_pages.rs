@@ -4,15 +4,23 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use clarity_report::doc::{Block, est};
 use serde::Deserialize;
 
 use crate::api::{blocking, files_of, sweep_dir};
-use crate::console::{PageResult, diff_html, esc, not_found, num, page, q};
+use crate::console::{PageError, PageResult, diff_html, esc, not_found, num, page, q};
 use crate::paths::{discover_configs, discover_sweeps, encode_id};
 use crate::sweeps::{RunFilter, summary};
 use crate::{ApiError, AppState};
+
+/// A query or path rejection as the console's error page (not axum's plain text).
+fn param<T>(
+    r: Result<T, impl axum::response::IntoResponse + std::fmt::Display>,
+) -> Result<T, PageError> {
+    r.map_err(|e| PageError(crate::error::rejection(e)))
+}
 
 fn str_of(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or("").to_string()
@@ -77,7 +85,11 @@ pub async fn index(State(state): State<AppState>) -> PageResult {
 }
 
 /// `/sweeps/{id}`: headline, curves, surfaces, cliffs and the ways into the runs.
-pub async fn sweep(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
+pub async fn sweep(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> PageResult {
+    let Path(id) = param(id)?;
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let body = blocking(move || {
@@ -253,9 +265,10 @@ fn filter_query(f: &RunFilter, offset: usize) -> String {
 /// `/sweeps/{id}/runs`: the case browser (filter form + table, paginated).
 pub async fn runs(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(filter): Query<RunFilter>,
+    id: Result<Path<String>, PathRejection>,
+    filter: Result<Query<RunFilter>, QueryRejection>,
 ) -> PageResult {
+    let (Path(id), Query(filter)) = (param(id)?, param(filter)?);
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let body = blocking(move || {
@@ -360,9 +373,10 @@ pub struct RunQuery {
 /// `/sweeps/{id}/run?case&cell&seed`: baseline and perturbed side by side.
 pub async fn run(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(rq): Query<RunQuery>,
+    id: Result<Path<String>, PathRejection>,
+    rq: Result<Query<RunQuery>, QueryRejection>,
 ) -> PageResult {
+    let (Path(id), Query(rq)) = (param(id)?, param(rq)?);
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let body = blocking(move || {
@@ -491,7 +505,11 @@ pub async fn launch(State(state): State<AppState>) -> PageResult {
 }
 
 /// `/jobs/{job}`: live progress (server-sent events) and cancel.
-pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
+pub async fn job(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> PageResult {
+    let Path(id) = param(id)?;
     let Some(job) = id.parse().ok().and_then(|n| state.0.jobs.get(n)) else {
         return Err(not_found(format!("no job `{id}`")));
     };
@@ -529,7 +547,11 @@ pub struct CompareForm {
 }
 
 /// `/compare?a&b`: two sweeps side by side.
-pub async fn compare(State(state): State<AppState>, Query(f): Query<CompareForm>) -> PageResult {
+pub async fn compare(
+    State(state): State<AppState>,
+    f: Result<Query<CompareForm>, QueryRejection>,
+) -> PageResult {
+    let Query(f) = param(f)?;
     let s = state.clone();
     let ids: Vec<String> = blocking(move || {
         Ok(discover_sweeps(s.root())

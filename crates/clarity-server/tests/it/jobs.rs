@@ -286,9 +286,17 @@ async fn a_posted_config_may_only_reference_paths_under_the_root() {
             StatusCode::FORBIDDEN,
             "cohort",
         ),
-        (post(&folder("../imgs"), "f.toml"), StatusCode::FORBIDDEN, "cohort"),
+        (
+            post(&folder("../imgs"), "f.toml"),
+            StatusCode::FORBIDDEN,
+            "cohort",
+        ),
         // Output outside the root.
-        (post(&config("../escaped", 0), "e.toml"), StatusCode::FORBIDDEN, "output"),
+        (
+            post(&config("../escaped", 0), "e.toml"),
+            StatusCode::FORBIDDEN,
+            "output",
+        ),
         // Adapters that run a program or fetch a URL.
         (
             post(
@@ -302,15 +310,43 @@ async fn a_posted_config_may_only_reference_paths_under_the_root() {
             "not `command`",
         ),
         // Saved outside the root, hidden, or not as .toml.
-        (post(&config("out/x", 0), "../x.toml"), StatusCode::FORBIDDEN, "`..`"),
-        (post(&config("out/x", 0), "/tmp/x.toml"), StatusCode::FORBIDDEN, "relative"),
-        (post(&config("out/x", 0), ".x.toml"), StatusCode::BAD_REQUEST, "hidden"),
-        (post(&config("out/x", 0), "x.txt"), StatusCode::BAD_REQUEST, ".toml"),
-        (post(&config("out/x", 0), "no/dir/x.toml"), StatusCode::BAD_REQUEST, "does not exist"),
+        (
+            post(&config("out/x", 0), "../x.toml"),
+            StatusCode::FORBIDDEN,
+            "`..`",
+        ),
+        (
+            post(&config("out/x", 0), "/tmp/x.toml"),
+            StatusCode::FORBIDDEN,
+            "relative",
+        ),
+        (
+            post(&config("out/x", 0), ".x.toml"),
+            StatusCode::BAD_REQUEST,
+            "hidden",
+        ),
+        (
+            post(&config("out/x", 0), "x.txt"),
+            StatusCode::BAD_REQUEST,
+            ".toml",
+        ),
+        (
+            post(&config("out/x", 0), "no/dir/x.toml"),
+            StatusCode::BAD_REQUEST,
+            "does not exist",
+        ),
         // Not a config: the message names the file as posted, not a temporary one.
-        (post("cohort = 3", "bad.toml"), StatusCode::BAD_REQUEST, "bad.toml"),
+        (
+            post("cohort = 3", "bad.toml"),
+            StatusCode::BAD_REQUEST,
+            "bad.toml",
+        ),
         // Neither or both ways of naming a config.
-        (r#"{"toml":"x"}"#.to_string(), StatusCode::BAD_REQUEST, "save_as"),
+        (
+            r#"{"toml":"x"}"#.to_string(),
+            StatusCode::BAD_REQUEST,
+            "save_as",
+        ),
         (
             r#"{"config":"a.toml","toml":"x","save_as":"a.toml"}"#.to_string(),
             StatusCode::BAD_REQUEST,
