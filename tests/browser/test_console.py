@@ -227,6 +227,7 @@ def test_compare_two_sweeps(c):
 
 def test_launch_and_watch_progress_to_100(c):
     c.get("/launch")
+    c.screenshot("launch")
     Select(c.find("#config")).select_by_value("launch.toml")
     c.find("#start").click()
     c.wait(lambda: "/jobs/" in c.driver.current_url, what="the job page")
@@ -242,6 +243,29 @@ def test_launch_and_watch_progress_to_100(c):
     c.wait(lambda: c.find_all("#headline li"), what="the launched sweep's page")
     c.get("/")
     assert "launched" in [a.text for a in c.find_all("#sweeps a.sweep")]
+
+
+def post_config(c, text, save_as):
+    c.get("/launch")
+    c.find("#toml").send_keys(text)
+    c.find("#save-as").send_keys(save_as)
+    c.find("#post-start").click()
+
+
+def test_posted_config_outside_the_root_is_refused(c):
+    post_config(c, CONFIG.format(output="../escaped", phantom_seed=0, n=4, seeds="[0]"), "escape.toml")
+    c.wait(lambda: c.find("#post-error").text, what="the refusal")
+    err = c.find("#post-error").text
+    assert "outside the served root" in err, err
+    assert "/launch" in c.driver.current_url
+
+
+def test_posted_config_runs_to_100(c):
+    post_config(c, CONFIG.format(output="out/posted", phantom_seed=2, n=4, seeds="[0]"), "posted.toml")
+    c.wait(lambda: "/jobs/" in c.driver.current_url, what="the job page")
+    c.wait(lambda: c.find("#status").text != "running", timeout=60, what="the job to end")
+    assert c.find("#status").text == "finished", c.find("#job-error").text
+    assert float(c.find("#percent").text) == 100
 
 
 def test_launch_a_long_sweep_and_cancel_it(c):
@@ -267,6 +291,8 @@ TESTS = [
     test_flip_count_link_opens_those_runs,
     test_compare_two_sweeps,
     test_launch_and_watch_progress_to_100,
+    test_posted_config_outside_the_root_is_refused,
+    test_posted_config_runs_to_100,
     test_launch_a_long_sweep_and_cancel_it,
 ]
 

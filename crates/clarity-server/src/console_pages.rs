@@ -484,7 +484,7 @@ pub async fn launch(State(state): State<AppState>) -> PageResult {
     for c in &configs {
         let _ = write!(b, r#"<option value="{0}">{0}</option>"#, esc(c));
     }
-    b.push_str(r#"</select></label><button type="submit" id="start">Start</button></form><p class="error" id="launch-error"></p><noscript><p>Launching needs JavaScript (it posts JSON to <code>/api/v1/jobs</code>).</p></noscript><h2>Jobs</h2><table id="jobs"><thead><tr><th>Job</th><th>Config</th><th>Sweep</th><th>Status</th><th class="num">Done</th></tr></thead><tbody>"#);
+    b.push_str(r#"</select></label><button type="submit" id="start">Start</button></form><p class="error" id="launch-error"></p><h2>Or paste a config</h2><p class="muted">Saved under the root at the path you give, then run from there. Every path in it (cohort, output, model) must be under the root; only the <code>builtin</code> and <code>onnx</code> adapters are accepted.</p><form id="post-form" class="post-form"><textarea name="toml" id="toml" rows="14" cols="80" spellcheck="false" placeholder="seeds = [0]&#10;output = &quot;out/my-sweep&quot;&#10;[cohort]&#10;kind = &quot;builtin&quot;&#10;…"></textarea><br><label>Save as <input type="text" name="save_as" id="save-as" placeholder="configs/my-sweep.toml"></label> <button type="submit" id="post-start">Save and start</button></form><p class="error" id="post-error"></p><noscript><p>Launching needs JavaScript (it posts JSON to <code>/api/v1/jobs</code>).</p></noscript><h2>Jobs</h2><table id="jobs"><thead><tr><th>Job</th><th>Config</th><th>Sweep</th><th>Status</th><th class="num">Done</th></tr></thead><tbody>"#);
     for j in state.0.jobs.all() {
         let _ = write!(
             b,
