@@ -138,6 +138,9 @@ pub struct ImageQuery {
     /// `saliency`: the image with the run's saliency map blended in.
     #[serde(default)]
     pub overlay: Option<String>,
+    /// `LO,HI`: display window over sample values (an 8-bit PNG; for 16-bit sources).
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 pub async fn image(
@@ -165,6 +168,12 @@ pub async fn image(
             )));
         }
     };
+    let window = q
+        .window
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .map(crate::sweeps::Window::parse)
+        .transpose()?;
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let (mime, bytes) = blocking(move || {
@@ -177,6 +186,7 @@ pub async fn image(
             q.seed,
             which,
             overlay,
+            window,
         )
     })
     .await?;

@@ -368,6 +368,12 @@ pub struct RunQuery {
     pub case: String,
     pub cell: usize,
     pub seed: u64,
+    /// Display window (sample values) for both images; 16-bit sources default to the
+    /// baseline's own range.
+    #[serde(default)]
+    pub lo: Option<u32>,
+    #[serde(default)]
+    pub hi: Option<u32>,
 }
 
 /// `/sweeps/{id}/run?case&cell&seed`: baseline and perturbed side by side.
@@ -390,13 +396,22 @@ pub async fn run(
         let r = &t.rows[pos];
         let base = t.find(&rq.case, t.baseline, rq.seed).map(|i| &t.rows[i]);
         let enc = encode_id(&id);
+        let range = crate::sweeps::source_range(&s.0.sweeps, s.root(), &dir, &rq.case);
+        let sixteen = range.is_some_and(|(d, _, _)| d == clarity_image::BitDepth::Sixteen);
+        let window = match (rq.lo, rq.hi, range) {
+            (Some(lo), Some(hi), _) => Some(crate::sweeps::Window::parse(&format!("{lo},{hi}"))?),
+            (None, None, Some((_, lo, hi))) if sixteen => Some(crate::sweeps::Window { lo, hi }),
+            (None, None, _) => None,
+            _ => return Err(ApiError::bad_request("`lo` and `hi`: give both or neither")),
+        };
+        let win = window.map(|w| format!("&amp;window={},{}", w.lo, w.hi)).unwrap_or_default();
         let img = |which: &str, overlay: bool| {
             format!(
                 "/api/v1/sweeps/{enc}/image?case={}&amp;cell={}&amp;seed={}&amp;which={which}{}",
                 q(&rq.case),
                 rq.cell,
                 rq.seed,
-                if overlay { "&amp;overlay=saliency" } else { "" }
+                if overlay { "&amp;overlay=saliency".to_string() } else { win.clone() }
             )
         };
         let (jb, jp) = diff_html(
@@ -422,6 +437,17 @@ pub async fn run(
         );
         if let Some(l) = &r.label {
             let _ = write!(b, r#"<p>Ground truth: <b>{}</b></p>"#, esc(l));
+        }
+        if let (true, Some(w), Some((_, lo, hi))) = (sixteen, window, range) {
+            let _ = write!(
+                b,
+                r#"<form method="get" id="window-form" class="filters"><input type="hidden" name="case" value="{}"><input type="hidden" name="cell" value="{}"><input type="hidden" name="seed" value="{}"><label>Window low <input type="number" name="lo" id="win-lo" min="0" max="65535" value="{}"></label><label>Window high <input type="number" name="hi" id="win-hi" min="0" max="65535" value="{}"></label><button type="submit" id="win-apply">Apply</button> <span class="muted small">16-bit source: baseline samples {lo}–{hi} of 0–65535; both images use this window.</span></form>"#,
+                esc(&rq.case),
+                rq.cell,
+                rq.seed,
+                w.lo,
+                w.hi
+            );
         }
         b.push_str(r#"<div class="pair" id="pair">"#);
         let side = |b: &mut String, title: &str, which: &str, row: Option<&crate::sweeps::RunRow>, just: &str| {
