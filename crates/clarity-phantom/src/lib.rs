@@ -337,8 +337,8 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
 /// The lesion (if any) of case `index` of the builtin cohort with base seed `seed`: classes in
 /// [`class_names`] order, round-robin; zone level, size and contrast drawn per case.
 ///
-/// Nodules: diameter 0.05–0.12 of the width, contrast 0.10–0.24. Opacities: diameter
-/// 0.12–0.26, contrast 0.10–0.22.
+/// Nodules: diameter 0.05–0.10 of the width (under 3 cm on an adult film), contrast
+/// 0.10–0.24. Opacities: diameter 0.15–0.28, contrast 0.10–0.22.
 pub fn cohort_spec(index: usize, size: u32, depth: BitDepth, seed: u64) -> PhantomSpec {
     let mut rng = stream(seed, "cohort", &(index as u64).to_le_bytes());
     let case_seed = rng.next_u64();
@@ -356,11 +356,11 @@ pub fn cohort_spec(index: usize, size: u32, depth: BitDepth, seed: u64) -> Phant
             let zone = Zone::ALL[level + if right { 0 } else { 3 }];
             let (size, contrast) = match kind {
                 LesionKind::Nodule => (
-                    noise::range(&mut rng, 0.05, 0.12),
+                    noise::range(&mut rng, 0.05, 0.10),
                     noise::range(&mut rng, 0.10, 0.24),
                 ),
                 LesionKind::Opacity => (
-                    noise::range(&mut rng, 0.12, 0.26),
+                    noise::range(&mut rng, 0.15, 0.28),
                     noise::range(&mut rng, 0.10, 0.22),
                 ),
             };

@@ -363,12 +363,14 @@ impl Lesion {
     ) -> Self {
         let r = size / 2.0;
         let (aspect, edge, lobulation) = match kind {
+            // Nodules: well to fairly defined, round to oval, smooth to lobulated.
             LesionKind::Nodule => (
                 range(rng, 0.85, 1.18),
-                range(rng, 0.35, 0.8),
-                range(rng, 0.0, 0.14),
+                range(rng, 0.5, 0.85),
+                range(rng, 0.0, 0.12),
             ),
-            LesionKind::Opacity => (range(rng, 0.75, 1.3), range(rng, 0.15, 0.45), 0.0),
+            // Opacities: ill-defined, with a wide soft edge.
+            LesionKind::Opacity => (range(rng, 0.75, 1.3), range(rng, 0.1, 0.4), 0.0),
         };
         let (rx, ry) = support(r * (1.0 + lobulation), aspect);
         let [zx0, zy0, zx1, zy1] = zone.bounds();

@@ -63,7 +63,7 @@ fn golden_hash_pins_the_renderer() {
     let p = generate(&spec(64, 1, Some(nodule(Zone::RightUpper)))).unwrap();
     assert_eq!(p.image.content_hash(), GOLDEN_64_SEED1);
 }
-const GOLDEN_64_SEED1: &str = "c4d41e628bf6feac3e5207ec60d194120dc918c82c78e0abb8e1f701ed6a038c";
+const GOLDEN_64_SEED1: &str = "1f9202dba718c7800957a5328c1c92d01736fb1df3240e205895d2d47cbef3d3";
 
 #[test]
 fn sizes_64_and_1024_and_both_depths() {
@@ -189,7 +189,14 @@ fn lesion_is_in_its_zone_and_visible() {
                 );
             }
             // The lesion brightens its box and leaves the rest of the image alone.
-            let gain = mean_in(&with, bbox) - mean_in(&without, bbox);
+            // Measured on the middle half of the box: soft-edged lesions fade towards it.
+            let core = [
+                x0 + (x1 - x0) / 4,
+                y0 + (y1 - y0) / 4,
+                x1 - (x1 - x0) / 4,
+                y1 - (y1 - y0) / 4,
+            ];
+            let gain = mean_in(&with, core) - mean_in(&without, core);
             assert!(gain > 10.0, "{kind} {zone}: gain {gain}");
             let far = if zone.is_right() {
                 [200, 40, 230, 60]
