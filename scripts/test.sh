@@ -26,6 +26,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
 
+echo "==> DICOM conformance against pydicom (scripts/dicom-conformance.sh)"
+./scripts/dicom-conformance.sh >/tmp/clarity-dicom-conformance.log 2>&1 \
+  || { tail -40 /tmp/clarity-dicom-conformance.log; exit 1; }
+tail -1 /tmp/clarity-dicom-conformance.log
+
 if [[ "${CLARITY_SKIP_BENCH_SMOKE:-}" != 1 ]]; then
   echo "==> bench/compare.sh --quick (smoke)"
   ./bench/compare.sh --quick

@@ -485,17 +485,60 @@ fn read_spec_file(path: &Path) -> Result<(Map<String, Value>, Vec<u8>), BuildErr
     }
 }
 
+/// Reads a regular file of at most [`MAX_ARTIFACT_BYTES`]. The type is checked before opening
+/// (a FIFO would block, a device such as `/dev/zero`, also behind a symlink, never ends) and
+/// the read itself is capped (`take`), so a file growing after the check cannot exceed the cap.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
     let meta = fs_err::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > MAX_ARTIFACT_BYTES {
+    if !meta.is_file() {
         return Err(format!(
-            "{} is {} bytes, more than the {} allowed",
+            "{} is not a regular file ({}); only regular files are read",
             path.display(),
-            meta.len(),
-            MAX_ARTIFACT_BYTES
+            file_kind(&meta)
         ));
     }
-    fs_err::read(path).map_err(|e| e.to_string())
+    let too_big = |n: u64| {
+        format!(
+            "{} is {n} bytes, more than the {MAX_ARTIFACT_BYTES} allowed (limit MAX_ARTIFACT_BYTES of the command adapter)",
+            path.display()
+        )
+    };
+    if meta.len() > MAX_ARTIFACT_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let file = fs_err::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_ARTIFACT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_ARTIFACT_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// What kind of file `meta` describes, for errors.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn blake3_tag(bytes: &[u8]) -> String {
@@ -1008,5 +1051,28 @@ mod tests {
             err.to_string(),
             "adapter command: `spec` must be a table (JSON object), got an array"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn artifacts_behind_a_symlink_to_a_device_or_a_fifo_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join(MANIFEST_FILE);
+        std::fs::write(
+            &m,
+            r#"{"run_id":"r","timestamp":"t","seed":1,"artifacts":[]}"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(TRACE_FILE)).unwrap();
+        let e = read_artifacts(dir.path(), 1).unwrap_err();
+        assert!(e.contains("is not a regular file (a device)"), "{e}");
+        std::fs::remove_file(dir.path().join(TRACE_FILE)).unwrap();
+        let st = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(TRACE_FILE))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let e = read_artifacts(dir.path(), 1).unwrap_err();
+        assert!(e.contains("is not a regular file (a FIFO)"), "{e}");
     }
 }

@@ -9,12 +9,14 @@
 //!
 //! Implementations: [`builtin`] (the embedded reference CNN), [`command`] (any program
 //! speaking the R2L artifact contract, SPEC §4), [`onnx`] (any ONNX image classifier, in
-//! process through tract), [`openai`] (any OpenAI-compatible chat-completions server).
+//! process through tract), [`openai`] (any OpenAI-compatible chat-completions server),
+//! [`worker`] (long-lived external processes answering JSON lines, e.g. a Python model).
 
 pub mod builtin;
 pub mod command;
 pub mod onnx;
 pub mod openai;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +125,7 @@ pub enum AdapterConfig {
     Command(command::CommandConfig),
     Onnx(onnx::OnnxConfig),
     Openai(openai::OpenAiConfig),
+    Worker(worker::WorkerConfig),
 }
 
 /// Errors building an adapter from its config.
@@ -141,6 +144,7 @@ impl AdapterConfig {
             AdapterConfig::Command(c) => Ok(Arc::new(command::CommandAdapter::new(c, base_dir)?)),
             AdapterConfig::Onnx(c) => Ok(Arc::new(onnx::OnnxAdapter::new(c, base_dir)?)),
             AdapterConfig::Openai(c) => Ok(Arc::new(openai::OpenAiAdapter::new(c, base_dir)?)),
+            AdapterConfig::Worker(c) => Ok(Arc::new(worker::WorkerAdapter::new(c, base_dir)?)),
         }
     }
 }

@@ -10,11 +10,12 @@ use serde::Serialize;
 use crate::bootstrap::{percentile, rng};
 use crate::cliffs::{Cliff, RefineRequest, cliffs_of_curve, refine_targets};
 use crate::gradients::{Gradient, gradient_nonuniform};
+use crate::intervals;
 use crate::rows::{Row, RowBuilder, Rows};
 use crate::{AnalysisError, AnalysisSettings, Normalizer, SweepData};
 
 /// Metric keys, in artifact order.
-pub const METRICS: [&str; 9] = [
+pub const METRICS: [&str; 10] = [
     "esi",
     "flip_rate",
     "accuracy",
@@ -24,17 +25,24 @@ pub const METRICS: [&str; 9] = [
     "delta_confidence",
     "edm",
     "entropy",
+    "confidence_shift",
 ];
 const N_METRICS: usize = METRICS.len();
 /// Metrics whose cliffs are searched.
 const CLIFF_METRICS: [usize; 2] = [0, 2];
 
-/// A point estimate with its bootstrap 95% percentile interval (`None` without resamples).
+/// A point estimate with its 95% interval (method per metric in `docs/analysis.md`: cluster
+/// Wilson for proportions, cluster t for means, percentile bootstrap for CSI; `None` when it
+/// cannot be computed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Estimate {
     pub value: f64,
     pub lo: Option<f64>,
     pub hi: Option<f64>,
+    /// Effective sample size behind the interval (distinct cases ≤ n_eff ≤ runs; duplicate
+    /// seeds count once). Proportions and means only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_eff: Option<f64>,
 }
 
 /// Sums over runs from which every metric is a ratio; addable, so a bootstrap resample is a sum
@@ -146,7 +154,25 @@ impl Acc {
             ratio(self.dconf_s, self.dconf_n),
             ratio(self.dent_s, self.dent_n),
             ratio(self.ent_s, self.ent_n),
+            // One case's confidence shift; over cases, the mean of these (see `estimate_group`).
+            ratio(self.dconf_s, self.dconf_n),
         ]
+    }
+
+    /// Per-case `(numerator, denominator)` of the ratio metrics, `None` for CSI (not a ratio).
+    fn parts(&self, k: usize) -> Option<(f64, f64)> {
+        match METRICS[k] {
+            "esi" | "flip_rate" => Some((self.agree, self.compared)),
+            "accuracy" => Some((self.correct, self.labelled)),
+            "drift" => Some((self.drift_s, self.drift_n)),
+            "confidence" => Some((self.conf_s, self.conf_n)),
+            "delta_confidence" => Some((self.dconf_s, self.dconf_n)),
+            "edm" => Some((self.dent_s, self.dent_n)),
+            "entropy" => Some((self.ent_s, self.ent_n)),
+            // Each case weighs 1: the case's mean shift.
+            "confidence_shift" => (self.dconf_n > 0.0).then(|| (self.dconf_s / self.dconf_n, 1.0)),
+            _ => None,
+        }
     }
 }
 
@@ -156,42 +182,86 @@ fn sum(accs: &[Acc]) -> Acc {
     t
 }
 
-/// Point estimates and percentile CIs of every metric over `per_case` (one accumulator per case
-/// of the group, empty ones dropped), resampling cases with replacement.
+/// Point estimates and 95% intervals of every metric over `per_case` (one accumulator per case
+/// of the group, empty ones dropped): cluster Wilson (proportions), cluster t (means), and for
+/// CSI a percentile bootstrap resampling cases with replacement (`bootstrap_iterations = 0`:
+/// no CSI interval).
 fn estimate_group(
     per_case: &[Acc],
     settings: &AnalysisSettings,
     label: &str,
 ) -> [Option<Estimate>; N_METRICS] {
     let cases: Vec<&Acc> = per_case.iter().filter(|a| !a.is_empty()).collect();
-    let point = sum(per_case).metrics();
-    let b = settings.bootstrap_iterations;
-    let mut reps: Vec<Vec<f64>> = (0..N_METRICS).map(|_| Vec::with_capacity(b)).collect();
-    if b > 0 && !cases.is_empty() {
-        let mut r = rng(settings.bootstrap_seed, label);
-        let n = cases.len();
-        for _ in 0..b {
-            let mut t = Acc::default();
-            for _ in 0..n {
-                t.add(cases[r.random_range(0..n)]);
+    let mut point = sum(per_case).metrics();
+    let mut out = [None; N_METRICS];
+    for k in 0..N_METRICS {
+        let parts: Vec<(f64, f64)> = cases.iter().filter_map(|a| a.parts(k)).collect();
+        let est = match METRICS[k] {
+            "esi" | "accuracy" => intervals::proportion(&parts).map(|i| Estimate {
+                value: i.value,
+                lo: Some(i.lo),
+                hi: Some(i.hi),
+                n_eff: Some(i.n_eff),
+            }),
+            "flip_rate" => intervals::proportion(&parts).map(|i| Estimate {
+                value: 1.0 - i.value,
+                lo: Some(1.0 - i.hi),
+                hi: Some(1.0 - i.lo),
+                n_eff: Some(i.n_eff),
+            }),
+            "csi" => None,
+            m => {
+                let unit = !matches!(m, "edm" | "entropy");
+                if m == "confidence_shift" {
+                    let n: f64 = parts.iter().map(|p| p.1).sum();
+                    point[k] = (n > 0.0).then(|| parts.iter().map(|p| p.0).sum::<f64>() / n);
+                }
+                point[k].map(|value| match intervals::mean(&parts, unit) {
+                    Some(i) => Estimate {
+                        value,
+                        lo: Some(i.lo),
+                        hi: Some(i.hi),
+                        n_eff: Some(i.n_eff),
+                    },
+                    None => Estimate {
+                        value,
+                        lo: None,
+                        hi: None,
+                        n_eff: None,
+                    },
+                })
             }
-            for (k, m) in t.metrics().into_iter().enumerate() {
-                if let Some(m) = m {
-                    reps[k].push(m);
+        };
+        out[k] = est;
+    }
+    // CSI: percentile bootstrap (a variance, not a ratio: no analytic interval).
+    let csi = METRICS
+        .iter()
+        .position(|m| *m == "csi")
+        .expect("csi is a metric");
+    if let Some(value) = point[csi] {
+        let b = settings.bootstrap_iterations;
+        let mut reps = Vec::with_capacity(b);
+        if b > 0 && !cases.is_empty() {
+            let mut r = rng(settings.bootstrap_seed, label);
+            let n = cases.len();
+            for _ in 0..b {
+                let mut t = Acc::default();
+                for _ in 0..n {
+                    t.add(cases[r.random_range(0..n)]);
+                }
+                if let Some(m) = t.metrics()[csi] {
+                    reps.push(m);
                 }
             }
         }
-    }
-    let mut out = [None; N_METRICS];
-    for k in 0..N_METRICS {
-        if let Some(value) = point[k] {
-            reps[k].sort_by(f64::total_cmp);
-            out[k] = Some(Estimate {
-                value,
-                lo: percentile(&reps[k], 0.025),
-                hi: percentile(&reps[k], 0.975),
-            });
-        }
+        reps.sort_by(f64::total_cmp);
+        out[csi] = Some(Estimate {
+            value,
+            lo: percentile(&reps, 0.025),
+            hi: percentile(&reps, 0.975),
+            n_eff: None,
+        });
     }
     out
 }
@@ -755,23 +825,13 @@ fn self_agreement(
     }
     disagreeing.sort();
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let all_seeds = mean(&all).map(|value| {
-        let b = settings.bootstrap_iterations;
-        let mut reps = Vec::with_capacity(b);
-        if b > 0 {
-            let mut r = rng(settings.bootstrap_seed, "self_agreement");
-            let n = all.len();
-            for _ in 0..b {
-                let s: f64 = (0..n).map(|_| all[r.random_range(0..n)]).sum();
-                reps.push(s / n as f64);
-            }
-            reps.sort_by(f64::total_cmp);
-        }
-        Estimate {
-            value,
-            lo: percentile(&reps, 0.025),
-            hi: percentile(&reps, 0.975),
-        }
+    // One yes/no per case: a cluster Wilson interval on the cases.
+    let parts: Vec<(f64, f64)> = all.iter().map(|x| (*x, 1.0)).collect();
+    let all_seeds = intervals::proportion(&parts).map(|i| Estimate {
+        value: i.value,
+        lo: Some(i.lo),
+        hi: Some(i.hi),
+        n_eff: Some(i.n_eff),
     });
     BaselineAgreement {
         flagged: all_seeds.is_some_and(|e| e.value < settings.self_agreement_threshold),

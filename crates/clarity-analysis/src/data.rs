@@ -81,6 +81,20 @@ pub struct SourceInfo {
     pub plan_hash: Option<String>,
     /// R2L only: one check per run, in sweep-manifest order.
     pub manifest_checks: Vec<ManifestCheck>,
+    /// R2L only: the runs that failed and why, in sweep-manifest order (a Clarity sweep keeps
+    /// its failures in `observations.jsonl`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_runs: Vec<FailedRun>,
+}
+
+/// A failed run and its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRun {
+    pub run: String,
+    pub case_id: String,
+    pub cell: usize,
+    pub seed: u64,
+    pub error: String,
 }
 
 impl SourceInfo {

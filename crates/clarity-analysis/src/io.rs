@@ -102,20 +102,59 @@ fn read_plan(dir: &Path) -> Result<Plan, AnalysisError> {
     })
 }
 
-/// The journal of a Clarity sweep: `observations.jsonl`, else `journal.jsonl`.
-fn journal_path(dir: &Path) -> Result<PathBuf, AnalysisError> {
-    let obs = dir.join("observations.jsonl");
-    if obs.exists() {
-        return Ok(obs);
+/// Where a Clarity sweep's records are: the Parquet table (format 2), else the JSONL copy in
+/// plan order (format 1), else the journal (an unfinished sweep).
+enum Records {
+    Table(PathBuf),
+    Jsonl(PathBuf),
+}
+
+fn journal_path(dir: &Path) -> Result<Records, AnalysisError> {
+    let table = dir.join(clarity_store::OBSERVATIONS_FILE);
+    if table.exists() {
+        return Ok(Records::Table(table));
     }
-    let j = dir.join("journal.jsonl");
-    if j.exists() {
-        return Ok(j);
+    for name in ["observations.jsonl", "journal.jsonl"] {
+        let p = dir.join(name);
+        if p.exists() {
+            return Ok(Records::Jsonl(p));
+        }
     }
     Err(AnalysisError::Invalid(format!(
-        "{}: no observations.jsonl (or journal.jsonl)",
-        dir.display()
+        "{}: no {} (or observations.jsonl, journal.jsonl)",
+        dir.display(),
+        clarity_store::OBSERVATIONS_FILE
     )))
+}
+
+/// Reads the records of a Parquet table in batches of [`CHUNK`] `(row number, record)`.
+fn table_chunks(
+    path: &Path,
+    mut f: impl FnMut(&[(usize, RunRecord)]) -> Result<(), AnalysisError>,
+) -> Result<(), AnalysisError> {
+    let mut batch: Vec<(usize, RunRecord)> = Vec::with_capacity(CHUNK);
+    let mut n = 0usize;
+    let mut failed: Option<AnalysisError> = None;
+    let r = clarity_store::read(path, |rec| {
+        n += 1;
+        batch.push((n, rec));
+        if batch.len() == CHUNK {
+            if let Err(e) = f(&batch) {
+                failed = Some(e);
+                return Err("stopped".into());
+            }
+            batch.clear();
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    r.map_err(|e| AnalysisError::Invalid(e.to_string()))?;
+    if !batch.is_empty() {
+        f(&batch)?;
+    }
+    Ok(())
 }
 
 /// Lines of a journal read per parallel batch.
@@ -168,50 +207,78 @@ fn stream_chunks(
     Ok(())
 }
 
-/// Calls `f` on every record of a JSONL journal in order, parsing batches in parallel.
+/// Calls `f` on every record of a sweep's records in order, parsing JSONL batches in parallel.
 fn stream_records(
-    path: &Path,
+    src: &Records,
     mut f: impl FnMut(&RunRecord) -> Result<(), String>,
 ) -> Result<(), AnalysisError> {
-    stream_chunks(path, |batch| {
-        let parsed: Vec<Result<RunRecord, AnalysisError>> = batch
-            .par_iter()
-            .map(|(n, l)| parse_line(path, *n, l))
-            .collect();
-        for ((n, _), r) in batch.iter().zip(parsed) {
-            f(&r?).map_err(|message| AnalysisError::Line {
-                path: path.to_path_buf(),
-                line: *n,
-                message,
-            })?;
-        }
-        Ok(())
-    })
+    match src {
+        Records::Table(path) => table_chunks(path, |batch| {
+            for (n, r) in batch {
+                f(r).map_err(|message| AnalysisError::Line {
+                    path: path.to_path_buf(),
+                    line: *n,
+                    message,
+                })?;
+            }
+            Ok(())
+        }),
+        Records::Jsonl(path) => stream_chunks(path, |batch| {
+            let parsed: Vec<Result<RunRecord, AnalysisError>> = batch
+                .par_iter()
+                .map(|(n, l)| parse_line(path, *n, l))
+                .collect();
+            for ((n, _), r) in batch.iter().zip(parsed) {
+                f(&r?).map_err(|message| AnalysisError::Line {
+                    path: path.to_path_buf(),
+                    line: *n,
+                    message,
+                })?;
+            }
+            Ok(())
+        }),
+    }
 }
 
-/// Second pass over a journal: parse and prepare rows in parallel, commit them in line order.
-fn stream_rows(path: &Path, b: &mut RowBuilder<'_>) -> Result<(), AnalysisError> {
+/// Second pass over the records: prepare rows in parallel, commit them in order.
+fn stream_rows(src: &Records, b: &mut RowBuilder<'_>) -> Result<(), AnalysisError> {
+    let path = match src {
+        Records::Table(p) | Records::Jsonl(p) => p,
+    };
     let line_err = |n: usize, message: String| AnalysisError::Line {
         path: path.to_path_buf(),
         line: n,
         message,
     };
-    stream_chunks(path, |batch| {
-        let prepared: Vec<Result<_, AnalysisError>> = batch
-            .par_iter()
-            .map(|(n, l)| {
-                let r = parse_line(path, *n, l)?;
-                b.prepare(&r).map_err(|m| line_err(*n, m))
-            })
-            .collect();
-        for ((n, _), p) in batch.iter().zip(prepared) {
-            b.commit(p?).map_err(|m| line_err(*n, m))?;
-        }
-        Ok(())
-    })
+    match src {
+        Records::Table(_) => table_chunks(path, |batch| {
+            let prepared: Vec<Result<_, AnalysisError>> = batch
+                .par_iter()
+                .map(|(n, r)| b.prepare(r).map_err(|m| line_err(*n, m)))
+                .collect();
+            for ((n, _), p) in batch.iter().zip(prepared) {
+                b.commit(p?).map_err(|m| line_err(*n, m))?;
+            }
+            Ok(())
+        }),
+        Records::Jsonl(_) => stream_chunks(path, |batch| {
+            let prepared: Vec<Result<_, AnalysisError>> = batch
+                .par_iter()
+                .map(|(n, l)| {
+                    let r = parse_line(path, *n, l)?;
+                    b.prepare(&r).map_err(|m| line_err(*n, m))
+                })
+                .collect();
+            for ((n, _), p) in batch.iter().zip(prepared) {
+                b.commit(p?).map_err(|m| line_err(*n, m))?;
+            }
+            Ok(())
+        }),
+    }
 }
 
-/// Loads a Clarity sweep directory (`plan.json` + `observations.jsonl`) into memory.
+/// Loads a Clarity sweep directory (`plan.json` + `observations.parquet`, or the
+/// `observations.jsonl` of format 1) into memory.
 pub fn load_clarity_dir(dir: &Path) -> Result<SweepData, AnalysisError> {
     let plan = read_plan(dir)?;
     let mut records = Vec::new();
@@ -232,6 +299,7 @@ pub fn load_clarity_dir(dir: &Path) -> Result<SweepData, AnalysisError> {
             dir: dir.to_path_buf(),
             plan_hash: plan.plan_hash,
             manifest_checks: Vec::new(),
+            failed_runs: Vec::new(),
         },
     })
 }
@@ -321,6 +389,10 @@ pub struct AnalysisSummary {
     /// Lowest cell ESI (non-baseline cells).
     pub min_esi: Option<f64>,
     pub manifest_mismatches: Vec<ManifestCheck>,
+    /// R2L only: the failed runs and why (empty for a Clarity sweep, whose failures are in
+    /// `observations.jsonl`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_runs: Vec<crate::data::FailedRun>,
     /// One paragraph in words.
     pub headline: String,
 }
@@ -355,6 +427,7 @@ pub fn analyze_dir(dir: &Path, opts: &AnalyzeOptions) -> Result<AnalysisSummary,
                 dir: dir.to_path_buf(),
                 plan_hash: plan.plan_hash,
                 manifest_checks: Vec::new(),
+                failed_runs: Vec::new(),
             };
             (a, source, plan.normalization)
         }
@@ -400,6 +473,11 @@ pub fn render(
         "manifest_checks": val("metrics.json", &source.manifest_checks)?,
         "manifest_mismatches": mismatches.len(),
     });
+    // R2L failure reasons (absent when none failed, so a Clarity sweep's metrics.json is as before).
+    let mut src = src;
+    if !source.failed_runs.is_empty() {
+        src["failed_runs"] = val("metrics.json", &source.failed_runs)?;
+    }
     let axes: Vec<Value> = a
         .axes
         .iter()
@@ -414,6 +492,11 @@ pub fn render(
         })
         .collect();
     let bootstrap = json!({
+        "intervals": {
+            "esi, flip_rate, accuracy, baseline self-agreement": "cluster Wilson score interval on n_eff = runs / design effect (per-case residuals, clamped so cases <= n_eff <= runs), Korn-Graubard df correction (t with cases - 1 df)",
+            "drift, confidence, delta_confidence, confidence_shift, edm, entropy": "cluster (linearisation) Student-t interval over cases; [0, 1] metrics without spread get the Wilson bound on the cases",
+            "csi": "percentile bootstrap over cases (below)",
+        },
         "method": "percentile",
         "interval": 0.95,
         "quantile": "linear interpolation between order statistics (type 7)",
@@ -707,6 +790,7 @@ fn summary(
         self_agreement_flagged: sa.flagged,
         min_esi,
         manifest_mismatches: mismatches,
+        failed_runs: source.failed_runs.clone(),
         headline: h,
     }
 }

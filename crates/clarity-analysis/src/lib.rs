@@ -20,9 +20,11 @@
 mod analysis;
 mod bootstrap;
 mod cliffs;
+pub mod coverage;
 mod data;
 mod error;
 mod gradients;
+pub mod intervals;
 pub mod io;
 mod normalize;
 mod r2l;
@@ -34,7 +36,7 @@ pub use analysis::{
 };
 pub use bootstrap::percentile;
 pub use cliffs::{Cliff, Direction, RefineRequest, Steepest, refine_targets};
-pub use data::{AnalysisSettings, ManifestCheck, SourceInfo, SourceKind, SweepData};
+pub use data::{AnalysisSettings, FailedRun, ManifestCheck, SourceInfo, SourceKind, SweepData};
 pub use error::AnalysisError;
 pub use gradients::{Gradient, gradient_nonuniform};
 pub use io::{

@@ -7,7 +7,7 @@ use clarity_core::{Axis, AxisValue, Case, Cell, Normalization, Observation, Outc
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::data::{ManifestCheck, SourceInfo, SourceKind};
+use crate::data::{FailedRun, ManifestCheck, SourceInfo, SourceKind};
 use crate::{AnalysisError, AnalysisSettings, SweepData};
 
 pub(crate) const FAMILY: &str = "clarity_sweep_orchestrator_v1";
@@ -130,12 +130,128 @@ fn parse_level(axis: &Axis, s: &str) -> Option<usize> {
     level_of(axis, &v)
 }
 
-fn read_json(path: &Path) -> Result<Value, AnalysisError> {
-    let text = fs_err::read_to_string(path)?;
-    serde_json::from_str(&text).map_err(|source| AnalysisError::Json {
+/// Limits on what an R2L sweep directory may make the import read or allocate. An R2L sweep is
+/// untrusted input: each size is checked before it is allocated, and the error names the limit
+/// and how to raise it (an environment variable; docs/config.md and docs/reliability.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct R2lLimits {
+    /// Cells of the grid (product of the axis lengths). `CLARITY_R2L_MAX_CELLS`.
+    pub max_cells: u64,
+    /// Bytes of any one file read (sweep manifest, run manifest, spec, trace).
+    /// `CLARITY_R2L_MAX_FILE_BYTES`.
+    pub max_file_bytes: u64,
+    /// Bytes of one trace line. `CLARITY_R2L_MAX_LINE_BYTES`.
+    pub max_line_bytes: u64,
+}
+
+impl Default for R2lLimits {
+    fn default() -> Self {
+        R2lLimits {
+            max_cells: 1_000_000,
+            max_file_bytes: 64 << 20,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+impl R2lLimits {
+    /// The defaults, overridden by `CLARITY_R2L_MAX_CELLS`, `CLARITY_R2L_MAX_FILE_BYTES` and
+    /// `CLARITY_R2L_MAX_LINE_BYTES` (a value that is not a positive integer is an error).
+    pub fn from_env() -> Result<R2lLimits, AnalysisError> {
+        let mut l = R2lLimits::default();
+        for (var, slot) in [
+            ("CLARITY_R2L_MAX_CELLS", &mut l.max_cells),
+            ("CLARITY_R2L_MAX_FILE_BYTES", &mut l.max_file_bytes),
+            ("CLARITY_R2L_MAX_LINE_BYTES", &mut l.max_line_bytes),
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                *slot = v
+                    .to_str()
+                    .and_then(|t| t.trim().parse::<u64>().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| {
+                        AnalysisError::Invalid(format!(
+                            "{var}={}: expected a positive integer",
+                            v.to_string_lossy()
+                        ))
+                    })?;
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// Reads `path`, which must resolve (symlinks followed) to a regular file inside `root` of at
+/// most `max` bytes. The type is checked before opening (a FIFO would block, a device such as
+/// `/dev/zero` never ends) and the read is capped with `take`, so a file growing meanwhile
+/// cannot exceed `max`.
+pub(crate) fn read_contained(path: &Path, root: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let real = fs_err::canonicalize(path).map_err(|e| e.to_string())?;
+    let real_root = fs_err::canonicalize(root).map_err(|e| e.to_string())?;
+    if !real.starts_with(&real_root) {
+        return Err(format!(
+            "{} resolves to {}, outside the sweep directory {}; refused",
+            path.display(),
+            real.display(),
+            real_root.display()
+        ));
+    }
+    let meta = fs_err::metadata(&real).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} is not a regular file ({}); only regular files are read",
+            path.display(),
+            if meta.is_dir() {
+                "a directory"
+            } else {
+                "a FIFO, socket or device"
+            }
+        ));
+    }
+    let too_big = |n: u64| {
+        format!(
+            "{} is {n} bytes or more, above the limit of {max} bytes per file (raise it with CLARITY_R2L_MAX_FILE_BYTES)",
+            path.display()
+        )
+    };
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    fs_err::File::open(&real)
+        .map_err(|e| e.to_string())?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn read_json(path: &Path, root: &Path, limits: &R2lLimits) -> Result<Value, AnalysisError> {
+    let bytes =
+        read_contained(path, root, limits.max_file_bytes).map_err(AnalysisError::Invalid)?;
+    // From bytes: invalid UTF-8 is a JSON error naming the file (bad input), not an I/O error.
+    serde_json::from_slice(&bytes).map_err(|source| AnalysisError::Json {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Checks an axis name of the sweep manifest: it becomes part of a run directory name, so it
+/// must not hold a path separator, `..`, a NUL or be empty.
+fn check_axis_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("an empty axis name".into());
+    }
+    if name.contains(['/', '\\', '\0']) || name.contains("..") {
+        return Err(format!(
+            "axis name {name:?}: a name must not contain `/`, `\\`, `..` or NUL (it names run directories)"
+        ));
+    }
+    Ok(())
 }
 
 fn shape(path: &Path, key: &str, expected: &str) -> AnalysisError {
@@ -148,7 +264,8 @@ fn shape(path: &Path, key: &str, expected: &str) -> AnalysisError {
 
 /// Parses a `trace_pack.jsonl` (SPEC §4): the answer is the `output`/`answer` of the LAST record
 /// that has one (not simply the last line).
-pub(crate) fn parse_trace(text: &str, name: &str) -> Result<Observation, String> {
+/// A line longer than `max_line` bytes is refused (named with its line number and the limit).
+pub(crate) fn parse_trace(text: &str, name: &str, max_line: u64) -> Result<Observation, String> {
     let mut o = Observation::default();
     let mut answer_step: Option<Value> = None;
     let mut last_justification: Option<String> = None;
@@ -160,6 +277,13 @@ pub(crate) fn parse_trace(text: &str, name: &str) -> Result<Observation, String>
     };
     let mut records = 0usize;
     for (i, line) in text.lines().enumerate() {
+        if line.len() as u64 > max_line {
+            return Err(format!(
+                "{name}: line {}: {} bytes, above the limit of {max_line} bytes per trace line (raise it with CLARITY_R2L_MAX_LINE_BYTES)",
+                i + 1,
+                line.len()
+            ));
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -227,8 +351,9 @@ pub(crate) fn load(
     dir: &Path,
     baseline_override: Option<&[(String, String)]>,
 ) -> Result<SweepData, AnalysisError> {
+    let limits = R2lLimits::from_env()?;
     let mpath = dir.join("sweep_manifest.json");
-    let m = read_json(&mpath)?;
+    let m = read_json(&mpath, dir, &limits)?;
     let family = m.get("manifest_schema_family").and_then(Value::as_str);
     if family != Some(FAMILY) {
         return Err(shape(
@@ -247,6 +372,8 @@ pub(crate) fn load(
     let mut axes = Vec::new();
     for (name, vals) in axes_obj {
         let key = format!("axes.{name}");
+        check_axis_name(name)
+            .map_err(|e| shape(&mpath, "axes", &format!("safe axis names, got {e}")))?;
         let arr = vals
             .as_array()
             .filter(|a| !a.is_empty())
@@ -341,9 +468,29 @@ pub(crate) fn load(
     }
     let base: Vec<usize> = base.into_iter().map(|b| b.unwrap_or(0)).collect();
 
-    // Cells: the Cartesian product, row-major (the last axis fastest).
+    // Cells: the Cartesian product, row-major (the last axis fastest). Its size is checked
+    // before anything is allocated for it.
     let shape_: Vec<usize> = axes.iter().map(|a| a.values.len()).collect();
-    let total: usize = shape_.iter().product();
+    let total = shape_
+        .iter()
+        .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64))
+        .filter(|&t| t <= limits.max_cells)
+        .ok_or_else(|| {
+            AnalysisError::Invalid(format!(
+                "{}: the grid of {} has {} cells, above the limit of {} cells (raise it with CLARITY_R2L_MAX_CELLS)",
+                mpath.display(),
+                shape_
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" × "),
+                shape_
+                    .iter()
+                    .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64))
+                    .map_or_else(|| "more than 2^64".to_string(), |t| t.to_string()),
+                limits.max_cells
+            ))
+        })? as usize;
     let mut cells = Vec::with_capacity(total);
     for index in 0..total {
         let mut coords = vec![0; axes.len()];
@@ -370,6 +517,7 @@ pub(crate) fn load(
         None => Vec::new(),
     };
     let mut checks = Vec::new();
+    let mut failed_runs = Vec::new();
     let mut records = Vec::new();
     let mut cases: BTreeMap<String, Case> = BTreeMap::new();
     for (i, run) in runs.iter().enumerate() {
@@ -411,12 +559,28 @@ pub(crate) fn load(
         }
         let name = run_dir_name(&av, seed);
         let rdir = dir.join("runs").join(&name);
+        // The run directory must stay inside the sweep directory (axis names are checked
+        // above; a symlinked `runs/` or run directory could still point elsewhere).
+        if let (Ok(real), Ok(root)) = (fs_err::canonicalize(&rdir), fs_err::canonicalize(dir))
+            && !real.starts_with(&root)
+        {
+            return Err(AnalysisError::Invalid(format!(
+                "{}: runs/{name} resolves to {}, outside the sweep directory; refused",
+                dir.display(),
+                real.display()
+            )));
+        }
         let expected = run
             .get("manifest_hash")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_ascii_lowercase();
-        let manifest = fs_err::read(rdir.join("manifest.json"));
+        let rel = |f: &str| format!("runs/{name}/{f}");
+        let read = |f: &str| {
+            read_contained(&rdir.join(f), dir, limits.max_file_bytes)
+                .map_err(|e| e.replace(&rdir.join(f).display().to_string(), &rel(f)))
+        };
+        let manifest = read("manifest.json");
         let actual = manifest.as_ref().ok().map(|b| sha256_hex(b));
         checks.push(ManifestCheck {
             run: name.clone(),
@@ -424,35 +588,52 @@ pub(crate) fn load(
             expected,
             actual,
         });
-        let spec = fs_err::read_to_string(rdir.join("spec.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        // The spec names the case: a run without a readable spec (or without `image_path`)
+        // cannot be attributed to a case, so the import stops rather than invent one.
+        let spec_err = |what: String| {
+            AnalysisError::Invalid(format!(
+                "{}: {what}; every R2L run needs a spec.json naming its case (`image_path`)",
+                dir.join(rel("spec.json")).display()
+            ))
+        };
+        let spec_bytes = read("spec.json").map_err(spec_err)?;
+        let spec: Value = serde_json::from_slice(&spec_bytes).map_err(|e| AnalysisError::Json {
+            path: dir.join(rel("spec.json")),
+            source: e,
+        })?;
         let case_id = spec
-            .as_ref()
-            .and_then(|s| s.get("image_path"))
+            .get("image_path")
             .and_then(Value::as_str)
-            .unwrap_or("case")
+            .ok_or_else(|| spec_err("no `image_path` string".into()))?
             .to_string();
         cases.entry(case_id.clone()).or_insert_with(|| Case {
             id: case_id.clone(),
             image_hash: String::new(),
             label: None,
             prompt: spec
-                .as_ref()
-                .and_then(|s| s.get("question"))
+                .get("question")
                 .and_then(Value::as_str)
                 .map(str::to_string),
             metadata: BTreeMap::new(),
         });
-        let trace_name = format!("runs/{name}/trace_pack.jsonl");
-        let outcome = match (
-            &manifest,
-            fs_err::read_to_string(rdir.join("trace_pack.jsonl")),
-        ) {
-            (Err(e), _) => Err(format!("runs/{name}/manifest.json: {e}")),
-            (_, Err(e)) => Err(format!("{trace_name}: {e}")),
-            (Ok(_), Ok(t)) => parse_trace(&t, &trace_name),
+        let trace_name = rel("trace_pack.jsonl");
+        let outcome = match (&manifest, read("trace_pack.jsonl")) {
+            (Err(e), _) => Err(e.clone()),
+            (_, Err(e)) => Err(e),
+            (Ok(_), Ok(t)) => match std::str::from_utf8(&t) {
+                Ok(t) => parse_trace(t, &trace_name, limits.max_line_bytes),
+                Err(e) => Err(format!("{trace_name}: not UTF-8: {e}")),
+            },
         };
+        if let Err(error) = &outcome {
+            failed_runs.push(FailedRun {
+                run: name.clone(),
+                case_id: case_id.clone(),
+                cell,
+                seed,
+                error: error.clone(),
+            });
+        }
         records.push(RunRecord {
             key: format!("r2l:{name}"),
             case_id,
@@ -479,6 +660,7 @@ pub(crate) fn load(
             dir: dir.to_path_buf(),
             plan_hash: None,
             manifest_checks: checks,
+            failed_runs,
         },
     })
 }
@@ -513,17 +695,17 @@ mod tests {
 {"step": 3, "answer": "second", "rich_summary": {"confidence_score": 0.9, "output_entropy": 0.2}}
 {"step": 4, "event": "evaluation_complete", "metrics": {"accuracy": 1.0}}
 "#;
-        let o = parse_trace(t, "t").unwrap();
+        let o = parse_trace(t, "t", 1 << 20).unwrap();
         assert_eq!(o.answer.as_deref(), Some("second"));
         assert_eq!(o.confidence, Some(0.9));
         assert_eq!(o.entropy, Some(0.2));
         // The answering record has no justification: the last one seen is used.
         assert_eq!(o.justification.as_deref(), Some("because"));
-        let e = parse_trace("{\"step\": 1}\nnot json\n", "x.jsonl").unwrap_err();
+        let e = parse_trace("{\"step\": 1}\nnot json\n", "x.jsonl", 1 << 20).unwrap_err();
         assert!(e.starts_with("x.jsonl: line 2: invalid JSON"), "{e}");
-        let e = parse_trace("{\"event\": 1}\n", "x.jsonl").unwrap_err();
+        let e = parse_trace("{\"event\": 1}\n", "x.jsonl", 1 << 20).unwrap_err();
         assert!(e.contains("neither `step` nor `step_id`"), "{e}");
-        let e = parse_trace("{\"step\": 1}\n", "x.jsonl").unwrap_err();
+        let e = parse_trace("{\"step\": 1}\n", "x.jsonl", 1 << 20).unwrap_err();
         assert!(e.contains("no record has `output` or `answer`"), "{e}");
     }
 

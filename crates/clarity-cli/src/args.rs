@@ -46,6 +46,38 @@ pub enum Command {
     Report(ReportArgs),
     /// Serve the builtin model behind the OpenAI chat-completions protocol.
     ServeModel(ServeModelArgs),
+    /// The web console and its JSON API over every sweep directory under a root.
+    Serve(ServeArgs),
+    /// Compare two analysed sweeps: per-cell ESI/accuracy differences and changed answers
+    /// (writes compare.json, compare_cells.csv, compare_cases.csv).
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Every sweep directory below this one is served (recursively; Clarity and R2L sweeps).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Address to listen on. Off loopback a bearer token is required (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub addr: std::net::SocketAddr,
+    /// Bearer token to require (off loopback one is generated and printed when not given).
+    #[arg(long, env = "CLARITY_SERVE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Open the console in the desktop's browser.
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Sweep A (analysed: metrics.json).
+    pub a: PathBuf,
+    /// Sweep B, over the same axes.
+    pub b: PathBuf,
+    /// Where to write compare.json and the CSV tables.
+    #[arg(long, short, default_value = ".")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

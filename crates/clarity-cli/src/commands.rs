@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clarity_engine::artifacts::{
@@ -36,7 +35,9 @@ pub(crate) fn open_cache(no_cache: bool, dir: Option<PathBuf>) -> Option<Cache> 
 }
 
 /// Runs an async command on a multi-threaded runtime.
-fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(f: F) -> anyhow::Result<u8> {
+pub(crate) fn block_on<F: std::future::Future<Output = anyhow::Result<u8>>>(
+    f: F,
+) -> anyhow::Result<u8> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,13 +51,15 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         json: cli.global.json,
     };
     match cli.command {
-        Command::Run(args) => block_on(cmd_run(args, &out)),
+        Command::Run(args) => block_on(cmd_run(args, &out, None)),
         Command::Plan(args) => cmd_plan(args, &out),
         Command::Probe(args) => block_on(crate::probe::cmd_probe(args, &out)),
         Command::Inspect(args) => cmd_inspect(args, &out),
         Command::Analyze(args) => crate::sweepdir::cmd_analyze(args, &out),
         Command::Report(args) => crate::sweepdir::cmd_report(args, &out),
         Command::ServeModel(args) => block_on(crate::serve::cmd_serve_model(args, &out)),
+        Command::Serve(args) => block_on(crate::console::cmd_serve(args, &out)),
+        Command::Compare(args) => crate::console::cmd_compare(args, &out),
         Command::Cache(CacheCommand::Dir(a)) => {
             let dir = cache_dir(a.cache_dir)?;
             out.emit(
@@ -91,6 +94,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 ),
                 &json!({ "cache_dir": dir.display().to_string(), "gc": r }),
             )?;
+            for p in &r.unexpected {
+                tracing::warn!("{}: not a cache entry; left alone", p.display());
+            }
             Ok(EXIT_OK)
         }
     }
@@ -106,7 +112,12 @@ fn cache_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
+/// `clarity run`; `interrupt` (the console's cancel button) stops it like Ctrl-C does.
+pub(crate) async fn cmd_run(
+    args: RunArgs,
+    out: &Out,
+    interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
+) -> anyhow::Result<u8> {
     // Everything that can fail on bad input happens before the output directory is touched.
     let mut config = load_config(&args.config)?;
     args.limits.apply(&mut config.limits);
@@ -132,15 +143,8 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
     let retry = config.retry;
     let prepared = prepare(config)?;
     let cache = open_cache(args.no_cache, args.cache_dir.clone());
-    let interrupt = Arc::new(tokio::sync::Notify::new());
-    let signal = {
-        let n = interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                n.notify_one();
-            }
-        })
-    };
+    let (interrupt, signal) =
+        crate::signals::spawn_interrupt_listener_for(interrupt.unwrap_or_default());
     let opts = ExecOptions {
         jobs,
         fail_fast: args.fail_fast,
@@ -149,6 +153,7 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
         retry_failed: args.retry_failed,
         retry,
         interrupt: Some(interrupt),
+        shard: None,
         abort_after: args.abort_after,
     };
     let result = clarity_engine::run_sweep(&prepared, &dir, &opts).await;
@@ -206,20 +211,8 @@ async fn cmd_run(args: RunArgs, out: &Out) -> anyhow::Result<u8> {
             r.report.runs,
             r.executed
         );
-        for c in &r.report.cliffs {
-            let _ = writeln!(
-                text,
-                "  {} {} < {}: between {} and {} (width {}, was {}; {} rounds, stopped: {:?})",
-                c.axis,
-                c.metric,
-                c.threshold,
-                clarity_core::json::format_num(c.ok),
-                clarity_core::json::format_num(c.broken),
-                clarity_core::json::format_num(c.width),
-                clarity_core::json::format_num(c.initial_width),
-                c.rounds.len(),
-                c.stopped
-            );
+        for line in r.report.summary_lines() {
+            let _ = writeln!(text, "  {line}");
         }
     }
     if let Some(f) = &finish {
@@ -301,7 +294,7 @@ fn cmd_plan(args: PlanArgs, out: &Out) -> anyhow::Result<u8> {
     );
     let mut runs_json = Vec::new();
     if args.runs {
-        for r in &plan.runs {
+        for r in plan.runs() {
             let case = &plan.cases[r.case].id;
             let _ = writeln!(
                 text,

@@ -5,19 +5,22 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | runtime error (I/O, adapter could not run at all, `--fail-fast` stop, bundle or R2L manifest hash mismatch) |
+//! | 1 | runtime error (another `clarity` holds the output directory's lock: the error names its PID; I/O, adapter could not run at all, `--fail-fast` stop, bundle or R2L manifest hash mismatch) |
 //! | 2 | usage, config or input error (nothing was run or written, existing output untouched) |
 //! | 3 | the sweep finished and every artifact was written, but some runs failed (they are recorded in `observations.jsonl` with their error and left out of the metrics) |
-//! | 130 | interrupted (Ctrl-C); run the same command again to resume |
+//! | 130 | interrupted by SIGINT (Ctrl-C); run the same command again to resume |
+//! | 143 | interrupted by SIGTERM (`docker stop`, systemd, Slurm's `scancel`): handled like SIGINT (in-flight runs cancelled, command-adapter process groups killed, journal synced); run the same command again to resume |
 //!
 //! Summaries go to stdout (text, or JSON with `--json`); logs, progress and errors to stderr
 //! (`RUST_LOG` sets the log filter). A closed stdout (broken pipe) ends the program quietly.
 
 mod args;
 mod commands;
+pub mod console;
 pub mod finish;
 mod probe;
 mod serve;
+mod signals;
 mod sweepdir;
 
 use std::io::Write;
@@ -33,8 +36,10 @@ pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the sweep completed with failed runs.
 pub const EXIT_FAILED_RUNS: u8 = 3;
-/// Exit code: interrupted.
+/// Exit code: interrupted by SIGINT (or the `--abort-after` test hook).
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code: interrupted by SIGTERM.
+pub const EXIT_TERMINATED: u8 = 143;
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -47,8 +52,11 @@ pub fn run(cli: Cli) -> u8 {
                 return EXIT_OK;
             }
             let code = exit_code(&err);
-            if code == EXIT_INTERRUPTED {
-                eprintln!("clarity: {err:#}");
+            if code == EXIT_INTERRUPTED || code == EXIT_TERMINATED {
+                match signals::received_name() {
+                    Some(sig) => eprintln!("clarity: {sig} received: {err:#}"),
+                    None => eprintln!("clarity: {err:#}"),
+                }
             } else {
                 eprintln!("error: {err:#}");
             }
@@ -78,7 +86,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<EngineError>() {
             return match e {
-                EngineError::Interrupted { .. } => EXIT_INTERRUPTED,
+                EngineError::Interrupted { .. } => signals::interrupted_exit_code(),
                 e if e.is_usage() => EXIT_USAGE,
                 _ => EXIT_RUNTIME,
             };
@@ -88,7 +96,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             cause.downcast_ref::<clarity_probe::ProbeError>()
         {
             return match e {
-                EngineError::Interrupted { .. } => EXIT_INTERRUPTED,
+                EngineError::Interrupted { .. } => signals::interrupted_exit_code(),
                 e if e.is_usage() => EXIT_USAGE,
                 _ => EXIT_RUNTIME,
             };

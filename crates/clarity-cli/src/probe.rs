@@ -2,7 +2,6 @@
 //! settings, on its own.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clarity_engine::artifacts::{OBSERVATIONS_FILE, prepare_output_dir, write_bundle, write_plan};
@@ -34,17 +33,9 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     }
     let retry = config.retry;
     let prepared = prepare(config)?;
-    prepare_output_dir(&dir, &prepared.plan)?;
+    let _lock = prepare_output_dir(&dir, &prepared.plan)?;
     write_plan(&dir, &prepared.plan)?;
-    let interrupt = Arc::new(tokio::sync::Notify::new());
-    let signal = {
-        let n = interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                n.notify_one();
-            }
-        })
-    };
+    let (interrupt, signal) = crate::signals::spawn_interrupt_listener();
     let opts = ExecOptions {
         jobs,
         fail_fast: false,
@@ -53,6 +44,7 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
         retry_failed: false,
         retry,
         interrupt: Some(interrupt),
+        shard: None,
         abort_after: args.abort_after,
     };
     let result = clarity_probe::run_probe(&prepared, &settings, &dir, &opts).await;

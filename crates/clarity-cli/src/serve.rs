@@ -10,7 +10,8 @@ use crate::args::ServeModelArgs;
 use crate::{EXIT_OK, Out};
 
 /// Binds, prints the address it listens on (stdout: a test or script can read it, with
-/// `--addr 127.0.0.1:0` too), and serves until interrupted.
+/// `--addr 127.0.0.1:0` too), and serves until interrupted
+/// (SIGINT or SIGTERM: exit 0).
 pub(crate) async fn cmd_serve_model(args: ServeModelArgs, out: &Out) -> anyhow::Result<u8> {
     let model = Arc::new(BuiltinChatModel::load_embedded().context("loading the builtin model")?);
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -29,7 +30,7 @@ pub(crate) async fn cmd_serve_model(args: ServeModelArgs, out: &Out) -> anyhow::
     )?;
     tokio::select! {
         r = clarity_serve_model::serve(listener, model) => r.context("serving")?,
-        _ = tokio::signal::ctrl_c() => {}
+        _ = crate::signals::wait_for_interrupt() => {}
     }
     Ok(EXIT_OK)
 }

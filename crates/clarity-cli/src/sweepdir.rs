@@ -53,6 +53,20 @@ pub(crate) fn cmd_analyze(args: AnalyzeArgs, out: &Out) -> anyhow::Result<u8> {
             }
         }
     }
+    if !s.failed_runs.is_empty() {
+        const SHOWN: usize = 20;
+        let _ = writeln!(text, "failed runs: {}", s.failed_runs.len());
+        for f in s.failed_runs.iter().take(SHOWN) {
+            let _ = writeln!(text, "  runs/{}: {}", f.run, f.error);
+        }
+        if s.failed_runs.len() > SHOWN {
+            let _ = writeln!(
+                text,
+                "  … {} more (all in metrics.json, `failed_runs`)",
+                s.failed_runs.len() - SHOWN
+            );
+        }
+    }
     let _ = writeln!(text, "{}", s.headline);
     let _ = writeln!(text, "wrote: {}", s.files.join(", "));
     let code = if mismatches.is_empty() {

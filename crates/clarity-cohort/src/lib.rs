@@ -4,9 +4,13 @@
 //! label, free-form metadata, the path it came from and its [`DecodeRecord`]. Cohorts come
 //! from:
 //!
-//! - a folder ([`load_folder`]): every PNG/JPEG/TIFF/DICOM file below it (by extension,
-//!   case-insensitive, plus extensionless files that carry the DICOM `DICM` magic), sorted by
-//!   relative path in byte order, id = relative path without extension;
+//! - a folder ([`load_folder`]): every PNG/JPEG/TIFF file below it (by extension,
+//!   case-insensitive) and every DICOM file, recognised by its content (the `DICM` magic), so
+//!   that UID-named files (`1.2.826…`), Siemens `.IMA` and extensionless PACS exports are
+//!   found; sorted by relative path in byte order; id = relative path without a known image
+//!   extension. DICOM objects without pixel data (DICOMDIR, SR, RT plans, presentation
+//!   states …) are skipped and listed ([`FolderCohort::skipped`]); every real decoding error
+//!   is reported, all at once;
 //! - a manifest ([`load_manifest`]): CSV with a header row or JSONL, one case per row, in
 //!   manifest order, paths relative to the manifest's directory.
 //!
@@ -79,10 +83,36 @@ pub enum CohortError {
     },
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error("{}: {} of {} files could not be decoded:\n  {}", dir.display(), errors.len(), total, errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Cases {
+        dir: PathBuf,
+        total: usize,
+        errors: Vec<DecodeError>,
+    },
 }
 
-/// Extensions (lower case) loaded from folders.
+/// A file of a folder cohort that is not a case, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedFile {
+    /// Path relative to the folder, `/`-separated.
+    pub source: String,
+    pub reason: String,
+}
+
+/// A folder cohort: its cases and the files that were skipped on purpose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FolderCohort {
+    pub cases: Vec<CohortCase>,
+    /// DICOM objects without pixel data, in path order.
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// Extensions (lower case) loaded from folders by name; any other file is loaded when its
+/// content is DICOM (the `DICM` magic).
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"];
+
+/// Extensions dropped from case ids (the loaded ones plus Siemens `.ima`).
+const ID_EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom", "ima"];
 
 /// Loads a folder when `path` is a directory, else a manifest.
 pub fn load(path: &Path, opts: &DecodeOptions) -> Result<Vec<CohortCase>, CohortError> {
@@ -94,8 +124,14 @@ pub fn load(path: &Path, opts: &DecodeOptions) -> Result<Vec<CohortCase>, Cohort
 }
 
 /// Loads every supported image below `dir` (recursively; hidden entries starting with `.`
-/// are skipped, symlinked folders are not followed).
+/// are skipped, symlinked folders are not followed). Non-image DICOM objects are dropped;
+/// see [`load_folder_cohort`] for the list.
 pub fn load_folder(dir: &Path, opts: &DecodeOptions) -> Result<Vec<CohortCase>, CohortError> {
+    load_folder_cohort(dir, opts).map(|c| c.cases)
+}
+
+/// [`load_folder`] with the skipped files.
+pub fn load_folder_cohort(dir: &Path, opts: &DecodeOptions) -> Result<FolderCohort, CohortError> {
     let mut files = Vec::new();
     walk(dir, dir, &mut files)?;
     if files.is_empty() {
@@ -132,17 +168,51 @@ pub fn load_folder(dir: &Path, opts: &DecodeOptions) -> Result<Vec<CohortCase>, 
             })
         })
         .collect();
-    decoded
-        .into_iter()
-        .map(|r| r.map_err(CohortError::from))
-        .collect()
+    let total = files.len();
+    let mut cases = Vec::new();
+    let mut skipped = Vec::new();
+    let mut errors = Vec::new();
+    for ((rel, _), r) in files.into_iter().zip(decoded) {
+        match r {
+            Ok(c) => cases.push(c),
+            Err(DecodeError::NotAnImage { what, .. }) => skipped.push(SkippedFile {
+                source: rel,
+                reason: format!("DICOM object without pixel data: {what}"),
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(CohortError::Decode(errors.remove(0))),
+        _ => {
+            return Err(CohortError::Cases {
+                dir: dir.to_path_buf(),
+                total,
+                errors,
+            });
+        }
+    }
+    if cases.is_empty() {
+        return Err(CohortError::EmptyFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(FolderCohort { cases, skipped })
 }
 
-/// `a/b.c.png` → `a/b.c`; extensionless names stay as they are.
+/// `a/b.c.png` → `a/b.c`; names without a known image extension (extensionless files,
+/// UID-named DICOM files such as `1.2.826.0.1.3680043.2.1125.1`) stay as they are.
 fn id_of(rel: &str) -> String {
     let name_start = rel.rfind('/').map_or(0, |i| i + 1);
     match rel[name_start..].rfind('.') {
-        Some(dot) if dot > 0 => rel[..name_start + dot].to_string(),
+        Some(dot)
+            if dot > 0
+                && ID_EXTENSIONS
+                    .contains(&rel[name_start + dot + 1..].to_ascii_lowercase().as_str()) =>
+        {
+            rel[..name_start + dot].to_string()
+        }
         _ => rel.to_string(),
     }
 }
@@ -166,9 +236,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
         if !(file_type.is_file() || (file_type.is_symlink() && path.is_file())) {
             continue;
         }
+        // Known image extensions by name; anything else by content (DICOM magic), since
+        // PACS exports name files by UID or `.IMA`.
         let supported = match name.rsplit_once('.') {
-            Some((stem, ext)) if !stem.is_empty() => {
-                IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
+            Some((stem, ext))
+                if !stem.is_empty()
+                    && IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) =>
+            {
+                true
             }
             _ => has_dicm_preamble(&path),
         };
@@ -186,13 +261,17 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
 }
 
 /// Reads the first 132 bytes only; unreadable or short files are simply not DICOM here.
+/// `DICM` at 128 (Part 10) or at 0 (preamble stripped).
 fn has_dicm_preamble(path: &Path) -> bool {
     use std::io::Read;
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
-    let mut head = [0u8; 132];
-    f.read_exact(&mut head).is_ok() && &head[128..132] == b"DICM"
+    let mut head = Vec::with_capacity(132);
+    if f.take(132).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    head.get(128..132) == Some(b"DICM") || head.starts_with(b"DICM")
 }
 
 /// One manifest row before decoding.

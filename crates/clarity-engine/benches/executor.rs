@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
     let mut adapter = MeanAdapter::new(0.5);
     adapter.instant = true;
     let prepared = prepare_with_adapter(config, Arc::new(adapter) as Arc<dyn Adapter>).unwrap();
-    let runs = prepared.plan.runs.len() as u64;
+    let runs = prepared.plan.n_runs() as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

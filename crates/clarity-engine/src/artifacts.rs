@@ -1,7 +1,7 @@
 //! The sweep directory: `plan.json`, `journal.jsonl`, `observations.jsonl`, `bundle.json`,
 //! `telemetry.json` (layout in the crate docs).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 
 use clarity_core::{RunRecord, SCHEMA_VERSION};
@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::EngineError;
-use crate::fsutil::write_atomic;
-use crate::plan::Plan;
+use crate::fsutil::{write_atomic, write_atomic_with};
+use crate::journal;
+use crate::lock::{LOCK_FILE, OutputLock};
+use crate::plan::{Plan, key_bytes};
 
 pub const PLAN_FILE: &str = "plan.json";
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -31,9 +33,20 @@ const NOT_BUNDLED: &[&str] = &[
     "report.pdf",
 ];
 
-/// Checks that `dir` can hold this plan's sweep without clobbering anything, and creates it.
+/// Checks that `dir` can hold this plan's sweep without clobbering anything, creates it and
+/// takes its lock ([`OutputLock`]; held until the returned value is dropped).
 /// Accepts: a missing or empty directory, or one holding the same plan (resume).
-pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<OutputLock, EngineError> {
+    check_output_dir(dir, plan)?;
+    fs_err::create_dir_all(dir)?;
+    let lock = OutputLock::acquire(dir)?;
+    // Again under the lock: another process may have finished a different sweep here between
+    // the first check and the lock.
+    check_output_dir(dir, plan)?;
+    Ok(lock)
+}
+
+fn check_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
     let err = |message: String| EngineError::OutputDir {
         path: dir.to_path_buf(),
         message,
@@ -56,13 +69,15 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
                 }
                 None => return Err(err("plan.json is unreadable; not touching it".into())),
             }
-        } else if fs_err::read_dir(dir)?.next().is_some() {
+        } else if fs_err::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name() != LOCK_FILE)
+        {
             return Err(err(
                 "is not empty and holds no Clarity sweep (no plan.json); choose an empty or new directory".into(),
             ));
         }
     }
-    fs_err::create_dir_all(dir)?;
     Ok(())
 }
 
@@ -73,37 +88,74 @@ pub fn plan_hash_of(plan_json: &str) -> Option<String> {
         .and_then(|v| v.get("plan_hash")?.as_str().map(str::to_string))
 }
 
-/// Writes `plan.json`.
+/// Writes `plan.json` (streamed: memory does not grow with the number of cells).
 pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
-    let text = clarity_core::json::to_canonical_string(&plan.to_json()?)?;
-    write_atomic(&dir.join(PLAN_FILE), text.as_bytes())?;
+    write_atomic_with(&dir.join(PLAN_FILE), |w| plan.write_json(w))
+}
+
+/// Calls `f` on every record of a sealed sweep's observations table in `dir` (none when the
+/// sweep was never sealed).
+pub fn scan_sealed(dir: &Path, f: &mut dyn FnMut(&RunRecord)) -> Result<(), EngineError> {
+    let _ = (dir, f);
     Ok(())
 }
 
-/// Writes `observations.jsonl`: one record per run, in plan order. `by_key` maps a content key
-/// to the record that computed it (runs sharing a key share the outcome).
-pub fn write_observations(
+/// Key (32 bytes) → byte offset of its latest record in the journal.
+fn journal_index(path: &Path) -> Result<HashMap<[u8; 32], u64>, EngineError> {
+    let mut index = HashMap::new();
+    journal::scan(path, |offset, r| {
+        if let Some(k) = key_bytes(&r.key) {
+            index.insert(k, offset);
+        }
+        Ok(())
+    })?;
+    Ok(index)
+}
+
+/// Calls `f` on one record per run of `plan` (of its shard when `shard` is set), in plan
+/// order, read from the journal in `dir`: the record of the run's key, with the run's case,
+/// cell and seed (runs sharing a key share the outcome). Holds an index of 40 bytes per key,
+/// not the records.
+pub fn for_each_planned(
     dir: &Path,
     plan: &Plan,
-    by_key: &BTreeMap<String, RunRecord>,
+    shard: Option<&crate::shard::Shard>,
+    f: &mut dyn FnMut(RunRecord) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
-    let mut out = String::new();
-    for run in &plan.runs {
-        let rec = by_key.get(&run.key).ok_or_else(|| {
+    let path = dir.join(JOURNAL_FILE);
+    let index = journal_index(&path)?;
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 14, fs_err::File::open(&path)?.into_parts().0);
+    for run in plan.runs() {
+        let k = key_bytes(&run.key).expect("hex key");
+        if shard.is_some_and(|s| !s.contains(&k)) {
+            continue;
+        }
+        let offset = index.get(&k).ok_or_else(|| {
             EngineError::Internal(format!("run {} has no record after the sweep", run.key))
         })?;
-        let rec = RunRecord {
-            key: run.key.clone(),
+        let rec = journal::read_at(&mut reader, &path, *offset)?;
+        f(RunRecord {
+            key: run.key,
             case_id: plan.cases[run.case].id.clone(),
             cell: run.cell,
             seed: run.seed,
-            outcome: rec.outcome.clone(),
-        };
-        out.push_str(&clarity_core::json::to_canonical_line(&rec)?);
-        out.push('\n');
+            outcome: rec.outcome,
+        })?;
     }
-    write_atomic(&dir.join(OBSERVATIONS_FILE), out.as_bytes())?;
     Ok(())
+}
+
+/// Writes `observations.jsonl`: one record per run, in plan order, from the journal.
+pub fn write_observations(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+    write_atomic_with(&dir.join(OBSERVATIONS_FILE), |w| {
+        for_each_planned(dir, plan, None, &mut |rec| {
+            let mut line = clarity_core::json::to_canonical_line(&rec)?;
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+            Ok(())
+        })
+    })
 }
 
 /// One file of the bundle.

@@ -2,6 +2,14 @@
 //! object per successful run, written to a temporary file and renamed into place, so readers
 //! only ever see complete entries. A key fully determines its observation, so a cached key is
 //! never run again; a shared directory works across sweeps and machines.
+//!
+//! Each entry is verified against its key before use: it must name the key of its file name and
+//! carry `digest`, the BLAKE3 hash of the key and the canonical observation. An entry whose
+//! digest does not match (edited, truncated, copied under another key, written by an older
+//! version without a digest) is refused with a warning and the run is executed again, its
+//! entry rewritten. The digest detects damage and naive tampering; it is not a signature: whoever
+//! can write a shared cache can still forge entries, so share a cache only with writers you
+//! trust (docs/reliability.md).
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +31,33 @@ struct Entry {
     schema_version: u32,
     key: String,
     observation: Observation,
+    /// [`entry_digest`] of `key` and `observation` (absent in entries of older versions, which
+    /// are therefore refused and redone).
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// BLAKE3 of `key`, a newline and the canonical JSON of `observation` (hex).
+fn entry_digest(key: &str, observation: &Observation) -> Option<String> {
+    let text = clarity_core::json::to_canonical_line(observation).ok()?;
+    let mut h = blake3::Hasher::new();
+    h.update(key.as_bytes());
+    h.update(b"\n");
+    h.update(text.as_bytes());
+    Some(h.finalize().to_hex().to_string())
+}
+
+/// The observation of a valid entry of `key`, or why the bytes are not one.
+fn verify_entry(key: &str, bytes: &[u8]) -> Result<Observation, &'static str> {
+    let e: Entry = serde_json::from_slice(bytes).map_err(|_| "not a cache entry")?;
+    if e.key != key {
+        return Err("names another key");
+    }
+    match (&e.digest, entry_digest(key, &e.observation)) {
+        (Some(d), Some(want)) if *d == want => Ok(e.observation),
+        (None, _) => Err("has no digest (written by an older version)"),
+        _ => Err("does not match its digest (edited or damaged)"),
+    }
 }
 
 /// What `cache gc` did.
@@ -34,6 +69,15 @@ pub struct GcReport {
     pub removed_corrupt: u64,
     pub evicted: u64,
     pub bytes_freed: u64,
+    /// Paths under `v1/` that are not cache entries (directories, other files), left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unexpected: Vec<PathBuf>,
+}
+
+/// Whether `name` is `<64 hex digits>.json`, the name of an entry.
+fn is_entry_name(name: &str) -> bool {
+    name.strip_suffix(".json")
+        .is_some_and(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl Cache {
@@ -79,14 +123,18 @@ impl Cache {
         self.root.join("v1").join(shard).join(format!("{key}.json"))
     }
 
-    /// The cached observation of `key`, if any. A damaged entry counts as a miss.
+    /// The cached observation of `key`, if any. An entry that fails verification against `key`
+    /// counts as a miss (with a warning): the run is executed again and the entry rewritten.
     pub fn get(&self, key: &str) -> Option<Observation> {
         let path = self.entry_path(key);
         let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(e) if e.key == key => Some(e.observation),
-            _ => {
-                tracing::warn!("{}: damaged cache entry ignored", path.display());
+        match verify_entry(key, &bytes) {
+            Ok(o) => Some(o),
+            Err(why) => {
+                tracing::warn!(
+                    "{}: cache entry refused: it {why}; running again",
+                    path.display()
+                );
                 None
             }
         }
@@ -102,14 +150,17 @@ impl Cache {
             schema_version: SCHEMA_VERSION,
             key: key.to_string(),
             observation: observation.clone(),
+            digest: entry_digest(key, observation),
         };
         let text = clarity_core::json::to_canonical_line(&entry)?;
         write_atomic(&path, text.as_bytes())?;
         Ok(())
     }
 
-    /// Removes leftover temporary files and damaged entries; with `max_bytes`, then evicts the
-    /// least recently modified entries until the cache fits.
+    /// Removes leftover temporary files and entries that fail verification; with `max_bytes`,
+    /// then evicts the least recently modified entries until the cache fits. Anything else
+    /// under `v1/` (directories, files not named like entries) is left alone and listed in
+    /// [`GcReport::unexpected`].
     pub fn gc(&self, max_bytes: Option<u64>) -> std::io::Result<GcReport> {
         let mut report = GcReport::default();
         let mut entries: Vec<(std::time::SystemTime, PathBuf, u64)> = Vec::new();
@@ -117,17 +168,34 @@ impl Cache {
         if !v1.exists() {
             return Ok(report);
         }
-        let mut shards: Vec<PathBuf> = fs_err::read_dir(&v1)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
+        let mut shards: Vec<PathBuf> = Vec::new();
+        for e in fs_err::read_dir(&v1)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_shard = e.file_type().is_ok_and(|t| t.is_dir())
+                && name.len() == 2
+                && name.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_shard {
+                shards.push(e.path());
+            } else {
+                report.unexpected.push(e.path());
+            }
+        }
         shards.sort();
         for shard in shards {
             for e in fs_err::read_dir(&shard)? {
                 let e = e?;
                 let path = e.path();
-                let meta = e.metadata()?;
+                let meta = match e.metadata() {
+                    Ok(m) => m,
+                    // Removed by a concurrent gc or writer.
+                    Err(_) => continue,
+                };
                 let name = e.file_name().to_string_lossy().into_owned();
+                if !meta.is_file() {
+                    report.unexpected.push(path);
+                    continue;
+                }
                 if name.starts_with('.') && name.contains(".tmp-") {
                     // A writer may still be renaming a fresh temporary: keep those under a minute.
                     let old = meta
@@ -142,11 +210,14 @@ impl Cache {
                     }
                     continue;
                 }
+                if !is_entry_name(&name) {
+                    report.unexpected.push(path);
+                    continue;
+                }
                 let key = name.strip_suffix(".json").unwrap_or("");
                 let ok = std::fs::read(&path)
                     .ok()
-                    .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
-                    .is_some_and(|en| en.key == key);
+                    .is_some_and(|b| verify_entry(key, &b).is_ok());
                 if !ok {
                     fs_err::remove_file(&path)?;
                     report.removed_corrupt += 1;
@@ -157,6 +228,7 @@ impl Cache {
                 entries.push((mtime, path, meta.len()));
             }
         }
+        report.unexpected.sort();
         let mut total: u64 = entries.iter().map(|e| e.2).sum();
         if let Some(max) = max_bytes {
             entries.sort();

@@ -64,7 +64,11 @@ pub fn load_cohort(config: &SweepConfig) -> Result<Vec<CohortCase>, EngineError>
                 .collect()
         }
         CohortConfig::Folder { path, .. } => {
-            clarity_cohort::load_folder(&config.resolve_path(path), &opts)?
+            let loaded = clarity_cohort::load_folder_cohort(&config.resolve_path(path), &opts)?;
+            for s in &loaded.skipped {
+                tracing::warn!("cohort: {} skipped: {}", s.source, s.reason);
+            }
+            loaded.cases
         }
         CohortConfig::Manifest { path, .. } => {
             clarity_cohort::load_manifest(&config.resolve_path(path), &opts)?

@@ -910,13 +910,34 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
         Some(RawSeeds::Count(0)) => {
             return Err(errs.at(&[key("seeds")], "expected at least one seed, got 0"));
         }
+        // Checked before the list is made: each seed is at least one run.
+        Some(RawSeeds::Count(n)) if n > raw.limits.max_runs => {
+            return Err(errs.at(
+                &[key("seeds")],
+                format!(
+                    "{n} seeds is above the run limit limits.max_runs = {} (each seed is at least one run; raise `limits.max_runs` in the config)",
+                    raw.limits.max_runs
+                ),
+            ));
+        }
         Some(RawSeeds::Count(n)) => (0..n).collect(),
         Some(RawSeeds::List(list)) => {
             if list.is_empty() {
                 return Err(errs.at(&[key("seeds")], "expected at least one seed"));
             }
+            if list.len() as u64 > raw.limits.max_runs {
+                return Err(errs.at(
+                    &[key("seeds")],
+                    format!(
+                        "{} seeds is above the run limit limits.max_runs = {}",
+                        list.len(),
+                        raw.limits.max_runs
+                    ),
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
             for (i, s) in list.iter().enumerate() {
-                if list[..i].contains(s) {
+                if !seen.insert(*s) {
                     return Err(errs.at(
                         &[key("seeds"), Seg::Index(i)],
                         format!("seed {s} is listed twice"),

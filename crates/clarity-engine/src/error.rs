@@ -35,6 +35,12 @@ pub enum EngineError {
     /// The output directory cannot be used for this sweep (it would be clobbered).
     #[error("{path}: {message}")]
     OutputDir { path: PathBuf, message: String },
+    /// Another process holds the output directory's lock (`.clarity.lock`).
+    #[error(
+        "{path}: in use by another clarity process{} (lock file .clarity.lock); wait for it to finish or choose another output directory",
+        pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+    )]
+    Locked { path: PathBuf, pid: Option<u32> },
     #[error("{path}: line {line}: {message}")]
     Journal {
         path: PathBuf,

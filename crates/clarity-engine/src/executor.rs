@@ -4,7 +4,7 @@
 //! [`Workload::Io`] keeps `max_in_flight` calls going). Each finished run is appended to the
 //! journal at once; results never depend on completion order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use crate::cache::Cache;
 use crate::cohort::CohortCase;
 use crate::config::RetryPolicy;
 use crate::journal::Journal;
-use crate::plan::Plan;
+use crate::plan::{Plan, Run, key_bytes};
 
 /// How to execute.
 #[derive(Clone)]
@@ -40,6 +40,8 @@ pub struct ExecOptions {
     /// Notified to stop cleanly (Ctrl-C). The executor stops admitting runs, cancels the ones
     /// in flight and syncs the journal.
     pub interrupt: Option<Arc<Notify>>,
+    /// Run only the keys of this shard.
+    pub shard: Option<crate::shard::Shard>,
     /// Test hook: behave as if interrupted after this many newly recorded runs.
     #[doc(hidden)]
     pub abort_after: Option<usize>,
@@ -55,6 +57,7 @@ impl Default for ExecOptions {
             retry_failed: false,
             retry: RetryPolicy::default(),
             interrupt: None,
+            shard: None,
             abort_after: None,
         }
     }
@@ -117,14 +120,15 @@ enum Source {
 }
 
 struct Done {
-    run: usize,
+    run: Run,
     outcome: Outcome,
     source: Source,
     perturb: Duration,
     model: Duration,
 }
 
-/// Executes the missing runs of `plan`, journaling into `dir/journal.jsonl`.
+/// Executes the missing runs of `plan`, journaling into `dir/journal.jsonl`, and returns every
+/// planned key's record (read back from the journal: for small plans such as the probe's).
 pub async fn execute(
     plan: Arc<Plan>,
     cohort: Arc<Vec<CohortCase>>,
@@ -132,39 +136,80 @@ pub async fn execute(
     dir: &Path,
     opts: &ExecOptions,
 ) -> Result<Execution, EngineError> {
+    let (stats, wanted) = execute_inner(plan, cohort, adapter, dir, opts).await?;
+    let mut records = BTreeMap::new();
+    crate::journal::scan(&dir.join(crate::artifacts::JOURNAL_FILE), |_, r| {
+        if key_bytes(&r.key).is_some_and(|k| wanted.contains(&k)) {
+            records.insert(r.key.clone(), r);
+        }
+        Ok(())
+    })?;
+    Ok(Execution { records, stats })
+}
+
+/// As [`execute`], without collecting the records: memory does not grow with the number of
+/// observations (32 bytes per distinct key, 8 per run to do). The records are in the journal.
+pub async fn execute_sweep(
+    plan: Arc<Plan>,
+    cohort: Arc<Vec<CohortCase>>,
+    adapter: Arc<dyn Adapter>,
+    dir: &Path,
+    opts: &ExecOptions,
+) -> Result<ExecStats, EngineError> {
+    Ok(execute_inner(plan, cohort, adapter, dir, opts).await?.0)
+}
+
+async fn execute_inner(
+    plan: Arc<Plan>,
+    cohort: Arc<Vec<CohortCase>>,
+    adapter: Arc<dyn Adapter>,
+    dir: &Path,
+    opts: &ExecOptions,
+) -> Result<(ExecStats, HashSet<[u8; 32]>), EngineError> {
     let start = Instant::now();
     let jobs = opts.jobs.max(1);
-    let (mut journal, previous) = Journal::open(&dir.join(crate::artifacts::JOURNAL_FILE))?;
-    let wanted: std::collections::HashSet<&str> =
-        plan.runs.iter().map(|r| r.key.as_str()).collect();
-    let mut records: BTreeMap<String, RunRecord> = BTreeMap::new();
-    for r in previous {
-        if !wanted.contains(r.key.as_str()) {
+    // Key → whether its latest record is a success.
+    let mut state: HashMap<[u8; 32], bool> = HashMap::new();
+    let mut note = |r: &RunRecord| {
+        if let Some(k) = key_bytes(&r.key) {
+            state.insert(k, matches!(r.outcome, Outcome::Ok { .. }));
+        }
+    };
+    // A sealed sweep (run again, e.g. with --retry-failed): its table holds the records.
+    crate::artifacts::scan_sealed(dir, &mut note)?;
+    let mut journal = Journal::open(&dir.join(crate::artifacts::JOURNAL_FILE), |_, r| {
+        note(&r);
+        Ok(())
+    })?;
+    // One run per missing key, in plan order; the keys of this plan (or of its shard).
+    let mut todo: Vec<usize> = Vec::new();
+    let mut wanted: HashSet<[u8; 32]> = HashSet::new();
+    let mut from_journal = 0usize;
+    let mut runs = 0usize;
+    for run in plan.runs() {
+        let k = key_bytes(&run.key).expect("hex key");
+        if let Some(shard) = &opts.shard
+            && !shard.contains(&k)
+        {
             continue;
         }
-        if opts.retry_failed && matches!(r.outcome, Outcome::Failed { .. }) {
+        runs += 1;
+        if !wanted.insert(k) {
             continue;
         }
-        records.insert(r.key.clone(), r);
+        match state.get(&k) {
+            Some(false) if opts.retry_failed => todo.push(run.index),
+            Some(_) => from_journal += 1,
+            None => todo.push(run.index),
+        }
     }
     let mut stats = ExecStats {
-        runs: plan.runs.len(),
+        runs,
         keys: wanted.len(),
-        from_journal: records.len(),
+        from_journal,
         jobs,
         ..Default::default()
     };
-    // One run per missing key, in plan order.
-    let mut todo: Vec<usize> = Vec::new();
-    {
-        let mut seen = std::collections::HashSet::new();
-        for (i, r) in plan.runs.iter().enumerate() {
-            if !records.contains_key(&r.key) && seen.insert(r.key.as_str()) {
-                todo.push(i);
-            }
-        }
-    }
-    drop(wanted);
 
     let cpu = Arc::new(Semaphore::new(jobs));
     let (calls, in_flight) = match adapter.workload() {
@@ -190,18 +235,19 @@ pub async fn execute(
 
     let bar = progress_bar(opts.progress, stats.keys as u64, stats.from_journal as u64);
     let mut set: JoinSet<Done> = JoinSet::new();
-    let mut task_run: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut task_run: HashMap<tokio::task::Id, Run> = HashMap::new();
     let mut next = 0usize;
     let mut recorded_now = 0usize;
     let interrupt = opts.interrupt.clone().unwrap_or_default();
     let mut stop: Option<EngineError> = None;
 
+    let mut recorded = from_journal;
     let mut handle = |done: Done,
                       journal: &mut Journal,
-                      records: &mut BTreeMap<String, RunRecord>,
+                      state: &mut HashMap<[u8; 32], bool>,
                       stats: &mut ExecStats|
      -> Result<Option<EngineError>, EngineError> {
-        let run = &plan.runs[done.run];
+        let run = &done.run;
         let rec = RunRecord {
             key: run.key.clone(),
             case_id: plan.cases[run.case].id.clone(),
@@ -237,12 +283,15 @@ pub async fn execute(
                 });
             }
         }
-        records.insert(rec.key.clone(), rec);
+        if let Some(k) = key_bytes(&rec.key) {
+            state.insert(k, matches!(rec.outcome, Outcome::Ok { .. }));
+        }
+        recorded += 1;
         bar.inc(1);
         recorded_now += 1;
         if result.is_none() && opts.abort_after.is_some_and(|n| recorded_now >= n) {
             result = Some(EngineError::Interrupted {
-                done: records.len(),
+                done: recorded,
                 total: stats.keys,
             });
         }
@@ -251,10 +300,10 @@ pub async fn execute(
 
     loop {
         while stop.is_none() && next < todo.len() && set.len() < window {
-            let run = todo[next];
+            let run = plan.run(todo[next]);
             next += 1;
             let ctx = ctx.clone();
-            let h = set.spawn(run_one(ctx, run));
+            let h = set.spawn(run_one(ctx, run.clone()));
             task_run.insert(h.id(), run);
         }
         if set.is_empty() {
@@ -263,7 +312,7 @@ pub async fn execute(
         let joined = tokio::select! {
             biased;
             _ = interrupt.notified() => {
-                stop = Some(EngineError::Interrupted { done: records.len(), total: stats.keys });
+                stop = Some(EngineError::Interrupted { done: 0, total: stats.keys });
                 break;
             }
             j = set.join_next_with_id() => j,
@@ -275,7 +324,9 @@ pub async fn execute(
                 done
             }
             Err(e) => {
-                let run = task_run.remove(&e.id()).unwrap_or(0);
+                let Some(run) = task_run.remove(&e.id()) else {
+                    continue;
+                };
                 Done {
                     run,
                     outcome: Outcome::Failed {
@@ -292,7 +343,7 @@ pub async fn execute(
                 }
             }
         };
-        if let Some(e) = handle(done, &mut journal, &mut records, &mut stats)? {
+        if let Some(e) = handle(done, &mut journal, &mut state, &mut stats)? {
             stop = Some(e);
             break;
         }
@@ -304,7 +355,7 @@ pub async fn execute(
             if let Ok((_, done)) = j
                 && !matches!(done.outcome, Outcome::Failed { .. })
             {
-                handle(done, &mut journal, &mut records, &mut stats)?;
+                handle(done, &mut journal, &mut state, &mut stats)?;
             }
         }
     }
@@ -313,19 +364,19 @@ pub async fn execute(
     if let Some(e) = stop {
         if let EngineError::Interrupted { total, .. } = e {
             return Err(EngineError::Interrupted {
-                done: records.len(),
+                done: recorded,
                 total,
             });
         }
         return Err(e);
     }
     let _ = fs_err::remove_dir(dir.join(WORK_DIR));
-    stats.failed_total = records
-        .values()
-        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+    stats.failed_total = wanted
+        .iter()
+        .filter(|k| state.get(*k) == Some(&false))
         .count();
     stats.elapsed_secs = start.elapsed().as_secs_f64();
-    Ok(Execution { records, stats })
+    Ok((stats, wanted))
 }
 
 fn progress_bar(enabled: bool, total: u64, done: u64) -> indicatif::ProgressBar {
@@ -347,11 +398,11 @@ fn progress_bar(enabled: bool, total: u64, done: u64) -> indicatif::ProgressBar 
 }
 
 /// One run: cache lookup, perturbation, image file, adapter call with retries, cache store.
-async fn run_one(ctx: Arc<Ctx>, run_index: usize) -> Done {
+async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
     let plan = &ctx.plan;
-    let run = &plan.runs[run_index];
+    let run = &run;
     let done = |outcome, source, perturb, model| Done {
-        run: run_index,
+        run: run.clone(),
         outcome,
         source,
         perturb,
@@ -370,7 +421,7 @@ async fn run_one(ctx: Arc<Ctx>, run_index: usize) -> Done {
         }
     }
     let fail = |error: String, calls: usize, attempts: u32, perturb, model| Done {
-        run: run_index,
+        run: run.clone(),
         outcome: Outcome::Failed { error, attempts },
         source: Source::Adapter { calls },
         perturb,

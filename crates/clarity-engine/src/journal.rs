@@ -1,8 +1,11 @@
 //! The append-only journal `DIR/journal.jsonl`: one canonical [`RunRecord`] per line, written
 //! as each run finishes and fsynced in small batches. A torn last line (the process was killed
 //! mid-write) is dropped on open; a malformed line elsewhere is an error naming the line.
+//!
+//! The journal is read as a stream ([`Journal::open`], [`scan`]): nothing holds every record
+//! in memory.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use clarity_core::RunRecord;
@@ -19,66 +22,105 @@ pub struct Journal {
     unsynced: usize,
 }
 
+/// Calls `f(byte offset, record)` for every complete record of the journal at `path`, in file
+/// order, and returns the length of the good prefix (a torn last line is not part of it). A
+/// missing file has no records.
+pub fn scan(
+    path: &Path,
+    mut f: impl FnMut(u64, RunRecord) -> Result<(), EngineError>,
+) -> Result<u64, EngineError> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())).into());
+        }
+    };
+    let len = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut line_no = 0usize;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let complete = line.last() == Some(&b'\n');
+        let next = offset + n as u64;
+        let text = if complete {
+            &line[..line.len() - 1]
+        } else {
+            &line[..]
+        };
+        let parsed = std::str::from_utf8(text)
+            .ok()
+            .and_then(|l| serde_json::from_str::<RunRecord>(l).ok());
+        match parsed {
+            Some(r) if complete => f(offset, r)?,
+            // The last line: torn by a kill; ignore it.
+            _ if next >= len => {
+                tracing::warn!(
+                    "{}: ignoring a torn last line {line_no} (interrupted write)",
+                    path.display()
+                );
+                break;
+            }
+            _ => {
+                return Err(EngineError::Journal {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    message: "not a run record; the journal is damaged (remove the line or the output directory)".into(),
+                });
+            }
+        }
+        offset = next;
+    }
+    Ok(offset)
+}
+
+/// Reads the record whose line starts at `offset` (from [`scan`]).
+pub fn read_at(
+    file: &mut BufReader<std::fs::File>,
+    path: &Path,
+    offset: u64,
+) -> Result<RunRecord, EngineError> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut line = Vec::new();
+    file.read_until(b'\n', &mut line)?;
+    serde_json::from_slice(&line).map_err(|e| EngineError::Journal {
+        path: path.to_path_buf(),
+        line: 0,
+        message: format!("record at byte {offset} unreadable: {e}"),
+    })
+}
+
 impl Journal {
-    /// Opens (creating) the journal and returns the records already in it.
-    pub fn open(path: &Path) -> Result<(Journal, Vec<RunRecord>), EngineError> {
+    /// Opens (creating) the journal, calling `f` on each record already in it (see [`scan`]);
+    /// a torn last line is cut off.
+    pub fn open(
+        path: &Path,
+        f: impl FnMut(u64, RunRecord) -> Result<(), EngineError>,
+    ) -> Result<Journal, EngineError> {
         let mut file = fs_err::OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)?;
-        let bytes = fs_err::read(path)?;
-        let mut records = Vec::new();
-        let mut good_len = 0usize;
-        let mut start = 0usize;
-        let mut line_no = 0usize;
-        while start < bytes.len() {
-            line_no += 1;
-            let end = bytes[start..].iter().position(|&b| b == b'\n');
-            let (line, complete) = match end {
-                Some(e) => (&bytes[start..start + e], true),
-                None => (&bytes[start..], false),
-            };
-            let next = start + line.len() + complete as usize;
-            let parsed = std::str::from_utf8(line)
-                .ok()
-                .and_then(|l| serde_json::from_str::<RunRecord>(l).ok());
-            match parsed {
-                Some(r) if complete => {
-                    records.push(r);
-                    good_len = next;
-                }
-                // The last line: torn by a kill; ignore it.
-                _ if next >= bytes.len() => {
-                    tracing::warn!(
-                        "{}: ignoring a torn last line {line_no} (interrupted write)",
-                        path.display()
-                    );
-                    break;
-                }
-                _ => {
-                    return Err(EngineError::Journal {
-                        path: path.to_path_buf(),
-                        line: line_no,
-                        message: "not a run record; the journal is damaged (remove the line or the output directory)".into(),
-                    });
-                }
-            }
-            start = next;
-        }
-        if good_len < bytes.len() {
-            file.file().set_len(good_len as u64)?;
+        let good_len = scan(path, f)?;
+        let len = file.metadata()?.len();
+        if good_len < len {
+            file.file().set_len(good_len)?;
             file.seek(SeekFrom::End(0))?;
             file.sync_all()?;
         }
-        Ok((
-            Journal {
-                path: path.to_path_buf(),
-                file,
-                unsynced: 0,
-            },
-            records,
-        ))
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            unsynced: 0,
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -34,8 +34,10 @@ mod error;
 pub mod executor;
 mod fsutil;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod probe_config;
+pub mod shard;
 #[doc(hidden)]
 pub mod testing;
 
@@ -48,10 +50,11 @@ pub use config::{
     CohortConfig, Limits, RetryPolicy, SweepConfig, WindowSetting, load_config, parse_config,
 };
 pub use error::EngineError;
-pub use executor::{ExecOptions, ExecStats, Execution, default_jobs, execute};
+pub use executor::{ExecOptions, ExecStats, Execution, default_jobs, execute, execute_sweep};
 pub use fsutil::write_atomic;
 pub use plan::{Plan, PlanSummary, Run, TOOL_VERSION, build_plan};
-pub use probe_config::{FillName, ProbeSettings, RegionMode, SaliencySource};
+pub use probe_config::{ControlMode, FillName, ProbeSettings, RegionMode, SaliencySource};
+pub use shard::Shard;
 
 use clarity_adapters::Adapter;
 
@@ -74,6 +77,8 @@ pub fn prepare_with_adapter(
     config: SweepConfig,
     adapter: Arc<dyn Adapter>,
 ) -> Result<Prepared, EngineError> {
+    // Refuse an oversized grid before generating or decoding the cohort.
+    plan::check_run_count(&config, plan::declared_cases(&config))?;
     let cohort = load_cohort(&config)?;
     let plan = build_plan(&config, &cohort, adapter.identity())?;
     Ok(Prepared {
@@ -92,6 +97,10 @@ pub struct SweepOutcome {
     pub stats: ExecStats,
     /// Files listed in `bundle.json`.
     pub bundle: Vec<artifacts::BundleEntry>,
+    /// The output directory's lock, held as long as this outcome (or a clone) lives, so that
+    /// what the caller writes afterwards (probe, refinement, analysis, report) is covered too.
+    #[serde(skip)]
+    pub lock: Arc<lock::OutputLock>,
 }
 
 /// Prepares `dir` (refusing to clobber a different sweep), writes `plan.json`, executes the
@@ -102,9 +111,9 @@ pub async fn run_sweep(
     opts: &ExecOptions,
 ) -> Result<SweepOutcome, EngineError> {
     let plan = prepared.plan.clone();
-    artifacts::prepare_output_dir(dir, &plan)?;
+    let lock = artifacts::prepare_output_dir(dir, &plan)?;
     artifacts::write_plan(dir, &plan)?;
-    let exec = execute(
+    let stats = execute_sweep(
         plan.clone(),
         prepared.cohort.clone(),
         prepared.adapter.clone(),
@@ -112,14 +121,15 @@ pub async fn run_sweep(
         opts,
     )
     .await?;
-    artifacts::write_observations(dir, &plan, &exec.records)?;
+    artifacts::write_observations(dir, &plan)?;
     let bundle = artifacts::write_bundle(dir)?;
-    artifacts::write_telemetry(dir, &exec.stats)?;
+    artifacts::write_telemetry(dir, &stats)?;
     Ok(SweepOutcome {
         output_dir: dir.to_path_buf(),
         plan_hash: plan.plan_hash.clone(),
-        stats: exec.stats,
+        stats,
         bundle,
+        lock: Arc::new(lock),
     })
 }
 

@@ -29,6 +29,19 @@ pub enum RegionMode {
     Both,
 }
 
+/// How control regions are chosen (SPEC §6: matched in tissue and intensity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlMode {
+    /// The evidence region mirrored about the body midline, plus intensity-matched regions of
+    /// the same shape on the same side (the fair control).
+    #[default]
+    Matched,
+    /// One region of the same shape on the least-salient tissue (the placement before probe
+    /// schema 2; kept to compare with, not fair: it lands on bright mediastinum).
+    LeastSalient,
+}
+
 /// A fill mode of the `region_mask` family (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +99,22 @@ pub struct ProbeSettings {
     /// Probe only the first N cases of the cohort (default: all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cases: Option<usize>,
+    /// Probe this box `[x0, y0, x1, y1]` (fractions of the image) as the claimed evidence
+    /// instead of regions cut from a saliency map (no saliency is computed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_bbox: Option<[f64; 4]>,
+    /// How controls are chosen.
+    pub control: ControlMode,
+    /// Intensity-matched controls per case (besides the mirrored one), 0..=8.
+    pub controls: usize,
+    /// Whether the mirrored contralateral region is a control.
+    pub mirror_control: bool,
+    /// Largest 1-Wasserstein distance between a control's and the evidence region's intensity
+    /// distributions (fraction of the range), in `(0, 1]`.
+    pub control_max_distance: f64,
+    /// Specificity verdict: a paired difference whose interval lies at or below this margin is
+    /// `not specific`, in `[0, 1)`.
+    pub specificity_margin: f64,
     /// Verdict: fraction of evidence probes that must flip the answer, in `(0, 1]`.
     pub flip_fraction: f64,
     /// Verdict: how much the evidence flip rate must exceed the control flip rate, in `[0, 1]`.
@@ -118,6 +147,12 @@ impl Default for ProbeSettings {
             occlusion_bbox: None,
             seed: None,
             max_cases: None,
+            evidence_bbox: None,
+            control: ControlMode::Matched,
+            controls: 3,
+            mirror_control: true,
+            control_max_distance: 0.1,
+            specificity_margin: 0.05,
             flip_fraction: 0.5,
             margin: 0.25,
             bootstrap_iterations: 1000,
@@ -142,6 +177,25 @@ impl ProbeSettings {
         unit("fill_value", self.fill_value, false)?;
         unit("flip_fraction", self.flip_fraction, true)?;
         unit("margin", self.margin, false)?;
+        unit("control_max_distance", self.control_max_distance, true)?;
+        if !(self.specificity_margin.is_finite() && (0.0..1.0).contains(&self.specificity_margin)) {
+            return Err((
+                "specificity_margin",
+                format!(
+                    "expected a number in [0, 1), got {}",
+                    self.specificity_margin
+                ),
+            ));
+        }
+        if self.controls > 8 {
+            return Err(("controls", format!("expected 0..=8, got {}", self.controls)));
+        }
+        if self.control == ControlMode::Matched && self.controls == 0 && !self.mirror_control {
+            return Err((
+                "controls",
+                "expected at least one control: controls = 0 and mirror_control = false".into(),
+            ));
+        }
         if !(1..=16).contains(&self.top_k) {
             return Err(("top_k", format!("expected 1..=16, got {}", self.top_k)));
         }
@@ -181,6 +235,19 @@ impl ProbeSettings {
             if !ok {
                 return Err((
                     "occlusion_bbox",
+                    format!(
+                        "expected [x0, y0, x1, y1] fractions in [0, 1] with x1 > x0 and y1 > y0, got {b:?}"
+                    ),
+                ));
+            }
+        }
+        if let Some(b) = self.evidence_bbox {
+            let ok = b.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v))
+                && b[2] > b[0]
+                && b[3] > b[1];
+            if !ok {
+                return Err((
+                    "evidence_bbox",
                     format!(
                         "expected [x0, y0, x1, y1] fractions in [0, 1] with x1 > x0 and y1 > y0, got {b:?}"
                     ),

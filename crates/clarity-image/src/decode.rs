@@ -127,6 +127,10 @@ pub enum WindowChoice {
 pub struct DecodeOptions {
     pub limits: Limits,
     pub window: WindowChoice,
+    /// Which frame of a multi-frame DICOM object becomes the image (0 = the first; the
+    /// record names the frame and the frame count). Ignored for other formats.
+    #[serde(default)]
+    pub frame: u32,
 }
 
 /// Container format of a decoded file.
@@ -188,6 +192,9 @@ pub struct WindowRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DicomRecord {
     pub transfer_syntax: String,
+    /// `Name (uid)` of the transfer syntax.
+    #[serde(default)]
+    pub transfer_syntax_name: String,
     pub photometric_interpretation: String,
     pub modality: Option<String>,
     pub bits_allocated: u16,
@@ -201,6 +208,19 @@ pub struct DicomRecord {
     pub inverted: bool,
     /// The whole mapping stored value → output sample, as text.
     pub formula: String,
+    /// The frame decoded (0-based) and the object's frame count.
+    #[serde(default)]
+    pub frame: u32,
+    #[serde(default = "one")]
+    pub frames: u32,
+    /// Every transformation applied, in order (frame choice, modality LUT or rescale, VOI
+    /// LUT or window or min..max, inversion, colour conversion).
+    #[serde(default)]
+    pub transformations: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// How a file became an [`Image`]: deterministic, serialisable, stored with the cohort.
@@ -290,6 +310,14 @@ pub enum DecodeError {
     },
     #[error("{name}: {detail}")]
     BadWindow { name: String, detail: String },
+    #[error("{name}: not an image: a DICOM object without pixel data ({what})")]
+    NotAnImage { name: String, what: String },
+    #[error("{name}: frame {frame} asked for, the object has {frames} frame(s) (0-based)")]
+    BadFrame {
+        name: String,
+        frame: u32,
+        frames: u32,
+    },
     #[error("unknown window preset '{name}'; expected one of: {allowed}")]
     UnknownPreset { name: String, allowed: String },
     #[error("{path}: cannot write png: {source}")]
@@ -389,7 +417,11 @@ pub(crate) fn check_dimensions(
 
 /// Detects the format from magic bytes (never from the file name).
 pub fn sniff(bytes: &[u8]) -> Option<SourceFormat> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+    // DICOM first: a Part 10 preamble may itself look like a TIFF header (dual-format
+    // files), and such a file must be read as DICOM (rescale, window, MONOCHROME1).
+    if crate::dicom::has_dicm_magic(bytes) {
+        Some(SourceFormat::Dicom)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some(SourceFormat::Png)
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some(SourceFormat::Jpeg)
@@ -399,8 +431,6 @@ pub fn sniff(bytes: &[u8]) -> Option<SourceFormat> {
         || bytes.starts_with(b"MM\0+")
     {
         Some(SourceFormat::Tiff)
-    } else if crate::dicom::has_dicm_magic(bytes) {
-        Some(SourceFormat::Dicom)
     } else {
         None
     }

@@ -20,16 +20,21 @@
 //! `--jobs` behave exactly as in a sweep, and nothing in an artifact depends on completion
 //! order or thread count. Entry point: [`run_probe`].
 
+pub mod controls;
 pub mod overlay;
 mod probe;
 pub mod regions;
 pub mod runner;
 pub mod saliency;
+pub mod specificity;
+mod summary;
 pub mod verdict;
 
 pub use probe::{OVERLAY_DIR, PROBE_DIR, PROBE_FILE, ProbeOutcome, run_probe, run_probe_with};
 pub use regions::{Region, RegionKind};
 pub use saliency::SaliencyMap;
+pub use specificity::Specificity;
+pub use summary::{FillVerdict, PROBE_SCHEMA_VERSION};
 pub use verdict::{Estimate, Verdict};
 
 /// Errors of the probe. Config and input errors come from the engine and name the file/key.

@@ -13,8 +13,10 @@ pub enum RegionKind {
     Component,
     /// A tile of the k×k grid.
     Grid,
-    /// An evidence region's shape translated to low-saliency tissue.
+    /// A control of an evidence region (same shape; see [`crate::controls`]).
     Control,
+    /// The fixed evidence box of `evidence_bbox`.
+    Box,
 }
 
 /// A set of pixels of the image.
@@ -36,7 +38,7 @@ pub struct Region {
 }
 
 impl Region {
-    fn from_mask(
+    pub(crate) fn from_mask(
         id: String,
         kind: RegionKind,
         map: &SaliencyMap,

@@ -109,8 +109,8 @@ impl Runner {
         self.stats.executed += s.executed;
         self.stats.cached += s.cached;
         self.stats.from_journal += s.from_journal;
-        let mut out = Vec::with_capacity(plan.runs.len());
-        for run in &plan.runs {
+        let mut out = Vec::with_capacity(plan.n_runs());
+        for run in plan.runs() {
             let rec = exec.records.get(&run.key).ok_or_else(|| {
                 ProbeError::Internal(format!("run {} has no record after execution", run.key))
             })?;

@@ -57,7 +57,7 @@ pub struct Section {
 }
 
 /// Ids of every section, in order (the HTML and PDF always carry all of them).
-pub const SECTION_IDS: [&str; 9] = [
+pub const SECTION_IDS: [&str; 10] = [
     "summary",
     "curves",
     "surfaces",
@@ -66,6 +66,7 @@ pub const SECTION_IDS: [&str; 9] = [
     "classes",
     "worst",
     "cases",
+    "glossary",
     "provenance",
 ];
 
@@ -283,12 +284,24 @@ pub fn build(d: &ReportData) -> Vec<Section> {
     out.push(Section {
         id: "summary",
         title: "Summary".into(),
-        blocks: vec![Block::Headline(headline(d)), Block::KeyValues(kv)],
+        blocks: {
+            let mut b = vec![Block::Headline(headline(d))];
+            if !d.refined.is_empty() {
+                b.push(Block::Para(
+                    "Refined cliffs (clarity run --refine, refine.json):".into(),
+                ));
+                b.push(Block::Headline(
+                    d.refined.iter().map(|r| r.summary.clone()).collect(),
+                ));
+            }
+            b.push(Block::KeyValues(kv));
+            b
+        },
     });
 
     // Curves.
     let mut blocks = vec![Block::Note(
-        "Per-axis marginal curves as computed by the analysis (surface.json); bands are bootstrap 95% confidence intervals over cases; levels are equally spaced (the gradient section uses the real parameter spacing). The dashed vertical line marks the ESI cliff, the dashed horizontal line the ESI threshold. Cliffs are found on each axis's line through the baseline (every other axis at its identity: this perturbation alone), so with several axes a marginal curve, which pools over the others, can lie below the threshold before the cliff; combined effects are in the 2-D surfaces."
+        "Each axis's curves are its line through the baseline: every other axis at its identity, i.e. this perturbation alone; the cliffs are read from this line. Bands are bootstrap 95% confidence intervals over cases; accuracy is dashed with hollow squares, drawn over ESI so both show where they coincide. With several axes, the light dashed line is ESI pooled over every level of the other axes (the marginal in surface.json): secondary, it mixes in the other perturbations. Levels are equally spaced (the gradient section uses the real parameter spacing). The dashed vertical line marks the ESI cliff, the dashed horizontal line the threshold, and a grey band the interval a refined cliff is located in (refine.json)."
             .into(),
     )];
     for c in &d.curves {
@@ -300,23 +313,48 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             .iter()
             .filter(|x| x.axis == c.axis && x.metric == Metric::Esi)
             .collect();
+        let refined = d
+            .refined
+            .iter()
+            .find(|r| r.axis == c.axis && r.metric == Metric::Esi)
+            .map(|r| r.located.unwrap_or(r.bracket));
+        let on_line = if c.line.is_empty() {
+            ""
+        } else {
+            ", other axes at identity"
+        };
         blocks.push(Block::Figure {
-            scene: plots::stability_chart(axis, c, &cliffs, d.esi_threshold),
-            caption: format!("Stability along {}; bands: 95% CI", axis_title(axis)),
+            scene: plots::stability_chart(axis, c, &cliffs, d.esi_threshold, refined),
+            caption: format!(
+                "Stability along {}{on_line}; bands: 95% CI",
+                axis_title(axis)
+            ),
         });
+        let main = if c.line.is_empty() {
+            &c.metrics
+        } else {
+            &c.line
+        };
+        let pooled = (!c.line.is_empty())
+            .then(|| c.metrics.get(&Metric::Esi))
+            .flatten();
+        // CSI stays in metrics.json (it measures spread across cases, see the glossary); the
+        // table keeps to what fits a PDF page next to the pooled column.
         let metrics: Vec<Metric> = [
             Metric::Esi,
             Metric::Accuracy,
             Metric::Confidence,
             Metric::Drift,
-            Metric::Csi,
             Metric::Edm,
         ]
         .into_iter()
-        .filter(|m| c.metrics.contains_key(m))
+        .filter(|m| main.contains_key(m))
         .collect();
         let mut header = vec![axis_title(axis)];
         header.extend(metrics.iter().map(|m| m.label().to_string()));
+        if pooled.is_some() {
+            header.push("ESI pooled".into());
+        }
         let rows = axis
             .values
             .iter()
@@ -325,8 +363,17 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                 let mut row = vec![v.label()];
                 for m in &metrics {
                     row.push(
-                        c.metrics[m]
+                        main[m]
                             .get(i)
+                            .copied()
+                            .flatten()
+                            .map(|e| est(&e))
+                            .unwrap_or_else(|| "–".into()),
+                    );
+                }
+                if let Some(p) = pooled {
+                    row.push(
+                        p.get(i)
                             .copied()
                             .flatten()
                             .map(|e| est(&e))
@@ -338,8 +385,18 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             .collect();
         let mut numeric = vec![false];
         numeric.extend(metrics.iter().map(|_| true));
+        if pooled.is_some() {
+            numeric.push(true);
+        }
         blocks.push(Block::Table {
-            caption: format!("{}: values [95% CI]", axis.name),
+            caption: if pooled.is_some() {
+                format!(
+                    "{}: values [95% CI] on the line through the baseline; last column: ESI pooled over the other axes",
+                    axis.name
+                )
+            } else {
+                format!("{}: values [95% CI]", axis.name)
+            },
             header,
             rows,
             numeric,
@@ -379,6 +436,9 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             numeric: vec![false, false, false, true, false, false],
         });
     }
+    if !d.refined.is_empty() {
+        blocks.push(refined_table(d));
+    }
     if d.curves.is_empty() {
         blocks.push(Block::Note("No per-axis curves in this sweep.".into()));
     }
@@ -397,12 +457,39 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         .iter()
         .filter(|sl| shown(sl.metric) && sl.x_axis < d.axes.len() && sl.y_axis < d.axes.len())
         .collect();
+    // An accuracy slice identical to the ESI slice of the same axes (every baseline answer
+    // correct) is not drawn twice.
+    let same_as_esi = |sl: &crate::model::Slice| {
+        sl.metric == Metric::Accuracy
+            && drawable.iter().any(|e| {
+                e.metric == Metric::Esi
+                    && e.x_axis == sl.x_axis
+                    && e.y_axis == sl.y_axis
+                    && e.values == sl.values
+            })
+    };
+    let duplicates = drawable.iter().filter(|sl| same_as_esi(sl)).count();
+    let drawable: Vec<_> = drawable
+        .iter()
+        .filter(|sl| !same_as_esi(sl))
+        .copied()
+        .collect();
+    if duplicates > 0 {
+        blocks.push(Block::Note(format!(
+            "Accuracy equals ESI on every cell of {duplicates} slice(s) (every baseline answer is correct), so only the ESI heatmap is drawn there."
+        )));
+    }
     for sl in drawable.iter().take(MAX_SLICES) {
         let (xa, ya) = (&d.axes[sl.x_axis], &d.axes[sl.y_axis]);
         let contour = matches!(sl.metric, Metric::Esi | Metric::Accuracy);
+        let pooled = if d.axes.len() > 2 {
+            ", pooled over the other axes"
+        } else {
+            ""
+        };
         let caption = if contour {
             format!(
-                "{} over {} × {}; the black line is the {} = {} contour",
+                "{} over {} × {}{pooled}; the black line is the {} = {} contour",
                 sl.metric.label(),
                 xa.name,
                 ya.name,
@@ -437,10 +524,19 @@ pub fn build(d: &ReportData) -> Vec<Section> {
     // Gradients.
     let mut blocks = Vec::new();
     // ESI and accuracy; every metric's gradients are in gradients.json.
+    let same_as_esi = |g: &crate::model::Gradient| {
+        g.metric == Metric::Accuracy
+            && d.gradients.iter().any(|e| {
+                e.metric == Metric::Esi
+                    && e.axis == g.axis
+                    && e.per_unit == g.per_unit
+                    && e.per_step == g.per_step
+            })
+    };
     for g in d
         .gradients
         .iter()
-        .filter(|g| matches!(g.metric, Metric::Esi | Metric::Accuracy))
+        .filter(|g| matches!(g.metric, Metric::Esi | Metric::Accuracy) && !same_as_esi(g))
     {
         let Some(axis) = d.axes.get(g.axis) else {
             continue;
@@ -449,8 +545,13 @@ pub fn build(d: &ReportData) -> Vec<Section> {
             blocks.push(Block::Figure {
                 scene: plots::gradient_chart(axis, g),
                 caption: format!(
-                    "Change of ESI per level step along {} (towards larger values); vermillion: ESI falls moving away from the identity level",
-                    axis_title(axis)
+                    "Change of ESI per level step along {} (towards larger values, pooled over the other axes); vermillion: ESI falls moving away from the identity level, blue: it rises or holds{}",
+                    axis_title(axis),
+                    if d.gradients.iter().any(|x| x.axis == g.axis && same_as_esi(x)) {
+                        "; accuracy's gradient is the same here"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
@@ -653,6 +754,17 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         blocks,
     });
 
+    out.push(Section {
+        id: "glossary",
+        title: "Glossary".into(),
+        blocks: vec![Block::KeyValues(
+            GLOSSARY
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )],
+    });
+
     // Provenance.
     let p = &d.provenance;
     out.push(Section {
@@ -673,3 +785,108 @@ pub fn build(d: &ReportData) -> Vec<Section> {
     });
     out
 }
+
+/// The refined cliffs as a table (bracket, crossing interval, what the data support).
+fn refined_table(d: &ReportData) -> Block {
+    let num = |x: f64| crate::plots::short(x);
+    let end = |x: Option<f64>| x.map(num).unwrap_or_else(|| "not bounded".into());
+    Block::Table {
+        caption: "Refined cliffs (refine.json): bisection on the line through the baseline; the crossing's 95% interval is over case resamples, and bisection stops once the bracket is narrower than it".into(),
+        header: vec![
+            "axis".into(),
+            "metric".into(),
+            "sweep bracket".into(),
+            "refined bracket".into(),
+            "rounds".into(),
+            "crossing [95% CI]".into(),
+            "data support".into(),
+            "stopped".into(),
+            "non-monotone cases".into(),
+        ],
+        rows: d
+            .refined
+            .iter()
+            .filter_map(|r| {
+                let axis = d.axes.get(r.axis)?;
+                Some(vec![
+                    axis.name.clone(),
+                    r.metric.label().to_string(),
+                    format!("[{}, {}]", num(r.initial.0), num(r.initial.1)),
+                    format!("[{}, {}]", num(r.bracket.0), num(r.bracket.1)),
+                    r.rounds.to_string(),
+                    format!(
+                        "{} [{}, {}]",
+                        r.crossing.map(num).unwrap_or_else(|| "–".into()),
+                        end(r.crossing_lo),
+                        end(r.crossing_hi)
+                    ),
+                    r.located
+                        .map(|(a, b)| format!("[{}, {}]", num(a), num(b)))
+                        .unwrap_or_else(|| "not bounded: more cases needed".into()),
+                    r.stopped.replace('_', " "),
+                    if r.cohort_recrossings > 0 {
+                        format!(
+                            "{} (cohort re-crosses {}×)",
+                            r.non_monotone_cases, r.cohort_recrossings
+                        )
+                    } else {
+                        r.non_monotone_cases.to_string()
+                    },
+                ])
+            })
+            .collect(),
+        numeric: vec![false, false, false, false, true, false, false, false, false],
+    }
+}
+
+/// Every metric and verdict word the report uses, in plain words (also in docs/report.md).
+pub const GLOSSARY: [(&str, &str); 12] = [
+    (
+        "ESI (evidence stability index)",
+        "Fraction of a cell's (case, seed) runs whose normalised answer equals the same case's and seed's answer on the unperturbed baseline. 1 = the answer never changes. It compares with the baseline answer, not with the label: a model that is always wrong can be perfectly stable.",
+    ),
+    (
+        "Flip rate",
+        "1 − ESI: the fraction of runs whose answer changed.",
+    ),
+    (
+        "Accuracy",
+        "Fraction of successful runs whose normalised answer equals the case's ground-truth label (only where labels exist).",
+    ),
+    (
+        "CSI (confidence stability index)",
+        "Per cell, 1 − min(var(confidence) / 0.25, 1), the variance taken over every case and seed of the cell. It measures how much confidences spread across cases, not how stable one case's confidence is under perturbation; kept under this name for compatibility with earlier CLARITY sweeps.",
+    ),
+    (
+        "Confidence shift (mean |Δconfidence|)",
+        "Mean over runs of |confidence − the same case's and seed's baseline confidence|: the paired, per-case change of confidence caused by the perturbation.",
+    ),
+    (
+        "EDM (entropy drift)",
+        "Mean over runs of |answer entropy − the same case's baseline entropy|, in nats (where the adapter reports an entropy).",
+    ),
+    (
+        "Justification drift",
+        "Normalised Levenshtein distance between the run's justification and the baseline's (distance / longer length; 0 = identical, 1 = nothing in common).",
+    ),
+    (
+        "n_eff (effective sample size)",
+        "The number of independent cases behind an estimate: distinct cases, with duplicate seeds (identical answers at temperature 0) counted once. Intervals are over cases, so they narrow with n_eff, not with the run count.",
+    ),
+    (
+        "Cliff",
+        "Along one axis, on its line through the baseline (every other axis at its identity), the first level whose ESI or accuracy is below the threshold; refined cliffs add a bisected bracket and the 95% interval of the crossing over cases.",
+    ),
+    (
+        "breaks / holds",
+        "breaks: the whole 95% interval is below the threshold; holds: the whole interval is at or above it.",
+    ),
+    (
+        "inconclusive",
+        "The 95% interval straddles the threshold: the data do not decide; more cases would.",
+    ),
+    (
+        "not measured",
+        "Too few successful runs to estimate anything (the failure share is given).",
+    ),
+];

@@ -21,6 +21,7 @@
 //! one the report says so and shows answers only.
 
 pub mod doc;
+mod extra;
 pub mod html;
 pub mod load;
 pub mod model;

@@ -63,7 +63,7 @@ fn read_optional(path: &Path) -> Result<Option<Value>, ReportError> {
     }
 }
 
-fn shape(path: &Path, key: &str, expected: &str) -> ReportError {
+pub(crate) fn shape(path: &Path, key: &str, expected: &str) -> ReportError {
     ReportError::Shape {
         path: path.to_path_buf(),
         key: key.to_string(),
@@ -73,7 +73,7 @@ fn shape(path: &Path, key: &str, expected: &str) -> ReportError {
 
 /// An estimate: a number, or `{value|mean, lo|ci_lo|ci_low, hi|ci_hi|ci_high}`, or
 /// `{value, ci: [lo, hi]}`; `null` is "undefined".
-fn estimate(path: &Path, key: &str, v: &Value) -> Result<Option<Estimate>, ReportError> {
+pub(crate) fn estimate(path: &Path, key: &str, v: &Value) -> Result<Option<Estimate>, ReportError> {
     let bad = || shape(path, key, "a number, null, or an object {value, lo, hi}");
     match v {
         Value::Null => Ok(None),
@@ -107,7 +107,7 @@ fn estimate(path: &Path, key: &str, v: &Value) -> Result<Option<Estimate>, Repor
     }
 }
 
-fn opt_f64(v: Option<&Value>) -> Option<f64> {
+pub(crate) fn opt_f64(v: Option<&Value>) -> Option<f64> {
     v.and_then(|x| match x {
         Value::Object(_) => x
             .get("value")
@@ -132,7 +132,9 @@ fn axis_index(axes: &[Axis], path: &Path, key: &str, v: &Value) -> Result<usize,
     }
 }
 
-fn cell_label(axes: &[Axis], cell: &Cell) -> String {
+/// `axis=value, …` of the axes not at their identity (`baseline` when none): how the report,
+/// the console and the API name a cell.
+pub fn cell_label(axes: &[Axis], cell: &Cell) -> String {
     let parts: Vec<String> = axes
         .iter()
         .zip(&cell.coords)
@@ -281,6 +283,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         },
     };
 
+    let mut lines = crate::extra::line_curves(&metrics, m, &axes, &cells)?;
     let mut curves = Vec::new();
     let mut slices = Vec::new();
     let surface_path = dir.join("surface.json");
@@ -332,7 +335,11 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                     map.insert(metric, vals);
                 }
             }
-            curves.push(AxisCurves { axis, metrics: map });
+            curves.push(AxisCurves {
+                axis,
+                metrics: map,
+                line: std::mem::take(&mut lines[axis]),
+            });
         }
         for (i, sl) in surface
             .get("slices")
@@ -354,11 +361,15 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                 &format!("{key}.y_axis"),
                 sl.get("y_axis").unwrap_or(&Value::Null),
             )?;
-            let metric = sl
-                .get("metric")
-                .and_then(Value::as_str)
-                .and_then(Metric::from_key)
-                .unwrap_or(Metric::Esi);
+            // A metric this report does not draw (e.g. `confidence_shift`) is skipped, never
+            // drawn under another metric's name.
+            let metric = match sl.get("metric").and_then(Value::as_str) {
+                None => Metric::Esi,
+                Some(k) => match Metric::from_key(k) {
+                    Some(m) => m,
+                    None => continue,
+                },
+            };
             let rows = sl.get("values").and_then(Value::as_array).ok_or_else(|| {
                 shape(
                     sp,
@@ -489,6 +500,8 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
             });
         }
     }
+
+    let refined = crate::extra::refined(dir, &axes)?;
 
     let mc_path = dir.join("montecarlo.json");
     let montecarlo = match read_optional(&mc_path)? {
@@ -774,6 +787,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         esi_threshold,
         curves,
         cliffs,
+        refined,
         slices,
         gradients,
         montecarlo,

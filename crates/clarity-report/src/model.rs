@@ -120,12 +120,16 @@ pub struct RunCounts {
     pub failed: usize,
 }
 
-/// Per-axis marginal curves: for each metric, one estimate per level (`None` where undefined).
+/// Per-axis curves: for each metric, one estimate per level (`None` where undefined).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AxisCurves {
     /// Index into [`ReportData::axes`].
     pub axis: usize,
+    /// The marginal curve: each level pooled over every level of the other axes.
     pub metrics: BTreeMap<Metric, Vec<Option<Estimate>>>,
+    /// The line through the baseline: each level with every other axis at its identity (the
+    /// cells the cliffs are read from). Empty when the sweep has no such cells.
+    pub line: BTreeMap<Metric, Vec<Option<Estimate>>>,
 }
 
 /// Where a metric first falls below a threshold along an axis.
@@ -146,6 +150,32 @@ pub struct Cliff {
     /// The metric at `level` on the axis's line through the baseline (the other axes at their
     /// identity), where the analysis finds cliffs.
     pub metric_value: Option<f64>,
+}
+
+/// One cohort cliff refined by `clarity run --refine` (from `refine.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefinedCliff {
+    pub axis: usize,
+    pub metric: Metric,
+    pub threshold: f64,
+    /// The sweep's bracket `(lo, hi)` and the refined one (numeric order).
+    pub initial: (f64, f64),
+    pub bracket: (f64, f64),
+    pub rounds: usize,
+    /// The interpolated crossing and its 95% interval over cases (`None` ends: not bounded).
+    pub crossing: Option<f64>,
+    pub crossing_lo: Option<f64>,
+    pub crossing_hi: Option<f64>,
+    /// What the data support (`None`: not bounded, more cases needed).
+    pub located: Option<(f64, f64)>,
+    /// Why bisection stopped (`uncertainty`, `tolerance`, …).
+    pub stopped: String,
+    /// Cases whose metric rises again along the line (flip and flip back).
+    pub non_monotone_cases: usize,
+    /// Times the cohort curve climbs back over the threshold.
+    pub cohort_recrossings: usize,
+    /// The sentence `refine.json` stores for this cliff.
+    pub summary: String,
 }
 
 /// A 2-D slice of a metric over two axes (the other axes at their identity).
@@ -285,6 +315,8 @@ pub struct ReportData {
     pub esi_threshold: f64,
     pub curves: Vec<AxisCurves>,
     pub cliffs: Vec<Cliff>,
+    /// Refined cliffs, when the directory has `refine.json`.
+    pub refined: Vec<RefinedCliff>,
     pub slices: Vec<Slice>,
     pub gradients: Vec<Gradient>,
     pub montecarlo: Option<MonteCarlo>,

@@ -32,6 +32,21 @@ pub fn f3(x: f64) -> String {
     if s == "-0.000" { "0.000".into() } else { s }
 }
 
+/// Short text of a parameter value (4 significant digits, no trailing zeros).
+pub fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return clarity_core::json::format_num(x);
+    }
+    let decimals = (3 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
+}
+
 /// Evenly spaced level positions across `[x0, x1]` (categorical: each level one step).
 fn level_xs(n: usize, x0: f64, x1: f64) -> Vec<f64> {
     if n <= 1 {
@@ -81,16 +96,42 @@ fn x_levels(scene: &mut Scene, axis: &Axis, xs: &[f64], y: f64) {
     }
 }
 
-/// Stability curves of one axis: ESI, accuracy, confidence and drift with 95% CI bands, the ESI
-/// threshold and the cliff marked.
+/// Where value `v` of a numeric axis sits on the chart's level positions `xs` (piecewise linear
+/// between levels; `None` outside the axis or on a categorical axis).
+fn x_of_value(axis: &Axis, xs: &[f64], v: f64) -> Option<f64> {
+    let vals: Vec<f64> = axis
+        .values
+        .iter()
+        .map(clarity_core::AxisValue::as_f64)
+        .collect::<Option<_>>()?;
+    for i in 0..vals.len().saturating_sub(1) {
+        let (a, b) = (vals[i], vals[i + 1]);
+        if (a <= v && v <= b) || (b <= v && v <= a) {
+            let t = if b == a { 0.0 } else { (v - a) / (b - a) };
+            return Some(xs[i] + t * (xs[i + 1] - xs[i]));
+        }
+    }
+    (vals.len() == 1 && vals[0] == v).then(|| xs[0])
+}
+
+/// The pooled marginal's colour: a light blue, thin and dashed, clearly secondary.
+pub const POOLED: Rgb = okabe_ito::SKY_BLUE;
+
+/// Stability curves of one axis. The main curves are the axis's **line through the baseline**
+/// (every other axis at its identity: where the cliffs are read), with 95% CI bands: ESI (solid,
+/// circles), accuracy (dashed, hollow squares, drawn over ESI so it shows where they coincide),
+/// confidence and drift. With several axes, the ESI **pooled** over the other axes (the
+/// marginal) is drawn secondary: thin, light and labelled. The ESI threshold, the cliff level and
+/// a refined cliff's supported interval (`refined`: `(lo, hi)` in parameter units) are marked.
 pub fn stability_chart(
     axis: &Axis,
     curves: &AxisCurves,
     cliffs: &[&Cliff],
     threshold: f64,
+    refined: Option<(f64, f64)>,
 ) -> Scene {
     let (w, h) = (640.0, 300.0);
-    let (left, right, top, bottom) = (52.0, 20.0, 40.0, 52.0);
+    let (left, right, top, bottom) = (52.0, 20.0, 58.0, 52.0);
     let mut s = Scene::new(w, h, format!("Stability curves along {}", axis.name));
     let (px0, px1, py0, py1) = (left, w - right, top, h - bottom);
     let y_of = |v: f64| py1 - (v.clamp(0.0, 1.0)) * (py1 - py0);
@@ -130,13 +171,71 @@ pub fn stability_chart(
         Anchor::Middle,
     );
 
+    // The refined cliff: a grey band over the interval the data support.
+    if let Some((lo, hi)) = refined
+        && let (Some(a), Some(b)) = (x_of_value(axis, &xs, lo), x_of_value(axis, &xs, hi))
+    {
+        let (a, b) = (a.min(b), a.max(b).max(a.min(b) + 2.0));
+        s.shapes.push(crate::scene::Shape::Rect {
+            x: a,
+            y: py0,
+            w: b - a,
+            h: py1 - py0,
+            fill: Some(GREY),
+            stroke: None,
+            opacity: 0.22,
+        });
+    }
+
     // Threshold line (labelled in the legend, so it never sits on a curve).
     let ty = y_of(threshold);
     s.line((px0, ty), (px1, ty), GREY, 1.0, true);
 
-    // Drawn in reverse so ESI ends on top; accuracy dashed so it shows where it equals ESI.
-    for (metric, color) in CURVE_METRICS.into_iter().rev() {
-        let Some(values) = curves.metrics.get(&metric) else {
+    // Main curves: the line through the baseline (the marginal when there is no line, i.e. a
+    // one-axis sweep, where the two are the same).
+    let main = if curves.line.is_empty() {
+        &curves.metrics
+    } else {
+        &curves.line
+    };
+    let pooled = (!curves.line.is_empty())
+        .then(|| curves.metrics.get(&Metric::Esi))
+        .flatten()
+        .filter(|p| Some(*p) != main.get(&Metric::Esi));
+    if let Some(values) = pooled {
+        for run in runs(values) {
+            let pts: Vec<(f64, f64)> = run.iter().map(|&(i, e)| (xs[i], y_of(e.value))).collect();
+            if pts.len() > 1 {
+                s.shapes.push(crate::scene::Shape::Path {
+                    points: pts.clone(),
+                    closed: false,
+                    fill: None,
+                    stroke: Some((POOLED, 1.5)),
+                    dashed: true,
+                    opacity: 1.0,
+                });
+            }
+            for (x, y) in pts {
+                s.circle(x, y, 2.0, POOLED);
+            }
+        }
+    }
+    // Drift and confidence first, then ESI, then accuracy on top (dashed, hollow markers), so
+    // where accuracy equals ESI both stay visible.
+    for metric in [
+        Metric::Drift,
+        Metric::Confidence,
+        Metric::Esi,
+        Metric::Accuracy,
+    ] {
+        let Some(color) = CURVE_METRICS
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, c)| *c)
+        else {
+            continue;
+        };
+        let Some(values) = main.get(&metric) else {
             continue;
         };
         for run in runs(values) {
@@ -144,14 +243,16 @@ pub fn stability_chart(
                 .iter()
                 .filter_map(|&(i, e)| Some((xs[i], e.lo?, e.hi?)))
                 .collect();
-            if band.len() == run.len() && band.len() > 1 {
-                let mut poly: Vec<(f64, f64)> =
-                    band.iter().map(|&(x, _, hi)| (x, y_of(hi))).collect();
-                poly.extend(band.iter().rev().map(|&(x, lo, _)| (x, y_of(lo))));
-                s.polygon(poly, color, 0.18);
-            } else {
-                for &(x, lo, hi) in &band {
-                    s.line((x, y_of(lo)), (x, y_of(hi)), color, 1.5, false);
+            if metric != Metric::Accuracy {
+                if band.len() == run.len() && band.len() > 1 {
+                    let mut poly: Vec<(f64, f64)> =
+                        band.iter().map(|&(x, _, hi)| (x, y_of(hi))).collect();
+                    poly.extend(band.iter().rev().map(|&(x, lo, _)| (x, y_of(lo))));
+                    s.polygon(poly, color, 0.18);
+                } else {
+                    for &(x, lo, hi) in &band {
+                        s.line((x, y_of(lo)), (x, y_of(hi)), color, 1.5, false);
+                    }
                 }
             }
             let pts: Vec<(f64, f64)> = run.iter().map(|&(i, e)| (xs[i], y_of(e.value))).collect();
@@ -167,7 +268,11 @@ pub fn stability_chart(
                 });
             }
             for (x, y) in pts {
-                s.circle(x, y, 3.0, color);
+                if metric == Metric::Accuracy {
+                    s.rect(x - 4.5, y - 4.5, 9.0, 9.0, None, Some((color, 1.8)));
+                } else {
+                    s.circle(x, y, 3.0, color);
+                }
             }
         }
     }
@@ -189,31 +294,61 @@ pub fn stability_chart(
         s.text_full(x + dx, py0 - 5.0, label, SMALL, anchor, BLACK, true, false);
     }
 
-    // Legend across the top, laid out by measured widths.
+    // Legend in two rows across the top, laid out by measured widths.
     let mut x = px0;
+    let row1 = 14.0;
     for (metric, color) in CURVE_METRICS {
-        if !curves.metrics.contains_key(&metric) {
+        if !main.contains_key(&metric) {
             continue;
         }
-        s.line(
-            (x, 18.0),
-            (x + 20.0, 18.0),
-            color,
-            3.0,
-            metric == Metric::Accuracy,
-        );
+        let acc = metric == Metric::Accuracy;
+        s.line((x, row1 - 4.0), (x + 20.0, row1 - 4.0), color, 3.0, acc);
+        if acc {
+            s.rect(
+                x + 6.0,
+                row1 - 8.5,
+                9.0,
+                9.0,
+                Some(WHITE),
+                Some((color, 1.8)),
+            );
+        } else {
+            s.circle(x + 10.0, row1 - 4.0, 3.0, color);
+        }
         let label = metric.label();
-        s.text(x + 24.0, 22.0, label, FONT, Anchor::Start);
+        s.text(x + 24.0, row1, label, FONT, Anchor::Start);
         x += 24.0 + text_width(label, FONT) + 16.0;
     }
-    s.line((x, 18.0), (x + 20.0, 18.0), GREY, 1.0, true);
-    s.text(
-        x + 24.0,
-        22.0,
-        format!("ESI threshold {}", f3(threshold)),
-        FONT,
-        Anchor::Start,
-    );
+    let row2 = 32.0;
+    let mut x = px0;
+    s.line((x, row2 - 4.0), (x + 20.0, row2 - 4.0), GREY, 1.0, true);
+    let t = format!("threshold {}", f3(threshold));
+    s.text(x + 24.0, row2, t.clone(), FONT, Anchor::Start);
+    x += 24.0 + text_width(&t, FONT) + 16.0;
+    if pooled.is_some() {
+        s.line((x, row2 - 4.0), (x + 20.0, row2 - 4.0), POOLED, 1.5, true);
+        let t = "ESI pooled over the other axes";
+        s.text(x + 24.0, row2, t, FONT, Anchor::Start);
+        x += 24.0 + text_width(t, FONT) + 16.0;
+    }
+    if refined.is_some() {
+        s.shapes.push(crate::scene::Shape::Rect {
+            x,
+            y: row2 - 9.0,
+            w: 20.0,
+            h: 10.0,
+            fill: Some(GREY),
+            stroke: None,
+            opacity: 0.35,
+        });
+        s.text(
+            x + 24.0,
+            row2,
+            "refined cliff (refine.json)",
+            FONT,
+            Anchor::Start,
+        );
+    }
     s
 }
 
@@ -244,7 +379,12 @@ pub fn heatmap(x_axis: &Axis, y_axis: &Axis, slice: &Slice, threshold: Option<f6
     let nx = x_axis.values.len().max(1);
     let ny = y_axis.values.len().max(1);
     let cell_w = (480.0 / nx as f64).clamp(14.0, 80.0);
-    let cell_h = (300.0 / ny as f64).clamp(12.0, 48.0);
+    // Tall enough that the rotated y-axis title fits beside the grid (it would otherwise run
+    // off the top of the figure and into the caption below it).
+    let y_title_w = text_width(&axis_title(y_axis), FONT);
+    let cell_h = (300.0 / ny as f64)
+        .clamp(12.0, 48.0)
+        .max((y_title_w + 12.0) / ny as f64);
     let y_labels: Vec<String> = y_axis.values.iter().map(|v| clip(&v.label(), 12)).collect();
     let y_label_w = y_labels
         .iter()
@@ -266,13 +406,7 @@ pub fn heatmap(x_axis: &Axis, y_axis: &Axis, slice: &Slice, threshold: Option<f6
             y_axis.name
         ),
     );
-    s.text(
-        left,
-        16.0,
-        format!("{}, pooled over the other axes", slice.metric.label()),
-        FONT,
-        Anchor::Start,
-    );
+    s.text(left, 16.0, slice.metric.label(), FONT, Anchor::Start);
     let cx = |i: usize| left + cell_w * i as f64;
     // Row 0 (the first level) at the bottom.
     let cy = |j: usize| top + gh - cell_h * (j + 1) as f64;
@@ -487,6 +621,18 @@ pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
         FONT,
         Anchor::Start,
     );
+    // Legend: what each bar colour means (the same rule colours the bars below).
+    let mut lx = px1;
+    for (color, label) in [
+        (okabe_ito::BLUE, "rises or holds"),
+        (okabe_ito::VERMILLION, "falls moving away from the identity"),
+    ] {
+        lx -= text_width(label, SMALL);
+        s.text(lx, 18.0, label, SMALL, Anchor::Start);
+        lx -= 16.0;
+        s.rect(lx, 9.0, 12.0, 10.0, Some(color), None);
+        lx -= 14.0;
+    }
     s.text_full(
         14.0,
         (py0 + py1) / 2.0,
@@ -514,11 +660,13 @@ pub fn gradient_chart(axis: &Axis, g: &Gradient) -> Scene {
         }
         let (y0, y1) = (y_of(0.0), y_of(*v));
         // Vermillion where the metric falls moving away from the identity level (either side).
+        // At the identity level itself the difference looks towards the side the axis
+        // continues on (larger values, unless the identity is the last level).
         let away = match identity {
             Some(id) if i > id => *v < 0.0,
             Some(id) if i < id => *v > 0.0,
-            Some(_) => false,
-            None => *v < 0.0,
+            Some(id) if id + 1 == n && n > 1 => *v > 0.0,
+            _ => *v < 0.0,
         };
         let color = if away {
             okabe_ito::VERMILLION

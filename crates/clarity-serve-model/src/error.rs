@@ -20,6 +20,11 @@ pub enum ServeError {
     /// Route exists, method does not (405).
     #[error("method {method} not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
+    /// `max_concurrent_requests` completions are already being handled (503; retry later).
+    #[error(
+        "server busy: {limit} requests are being handled (limit max_concurrent_requests); retry later"
+    )]
+    Busy { limit: usize },
     /// The model failed or produced an invalid answer (500).
     #[error("model error: {0}")]
     Model(String),
@@ -45,6 +50,7 @@ impl ServeError {
             ServeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::UnknownModel { .. } | ServeError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ServeError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServeError::Model(_)
             | ServeError::ModelLoad(_)
             | ServeError::Bind { .. }
@@ -59,6 +65,7 @@ impl ServeError {
             ServeError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServeError::NotFound { .. } => ("invalid_request_error", "not_found"),
             ServeError::MethodNotAllowed { .. } => ("invalid_request_error", "method_not_allowed"),
+            ServeError::Busy { .. } => ("server_error", "overloaded"),
             ServeError::Model(_)
             | ServeError::ModelLoad(_)
             | ServeError::Bind { .. }

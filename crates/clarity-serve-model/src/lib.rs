@@ -117,6 +117,12 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Largest accepted image width or height in pixels (decompression-bomb guard).
     pub max_image_side: u32,
+    /// Largest decoded image in bytes (width × height × channels × bytes per sample), checked
+    /// from the image header before decoding (HTTP 400 above it).
+    pub max_decoded_bytes: u64,
+    /// Chat completions handled at once; more get HTTP 503 at once (no queue), so a flood
+    /// cannot pile up memory and `/health` stays responsive.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServeOptions {
@@ -124,6 +130,9 @@ impl Default for ServeOptions {
         Self {
             max_body_bytes: 20 * 1024 * 1024,
             max_image_side: 8192,
+            max_decoded_bytes: 64 << 20,
+            max_concurrent_requests: 4 * std::thread::available_parallelism()
+                .map_or(1, |n| n.get()),
         }
     }
 }
@@ -132,6 +141,9 @@ impl Default for ServeOptions {
 struct AppState {
     model: Arc<dyn ChatModel>,
     options: Arc<ServeOptions>,
+    // A semaphore rather than tower's ConcurrencyLimit + LoadShed: the refusal must be the
+    // protocol's JSON error (503) and must not queue.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router with default [`ServeOptions`].
@@ -144,6 +156,9 @@ pub fn router_with(model: Arc<dyn ChatModel>, options: ServeOptions) -> Router {
     let limit = options.max_body_bytes;
     let state = AppState {
         model,
+        permits: Arc::new(tokio::sync::Semaphore::new(
+            options.max_concurrent_requests.max(1),
+        )),
         options: Arc::new(options),
     };
     Router::new()
@@ -170,6 +185,13 @@ async fn chat_completions(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ServeError> {
+    let _permit = state
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ServeError::Busy {
+            limit: state.options.max_concurrent_requests,
+        })?;
     let body = body.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ServeError::PayloadTooLarge {

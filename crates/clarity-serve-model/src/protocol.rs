@@ -41,8 +41,13 @@ pub(crate) fn parse_request(
         .as_object()
         .ok_or_else(|| bad("request body must be a JSON object"))?;
 
+    // Required, as the protocol documents (a client that omits it is told, not guessed for).
     let model = match obj.get("model") {
-        None | Some(Value::Null) => None,
+        None | Some(Value::Null) => {
+            return Err(bad(
+                "`model` is required (GET /v1/models lists the served model)",
+            ));
+        }
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(bad("`model` must be a string")),
     };
@@ -231,10 +236,19 @@ fn decode_data_url(url: &str, options: &ServeOptions) -> Result<Image, String> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(options.max_image_side);
     limits.max_image_height = Some(options.max_image_side);
+    // Checked by the decoder from the header (width × height × channels × bytes per sample)
+    // before any pixel buffer is allocated.
+    limits.max_alloc = Some(options.max_decoded_bytes);
     reader.limits(limits);
     let decoded = reader
         .decode()
-        .map_err(|e| format!("cannot decode {media} image: {e}"))?;
+        .map_err(|e| match e {
+            image::ImageError::Limits(_) => format!(
+                "cannot decode {media} image: {e} (limits: max_image_side {} pixels, max_decoded_bytes {} bytes)",
+                options.max_image_side, options.max_decoded_bytes
+            ),
+            e => format!("cannot decode {media} image: {e}"),
+        })?;
     to_clarity_image(decoded).map_err(|e| format!("cannot convert decoded image: {e}"))
 }
 

@@ -126,6 +126,7 @@ pub fn sweep(
             dir: PathBuf::from("mem"),
             plan_hash: None,
             manifest_checks: Vec::new(),
+            failed_runs: Vec::new(),
         },
     }
 }

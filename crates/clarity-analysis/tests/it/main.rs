@@ -5,4 +5,5 @@ mod fixture;
 mod metrics;
 mod props;
 mod r2l;
+mod r2l_hardening;
 mod write;

@@ -122,7 +122,11 @@ proptest! {
                 } else {
                     prop_assert!(e.value >= 0.0);
                 }
-                let (lo, hi) = (e.lo.unwrap(), e.hi.unwrap());
+                let (Some(lo), Some(hi)) = (e.lo, e.hi) else {
+                    // An unbounded mean over a single case has no interval.
+                    prop_assert!(["edm", "entropy"].contains(&k.as_str()), "{k}: {e:?}");
+                    continue;
+                };
                 prop_assert!(lo <= e.value + 1e-9 && e.value <= hi + 1e-9, "{k}: {lo} {} {hi}", e.value);
             }
             prop_assert_eq!(c.n, c.ok + c.failures);

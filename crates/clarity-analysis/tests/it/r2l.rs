@@ -178,11 +178,17 @@ fn numeric_axes_sort_numerically() {
         .to_string(),
     )
     .unwrap();
+    // Run directories with only their spec (which names the case).
+    for v in ["10p0", "2p0", "0p0"] {
+        let r = d.join(format!("runs/blur={v}_seed=1"));
+        std::fs::create_dir_all(&r).unwrap();
+        std::fs::write(r.join("spec.json"), r#"{"image_path": "a.png"}"#).unwrap();
+    }
     let data = load_r2l_dir(d, None).unwrap();
     let labels: Vec<String> = data.axes[0].values.iter().map(|v| v.label()).collect();
     assert_eq!(labels, ["0", "2", "10"]);
     assert!(data.cells[0].is_baseline);
-    // No run directories: three failed runs naming the missing file, three hash mismatches.
+    // No run manifests: three failed runs naming the missing file, three hash mismatches.
     assert_eq!(data.source.mismatches().count(), 3);
     assert!(data.records.iter().all(|r| r.observation().is_none()));
     let clarity_core::Outcome::Failed { error, .. } = &data.records[0].outcome else {

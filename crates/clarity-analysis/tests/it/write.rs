@@ -278,7 +278,7 @@ fn plan_and_journal_errors_name_file_and_key() {
     std::fs::remove_file(dir.join("observations.jsonl")).unwrap();
     let e = load_clarity_dir(dir).unwrap_err().to_string();
     assert!(
-        e.contains("no observations.jsonl (or journal.jsonl)"),
+        e.contains("no observations.parquet (or observations.jsonl, journal.jsonl)"),
         "{e}"
     );
 

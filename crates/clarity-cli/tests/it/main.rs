@@ -3,6 +3,7 @@
 
 mod e2e;
 mod errors;
+mod hardening;
 mod probe;
 mod refine;
 mod sweepdir;

@@ -120,14 +120,15 @@ printf '{{"step":"answer","answer":"%s","justification":"it is %s","confidence_s
     }
 }
 
-/// Every artifact except the journal (completion order) and telemetry (timings).
+/// Every artifact except the journal (completion order), telemetry (timings) and hidden files
+/// (the lock file holds a PID).
 pub fn artifacts(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "journal.jsonl" && n != "telemetry.json")
+        .filter(|n| n != "journal.jsonl" && n != "telemetry.json" && !n.starts_with('.'))
         .map(|n| {
             let b = std::fs::read(dir.join(&n)).unwrap();
             (n, b)

@@ -1,7 +1,7 @@
 use clarity_cohort::{CohortError, load, load_folder};
 use clarity_image::{DecodeOptions, Samples, SourceFormat};
 
-use crate::util::{dicom_ct, png_gray8, tiff_gray16, write};
+use crate::util::{dicom_ct, dicomdir, png_gray8, tiff_gray16, write};
 
 fn opts() -> DecodeOptions {
     DecodeOptions::default()
@@ -133,4 +133,62 @@ fn same_result_on_one_and_four_threads() {
     assert_eq!(one[0].id, "d0/img00");
     assert_eq!(one[11].id, "d2/img11");
     assert_eq!(run(4), one);
+}
+
+#[test]
+fn a_pacs_export_loads_every_image_and_lists_non_images() {
+    // What a media export looks like: a DICOMDIR, UID-named files, Siemens .IMA, a PNG, and a
+    // text file that is not an image at all.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    dicomdir(&root.join("DICOMDIR"));
+    dicom_ct(
+        &root.join("DICOM/1.2.826.0.1.3680043.2.1125.1"),
+        [1000, 1010],
+    );
+    dicom_ct(
+        &root.join("DICOM/1.2.826.0.1.3680043.2.1125.2"),
+        [1020, 1030],
+    );
+    dicom_ct(
+        &root.join("DICOM/ST000001/SE000001/IM000001.IMA"),
+        [990, 1000],
+    );
+    png_gray8(&root.join("key_image.png"), 1, 1, &[7]);
+    write(&root.join("README.TXT"), b"exported by a PACS");
+    let loaded = clarity_cohort::load_folder_cohort(root, &opts()).unwrap();
+    let ids: Vec<&str> = loaded.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "DICOM/1.2.826.0.1.3680043.2.1125.1",
+            "DICOM/1.2.826.0.1.3680043.2.1125.2",
+            "DICOM/ST000001/SE000001/IM000001",
+            "key_image",
+        ]
+    );
+    assert_eq!(loaded.skipped.len(), 1);
+    assert_eq!(loaded.skipped[0].source, "DICOMDIR");
+    assert!(
+        loaded.skipped[0]
+            .reason
+            .contains("Media Storage Directory Storage"),
+        "{}",
+        loaded.skipped[0].reason
+    );
+}
+
+#[test]
+fn every_decoding_error_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    png_gray8(&dir.path().join("good.png"), 1, 1, &[1]);
+    write(&dir.path().join("bad1.png"), b"\x89PNG\r\n\x1a\n garbage");
+    write(
+        &dir.path().join("bad2.png"),
+        b"\x89PNG\r\n\x1a\n more garbage",
+    );
+    let msg = load_folder(dir.path(), &opts()).unwrap_err().to_string();
+    assert!(msg.contains("2 of 3 files could not be decoded"), "{msg}");
+    assert!(msg.contains("bad1.png: corrupt"), "{msg}");
+    assert!(msg.contains("bad2.png: corrupt"), "{msg}");
 }

@@ -54,3 +54,23 @@ pub fn dicom_ct(path: &Path, stored: [i16; 2]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     file.write_to_file(path).unwrap();
 }
+
+/// A DICOMDIR-like media directory object (no pixel data).
+pub fn dicomdir(path: &Path) {
+    let mut obj = InMemDicomObject::new_empty();
+    obj.put(DataElement::new(
+        tags::FILE_SET_ID,
+        VR::CS,
+        PrimitiveValue::from("EXPORT"),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+                .media_storage_sop_instance_uid("1.2.3.99"),
+        )
+        .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    file.write_to_file(path).unwrap();
+}

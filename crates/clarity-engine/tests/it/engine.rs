@@ -156,34 +156,34 @@ fn plan_grid_baseline_and_keys() {
     let p = prepared(BASE, Arc::new(MeanAdapter::new(0.5)));
     let plan = &p.plan;
     // brightness {0.5, 1, 1.5} x contrast {0.5, 1}.
-    assert_eq!(plan.cells.len(), 6);
-    assert_eq!(plan.cells.iter().filter(|c| c.is_baseline).count(), 1);
-    let b = &plan.cells[plan.baseline];
+    let cells: Vec<_> = plan.cells().collect();
+    assert_eq!(cells.len(), 6);
+    assert_eq!(cells.iter().filter(|c| c.is_baseline).count(), 1);
+    let b = &cells[plan.baseline];
     assert_eq!(b.coords, [1, 1]);
-    assert!(plan.recipes[plan.baseline].is_empty());
+    assert!(plan.recipe(plan.baseline).is_empty());
     // cell 0 = brightness 0.5, contrast 0.5: both steps, in declared order.
-    let names: Vec<_> = plan.recipes[0].iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<_> = plan.recipe(0).iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["brightness", "contrast"]);
-    assert_eq!(plan.runs.len(), 2 * 6 * 2);
-    // Plan order: case, cell, seed.
-    assert_eq!(
-        (plan.runs[1].case, plan.runs[1].cell, plan.runs[1].seed),
-        (0, 0, 1)
-    );
-    assert_eq!(
-        (plan.runs[2].case, plan.runs[2].cell, plan.runs[2].seed),
-        (0, 1, 0)
-    );
-    let mut keys: Vec<_> = plan.runs.iter().map(|r| r.key.clone()).collect();
+    let runs: Vec<_> = plan.runs().collect();
+    assert_eq!(runs.len(), 2 * 6 * 2);
+    assert_eq!(plan.n_runs(), runs.len());
+    // Plan order: case, cell, seed; a run derived by index equals the iterated one.
+    assert_eq!((runs[1].case, runs[1].cell, runs[1].seed), (0, 0, 1));
+    assert_eq!((runs[2].case, runs[2].cell, runs[2].seed), (0, 1, 0));
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(&plan.run(i), r);
+    }
+    let mut keys: Vec<_> = runs.iter().map(|r| r.key.clone()).collect();
     keys.sort();
     keys.dedup();
-    assert_eq!(keys.len(), plan.runs.len());
+    assert_eq!(keys.len(), runs.len());
     // Keys are stable across planning and change with the adapter's settings.
     let again = prepared(BASE, Arc::new(MeanAdapter::new(0.5)));
-    assert_eq!(again.plan.runs[5].key, plan.runs[5].key);
+    assert_eq!(again.plan.run(5).key, runs[5].key);
     assert_eq!(again.plan.plan_hash, plan.plan_hash);
     let other = prepared(BASE, Arc::new(MeanAdapter::new(0.6)));
-    assert_ne!(other.plan.runs[5].key, plan.runs[5].key);
+    assert_ne!(other.plan.run(5).key, runs[5].key);
     assert_ne!(other.plan.plan_hash, plan.plan_hash);
 }
 
@@ -243,6 +243,8 @@ fn jobs_do_not_change_bytes_and_warm_cache_makes_no_calls() {
     assert_eq!(a3.calls(), 0);
     assert_eq!(s3.stats.cached, 24);
     artifacts_equal(&d1, &d3);
+    // The finished sweep's outcome holds the output-dir lock; release it before re-running.
+    drop(s3);
 
     // Re-running in place: everything comes from the journal.
     let s4 = rt.block_on(run_sweep(&p3, &d3, &opts(2, None))).unwrap();

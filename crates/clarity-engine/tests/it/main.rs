@@ -2,4 +2,6 @@
 //! test adapter (determinism across job counts, cache hits, resume, failures).
 
 mod engine;
+mod hardening;
 mod plan_props;
+mod plan_scale;

@@ -45,16 +45,18 @@ proptest! {
             prop_assert_eq!(xs.len(), want.len());
         }
         let n_cells: usize = plan.axes.iter().map(|a| a.values.len()).product();
-        prop_assert_eq!(plan.cells.len(), n_cells);
-        prop_assert_eq!(plan.cells.iter().filter(|c| c.is_baseline).count(), 1);
-        prop_assert!(plan.recipes[plan.baseline].is_empty());
+        let cells: Vec<_> = plan.cells().collect();
+        prop_assert_eq!(cells.len(), n_cells);
+        prop_assert_eq!(cells.iter().filter(|c| c.is_baseline).count(), 1);
+        prop_assert!(plan.recipe(plan.baseline).is_empty());
         // Only the baseline has an empty recipe (every other cell moves some axis).
-        prop_assert_eq!(plan.recipes.iter().filter(|r| r.is_empty()).count(), 1);
-        prop_assert_eq!(plan.runs.len(), 2 * n_cells * seeds.len());
-        let keys: BTreeSet<&str> = plan.runs.iter().map(|r| r.key.as_str()).collect();
-        prop_assert_eq!(keys.len(), plan.runs.len());
+        prop_assert_eq!((0..n_cells).filter(|&i| plan.recipe(i).is_empty()).count(), 1);
+        let runs: Vec<_> = plan.runs().collect();
+        prop_assert_eq!(runs.len(), 2 * n_cells * seeds.len());
+        let keys: BTreeSet<&str> = runs.iter().map(|r| r.key.as_str()).collect();
+        prop_assert_eq!(keys.len(), runs.len());
         // Plan order: case, then cell, then seed (in the order listed).
-        for (i, r) in plan.runs.iter().enumerate() {
+        for (i, r) in runs.iter().enumerate() {
             let s = seeds.len();
             prop_assert_eq!(r.case, i / (n_cells * s));
             prop_assert_eq!(r.cell, (i / s) % n_cells);

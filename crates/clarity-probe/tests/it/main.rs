@@ -4,6 +4,7 @@
 mod config;
 mod end_to_end;
 mod fills;
+mod known_answer;
 mod occlusion;
 mod regions;
 mod util;

@@ -69,8 +69,20 @@ top_k = 1"#,
     assert!(bbox[2] <= 16 + 8 && bbox[3] <= 16 + 8, "{bbox:?}");
     // Masking it flips the toy's answer, masking the control (outside the quadrant) does not.
     assert_eq!(case["evidence_flip_rate"], 1.0);
-    assert_eq!(case["control_flip_rate"], 0.0);
-    assert_eq!(case["verdict"], "grounded");
+    // A matched control (same tissue and intensity) exists on this flat toy only where it
+    // can be placed; when none is, the rate is null ("no control"), never a flip.
+    assert!(
+        case["control_flip_rate"].is_null() || case["control_flip_rate"] == 0.0,
+        "{}",
+        case["control_flip_rate"]
+    );
+    // Without a control the evidence cannot be called grounded: the verdict says so.
+    let want = if case["control_flip_rate"].is_null() {
+        "inconclusive"
+    } else {
+        "grounded"
+    };
+    assert_eq!(case["verdict"], want);
     // The map itself: recompute it from the library to check the quadrant holds all the mass.
     let wins = clarity_probe::saliency::occlusion_windows(32, 32, 8, 4, None);
     let scores: Vec<f64> = wins

@@ -38,8 +38,10 @@ fn clarity_sweep_through_the_real_analysis() {
     assert!(html.contains("72 planned, 71 ok, 1 failed"));
     // Both axes break (blur from σ = 2 for c1, JPEG 10 for c2): the headline ranks them.
     assert!(html.contains("breaks the model first"), "{html}");
-    // 2 curves, 2 heatmaps (ESI, accuracy), 2 ESI gradient charts.
-    assert_eq!(html.matches("<figure>").count(), 6);
+    // 2 curves, 1 heatmap, 2 ESI gradient charts: every baseline answer is correct, so the
+    // accuracy heatmap would repeat the ESI one and is not drawn (a note says so).
+    assert_eq!(html.matches("<figure>").count(), 5);
+    assert!(html.contains("Accuracy equals ESI on every cell of 1 slice(s)"));
     // Per-class rows from the analysis.
     assert!(
         html.contains("<td>nodule</td><td class=\"num\">2</td>"),

@@ -6,4 +6,5 @@ mod fixture;
 mod golden;
 mod html;
 mod pdf;
+mod plots;
 mod robust;

@@ -73,6 +73,7 @@ fn pdf_text_and_page_count() {
         "Per class",
         "Worst cases",
         "Per case",
+        "Glossary",
         "Provenance",
     ] {
         assert!(text.contains(heading), "missing {heading}");

@@ -396,3 +396,47 @@ fn fake_model_is_deterministic() {
     assert_eq!(a, Fake.classify(&gray_image(10), "p", 0.0, 1).unwrap());
     assert_eq!(a.label, "dark");
 }
+
+#[tokio::test]
+async fn a_request_without_model_is_400() {
+    let mut req = request(0);
+    req.as_object_mut().unwrap().remove("model");
+    let (status, body) = call(
+        app(),
+        "POST",
+        "/v1/chat/completions",
+        req.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&body).starts_with("`model` is required"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn decoded_bytes_are_limited_from_the_header_before_decoding() {
+    // 64 × 64 gray 8-bit = 4096 decoded bytes: within the side limit, above the byte limit.
+    let app = router_with(
+        Arc::new(Fake),
+        ServeOptions {
+            max_decoded_bytes: 4000,
+            ..ServeOptions::default()
+        },
+    );
+    let mut req = request(0);
+    req["messages"][0]["content"][1]["image_url"]["url"] = json!(png_data_url(64, 64, 0));
+    let (status, body) = call(
+        app,
+        "POST",
+        "/v1/chat/completions",
+        req.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&body).contains("max_decoded_bytes 4000 bytes"),
+        "{body}"
+    );
+}

@@ -1,0 +1,64 @@
+// Clarity console: progressive enhancement only (every page is readable without it).
+// Zoom on images, the saliency-overlay toggle, launching a sweep (POST JSON) and the live
+// progress of a job (server-sent events). Talks to this server only.
+(function () {
+  "use strict";
+  document.querySelectorAll("img.zoomable").forEach(function (img) {
+    img.addEventListener("click", function () { img.classList.toggle("zoomed"); });
+  });
+  var toggle = document.getElementById("toggle-overlay");
+  if (toggle) {
+    toggle.addEventListener("change", function () {
+      document.querySelectorAll("img.overlay").forEach(function (o) {
+        o.style.display = toggle.checked ? "" : "none";
+      });
+    });
+  }
+  var form = document.getElementById("launch-form");
+  if (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var err = document.getElementById("launch-error");
+      err.textContent = "";
+      fetch("/api/v1/jobs", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ config: document.getElementById("config").value })
+      }).then(function (r) {
+        return r.json().then(function (j) { return { ok: r.ok, body: j }; });
+      }).then(function (r) {
+        if (r.ok) { window.location.href = "/jobs/" + r.body.id; }
+        else { err.textContent = r.body.error || "could not start the sweep"; }
+      }).catch(function (e) { err.textContent = String(e); });
+    });
+  }
+  var job = document.getElementById("job");
+  if (job) {
+    var id = job.getAttribute("data-job");
+    var set = function (k, v) { var e = document.getElementById(k); if (e) { e.textContent = v; } };
+    var show = function (p) {
+      document.getElementById("bar").value = p.percent;
+      set("percent", p.percent);
+      set("status", p.status);
+      set("phase", p.phase);
+      set("done", p.done);
+      set("planned", p.planned === null ? "?" : p.planned);
+      set("failed", p.failed);
+      set("rate", p.rate);
+      set("eta", p.eta_s === null ? "–" : p.eta_s);
+      if (p.error) { set("job-error", p.error); }
+      document.getElementById("cancel").disabled = p.status !== "running";
+    };
+    var es = new EventSource("/api/v1/jobs/" + id + "/events");
+    es.addEventListener("progress", function (ev) {
+      var p = JSON.parse(ev.data);
+      show(p);
+      if (p.status !== "running") { es.close(); }
+    });
+    document.getElementById("cancel").addEventListener("click", function () {
+      fetch("/api/v1/jobs/" + id + "/cancel", { method: "POST" })
+        .then(function (r) { return r.json(); })
+        .then(function (j) { if (j.error) { set("job-error", j.error); } });
+    });
+  }
+})();

@@ -1,0 +1,368 @@
+//! The JSON API under `/api/v1` (documented in docs/api.md and `openapi.json`).
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::rejection;
+use crate::paths::{discover_configs, discover_sweeps, resolve_under};
+use crate::sweeps::{RunFilter, Which};
+use crate::{ApiError, AppState};
+
+/// Runs blocking work (file reads, loading sweeps, regenerating images) off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+}
+
+/// Resolves a sweep id to its directory (under the root, a sweep directory).
+pub fn sweep_dir(state: &AppState, id: &str) -> Result<PathBuf, ApiError> {
+    let dir = resolve_under(state.root(), id)?;
+    if !dir.is_dir() || clarity_analysis::io::detect(&dir).is_err() {
+        return Err(ApiError::not_found(format!(
+            "`{id}`: not a sweep directory (no plan.json and no sweep_manifest.json)"
+        )));
+    }
+    Ok(dir)
+}
+
+fn path_param<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v).map_err(rejection)
+}
+
+pub async fn list_sweeps(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = state.clone();
+    let list = blocking(move || {
+        Ok(discover_sweeps(s.root())
+            .iter()
+            .map(|d| crate::sweeps::summary(&s.0.sweeps, s.root(), d, s.0.jobs.running_in(d)))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(
+        json!({ "root": state.root().display().to_string(), "sweeps": list }),
+    ))
+}
+
+fn read_opt(dir: &std::path::Path, name: &str) -> Result<Value, ApiError> {
+    let p = dir.join(name);
+    match std::fs::read_to_string(&p) {
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|e| ApiError::internal(format!("{name}: invalid JSON: {e}"))),
+        Err(_) => Ok(Value::Null),
+    }
+}
+
+/// Plain files directly in `dir` (artifacts), sorted.
+pub fn files_of(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+pub async fn open_sweep(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_param(id)?;
+    let dir = sweep_dir(&state, &id)?;
+    let s = state.clone();
+    blocking(move || {
+        let running = s.0.jobs.running_in(&dir);
+        let mut v = crate::sweeps::summary(&s.0.sweeps, s.root(), &dir, running);
+        for (key, file) in [
+            ("plan", "plan.json"),
+            ("metrics", "metrics.json"),
+            ("surface", "surface.json"),
+            ("gradients", "gradients.json"),
+            ("cliffs", "cliffs.json"),
+            ("montecarlo", "montecarlo.json"),
+            ("refine", "refine.json"),
+            ("probe", "probe.json"),
+        ] {
+            v[key] = read_opt(&dir, file)?;
+        }
+        v["files"] = json!(files_of(&dir));
+        Ok(Json(v))
+    })
+    .await
+}
+
+pub async fn runs(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<RunFilter>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_param(id)?;
+    let Query(filter) = q.map_err(rejection)?;
+    let dir = sweep_dir(&state, &id)?;
+    let s = state.clone();
+    blocking(move || {
+        let table = s.0.sweeps.runs(&dir)?;
+        let page = filter.apply(&table)?;
+        Ok(Json(
+            serde_json::to_value(&page).map_err(|e| ApiError::internal(e.to_string()))?,
+        ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImageQuery {
+    pub case: String,
+    pub cell: usize,
+    pub seed: u64,
+    /// `baseline` or `perturbed` (default).
+    #[serde(default)]
+    pub which: Option<String>,
+    /// `saliency`: the image with the run's saliency map blended in.
+    #[serde(default)]
+    pub overlay: Option<String>,
+}
+
+pub async fn image(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<ImageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_param(id)?;
+    let Query(q) = q.map_err(rejection)?;
+    let which = match q.which.as_deref() {
+        None | Some("perturbed") => Which::Perturbed,
+        Some("baseline") => Which::Baseline,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "`which`: expected baseline or perturbed, got `{o}`"
+            )));
+        }
+    };
+    let overlay = match q.overlay.as_deref() {
+        None | Some("") | Some("none") => false,
+        Some("saliency") => true,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "`overlay`: expected saliency or none, got `{o}`"
+            )));
+        }
+    };
+    let dir = sweep_dir(&state, &id)?;
+    let s = state.clone();
+    let (mime, bytes) = blocking(move || {
+        crate::sweeps::run_image(
+            &s.0.sweeps,
+            s.root(),
+            &dir,
+            &q.case,
+            q.cell,
+            q.seed,
+            which,
+            overlay,
+        )
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn mime_of(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, e)| e) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("json") => "application/json",
+        Some("jsonl") => "application/x-ndjson",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("pdf") => "application/pdf",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("txt") | Some("md") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// An artifact of the sweep (a plain file directly in its directory), e.g. `report.html`.
+pub async fn file(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (id, name) = path_param(p)?;
+    let dir = sweep_dir(&state, &id)?;
+    if name.is_empty() || name.contains('/') || name.contains('\\') || name.starts_with('.') {
+        return Err(ApiError::forbidden(format!(
+            "`{name}`: expected the name of a file in the sweep directory"
+        )));
+    }
+    let real = std::fs::canonicalize(dir.join(&name))
+        .map_err(|_| ApiError::not_found(format!("`{name}`: no such file in the sweep")))?;
+    if !real.starts_with(state.root()) || !real.starts_with(&dir) {
+        return Err(ApiError::forbidden(format!(
+            "`{name}`: resolves outside the sweep directory"
+        )));
+    }
+    if !real.is_file() {
+        return Err(ApiError::not_found(format!("`{name}`: not a file")));
+    }
+    let bytes = tokio::fs::read(&real)
+        .await
+        .map_err(|e| ApiError::internal(format!("`{name}`: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime_of(&name)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // Artifacts are shown as documents of their own: no scripts, nothing remote.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub async fn configs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = state.clone();
+    let list = blocking(move || Ok(discover_configs(s.root()))).await?;
+    Ok(Json(json!({ "configs": list })))
+}
+
+pub async fn list_jobs(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "jobs": state.0.jobs.all() }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartJob {
+    /// The sweep config, relative to the root.
+    pub config: String,
+}
+
+pub async fn start_job(
+    State(state): State<AppState>,
+    body: Result<Json<StartJob>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(req) = body.map_err(rejection)?;
+    let Some(launcher) = state.0.launcher.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "this server cannot start sweeps (no launcher)",
+        ));
+    };
+    let s = state.clone();
+    let p =
+        blocking(move || crate::jobs::start(&s.0.jobs, s.root(), &launcher, &req.config)).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(p))))
+}
+
+fn job_id(p: Result<Path<String>, PathRejection>) -> Result<u64, ApiError> {
+    let s = path_param(p)?;
+    s.parse()
+        .map_err(|_| ApiError::not_found(format!("no job `{s}`")))
+}
+
+pub async fn job(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(p)?;
+    let job = state
+        .0
+        .jobs
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    Ok(Json(json!(job.progress())))
+}
+
+/// `progress` events until the job ends (the last event has a final `status`).
+pub async fn job_events(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = job_id(p)?;
+    let job = state
+        .0
+        .jobs
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let rx = job.subscribe();
+    let stream =
+        futures_util::stream::unfold((rx, true, false), |(mut rx, first, ended)| async move {
+            if ended {
+                return None;
+            }
+            if !first && rx.changed().await.is_err() {
+                return None;
+            }
+            let p = rx.borrow_and_update().clone();
+            let terminal = p.status != "running";
+            let event = Event::default()
+                .event("progress")
+                .json_data(&p)
+                .unwrap_or_else(|_| Event::default().event("progress"));
+            Some((Ok(event), (rx, false, terminal)))
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(p)?;
+    Ok(Json(json!(state.0.jobs.cancel(id)?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompareQuery {
+    pub a: String,
+    pub b: String,
+}
+
+pub async fn compare(
+    State(state): State<AppState>,
+    q: Result<Query<CompareQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(rejection)?;
+    let (a, b) = (sweep_dir(&state, &q.a)?, sweep_dir(&state, &q.b)?);
+    let c = blocking(move || crate::compare::compare(&a, &b, (&q.a, &q.b))).await?;
+    Ok(Json(json!(c)))
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI).into_response()
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
