@@ -22,10 +22,19 @@ pub struct Augment {
     pub clean_fraction: f32,
     /// Largest blur σ, in pixels of the `INPUT×INPUT` input.
     pub blur_max: f32,
+    /// Shape of the blur draw: σ = `blur_max · u^blur_power`, `u` uniform in `[0, 1)`. 1 is
+    /// uniform; 2 puts half of the draws below a quarter of `blur_max`, so a wide range (up to
+    /// where small lesions fade) costs little sharp-film practice.
+    #[serde(default = "one")]
+    pub blur_power: u32,
     /// Largest noise σ, as a fraction of the intensity range, at the input's resolution.
     pub noise_max: f32,
     /// Largest tone-curve bend `k` in `x + k·x·(1 − x)` (either sign).
     pub tone_max: f32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The degradation drawn for one example.
@@ -48,7 +57,11 @@ impl Augment {
             return None;
         }
         Some(Draw {
-            blur: self.blur_max * unit(rng),
+            blur: {
+                // An integer power: repeated products, no libm.
+                let u = unit(rng);
+                self.blur_max * (1..self.blur_power).fold(u, |acc, _| acc * u)
+            },
             noise: self.noise_max * unit(rng),
             tone: self.tone_max * (2.0 * unit(rng) - 1.0),
         })
@@ -148,6 +161,7 @@ mod tests {
         let aug = Augment {
             clean_fraction: 0.0,
             blur_max: 0.0,
+            blur_power: 1,
             noise_max: 0.1,
             tone_max: 0.0,
         };
@@ -164,5 +178,36 @@ mod tests {
         let a = aug.draw(&mut ChaCha8Rng::seed_from_u64(2));
         assert_eq!(a, aug.draw(&mut ChaCha8Rng::seed_from_u64(2)));
         assert_ne!(a, aug.draw(&mut ChaCha8Rng::seed_from_u64(3)));
+    }
+
+    #[test]
+    fn blur_power_shapes_the_draw_towards_mild_blur() {
+        let with = |blur_power| Augment {
+            clean_fraction: 0.0,
+            blur_max: 2.0,
+            blur_power,
+            noise_max: 0.0,
+            tone_max: 0.0,
+        };
+        let draws = |aug: &Augment| -> Vec<f32> {
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            (0..2000)
+                .map(|_| aug.draw(&mut rng).unwrap().blur)
+                .collect()
+        };
+        let (uniform, squared) = (draws(&with(1)), draws(&with(2)));
+        // The same uniform numbers: u² · max ≤ u · max, and (u · max)² / max = u² · max.
+        for (u, s) in uniform.iter().zip(&squared) {
+            assert!(s <= u);
+            assert!((u * u / 2.0 - s).abs() < 1e-6, "{u} {s}");
+        }
+        let below = |v: &[f32]| v.iter().filter(|&&b| b < 0.5).count();
+        // P(σ < max/4) = 1/4 uniform, 1/2 squared.
+        assert!((450..550).contains(&below(&uniform)), "{}", below(&uniform));
+        assert!(
+            (950..1050).contains(&below(&squared)),
+            "{}",
+            below(&squared)
+        );
     }
 }

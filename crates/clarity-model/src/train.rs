@@ -65,6 +65,7 @@ impl Default for TrainConfig {
             augment: Some(Augment {
                 clean_fraction: 0.25,
                 blur_max: 1.0,
+                blur_power: 1,
                 noise_max: 0.05,
                 tone_max: 0.3,
             }),
@@ -178,6 +179,9 @@ fn check(cfg: &TrainConfig) -> Result<(), ModelError> {
         }
         if !ok(a.blur_max, 8.0) {
             return bad("augment.blur_max must be in [0, 8] input pixels");
+        }
+        if !(1..=8).contains(&a.blur_power) {
+            return bad("augment.blur_power must be in 1..=8");
         }
         if !ok(a.noise_max, 1.0) || !ok(a.tone_max, 1.0) {
             return bad("augment.noise_max and augment.tone_max must be in [0, 1]");

@@ -290,12 +290,20 @@ fn short_training_is_bit_reproducible() {
     );
     let err = train(&TrainConfig {
         batch_size: 0,
-        ..cfg
+        ..cfg.clone()
     })
     .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid training config: batch_size must be at least 1"
+    );
+    let mut bad_shape = cfg;
+    if let Some(a) = bad_shape.augment.as_mut() {
+        a.blur_power = 0;
+    }
+    assert_eq!(
+        train(&bad_shape).unwrap_err().to_string(),
+        "invalid training config: augment.blur_power must be in 1..=8"
     );
 }
 

@@ -50,21 +50,32 @@ fn run() -> Result<(), String> {
             }
             "--no-augment" => cfg.augment = None,
             "--augment" => {
-                // clean_fraction,blur_max,noise_max,tone_max
+                // clean_fraction,blur_max,noise_max,tone_max[,blur_power]
                 let v = value("--augment")?;
                 let f: Vec<f32> = v
                     .split(',')
                     .map(|s| s.parse::<f32>())
                     .collect::<Result<_, _>>()
                     .map_err(|_| format!("--augment expects 4 numbers, got {v:?}"))?;
-                let [clean_fraction, blur_max, noise_max, tone_max] = f[..] else {
-                    return Err(format!(
-                        "--augment expects CLEAN,BLUR,NOISE,TONE (4 numbers), got {v:?}"
-                    ));
+                let (clean_fraction, blur_max, noise_max, tone_max, power) = match f[..] {
+                    [c, b, n, t] => (c, b, n, t, 1.0),
+                    [c, b, n, t, p] => (c, b, n, t, p),
+                    _ => {
+                        return Err(format!(
+                            "--augment expects CLEAN,BLUR,NOISE,TONE[,BLUR_POWER] (4 or 5 numbers), got {v:?}"
+                        ));
+                    }
                 };
+                if !(power >= 1.0 && power.fract() == 0.0 && power <= 8.0) {
+                    return Err(format!(
+                        "--augment: BLUR_POWER must be a whole number 1..=8, got {power}"
+                    ));
+                }
+                let blur_power = power as u32;
                 cfg.augment = Some(Augment {
                     clean_fraction,
                     blur_max,
+                    blur_power,
                     noise_max,
                     tone_max,
                 });
@@ -77,7 +88,7 @@ fn run() -> Result<(), String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--sizes 128,256] [--paired-normals K] [--augment CLEAN,BLUR,NOISE,TONE | --no-augment] [--eval N]"
+                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--sizes 128,256] [--paired-normals K] [--augment CLEAN,BLUR,NOISE,TONE[,BLUR_POWER] | --no-augment] [--eval N]"
                 );
                 return Ok(());
             }
