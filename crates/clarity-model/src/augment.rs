@@ -139,7 +139,7 @@ mod tests {
     fn blur_keeps_the_mean_and_smooths() {
         let mut x: Vec<f32> = (0..INPUT * INPUT)
             .map(|i| {
-                if (i / INPUT + i % INPUT) % 2 == 0 {
+                if (i / INPUT + i % INPUT).is_multiple_of(2) {
                     1.0
                 } else {
                     0.0

@@ -134,7 +134,7 @@ fn dataset(cfg: &TrainConfig) -> Result<Vec<Example>, ModelError> {
         specs.push(spec);
         if spec.lesion.is_some() {
             lesions += 1;
-            if cfg.paired_normal_every > 0 && lesions % cfg.paired_normal_every == 0 {
+            if cfg.paired_normal_every > 0 && lesions.is_multiple_of(cfg.paired_normal_every) {
                 specs.push(PhantomSpec {
                     lesion: None,
                     ..spec
