@@ -10,6 +10,7 @@ const LIMITS: Limits = Limits {
     max_pixels: 1 << 20,
     max_file_bytes: 1 << 20,
     max_side: 2048,
+    max_decoded_bytes: 1 << 24,
 };
 
 fuzz_target!(|data: &[u8]| {

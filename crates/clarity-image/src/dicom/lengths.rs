@@ -112,15 +112,28 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
         pos: start,
         big_endian: false,
     };
-    // File meta group: explicit VR little endian.
+    // File meta group: explicit VR little endian, read the way dicom-rs reads it: the group
+    // length element (0002,0000) first, then elements (of any group) until that many bytes
+    // are consumed. Following the group number instead lets a file whose group length
+    // disagrees with its elements start the data set where dicom-rs does not (a fuzzed file
+    // made dicom-rs allocate 4 GB from a misaligned length that this check never saw).
+    let Some(((0x0002, 0x0000), 4, header)) = explicit_header(&r) else {
+        return Ok(()); // dicom-rs refuses it before reading any value
+    };
+    r.pos += header;
+    let Some(group_length) = r.u32(r.pos) else {
+        return Ok(());
+    };
+    r.pos += 4;
     let mut ts = String::new();
-    while r.u16(r.pos) == Some(0x0002) {
+    let mut consumed: u64 = 0;
+    while consumed < u64::from(group_length) {
         let Some((tag, len, header)) = explicit_header(&r) else {
             return Ok(());
         };
         r.pos += header;
         if len == UNDEFINED {
-            return Ok(());
+            return Ok(()); // dicom-rs refuses undefined lengths in the meta group
         }
         r.fits(tag, len)?;
         if tag == (0x0002, 0x0010) {
@@ -129,6 +142,7 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
                 .to_string();
         }
         r.pos += len as usize;
+        consumed += (header + len as usize) as u64;
     }
     let encoding = match ts.as_str() {
         "1.2.840.10008.1.2" => Encoding::ImplicitLe,

@@ -400,3 +400,23 @@ fn a_nested_declared_length_past_the_end_is_refused() {
         "{e}"
     );
 }
+
+/// The second `image_decode` fuzz finding (`fuzz/regressions/image_decode-oom-dicom.bin`, its
+/// first byte is the fuzz target's frame selector): the meta group's length (0002,0000)
+/// disagrees with its elements, so dicom-rs, which reads the meta group by that length, starts
+/// the data set 2 bytes off and read a 4 GB length there; the pre-check followed the group
+/// number and never saw that length. It now reads the meta group the way dicom-rs does.
+#[test]
+fn a_meta_group_length_that_misaligns_the_data_set_is_refused_before_allocating() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/image_decode-oom-dicom.bin");
+    let data = std::fs::read(&path).unwrap();
+    let e = decode_bytes(&data[1..], "fuzz.dcm", &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("fuzz.dcm: corrupt or truncated dicom file: element (")
+            && e.contains("bytes follow"),
+        "{e}"
+    );
+}
