@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         max_image_side: 1024,
         max_decoded_bytes: 4 << 20,
         max_concurrent_requests: 1,
+        ..ServeOptions::default()
     };
     if let Err(e) = validate_request(data, &options) {
         let _ = e.to_string();
