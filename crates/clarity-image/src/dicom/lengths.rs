@@ -184,7 +184,10 @@ fn walk(r: &mut Reader<'_>, encoding: Encoding) -> Result<(), String> {
         let Some(tag) = r.u16(r.pos).zip(r.u16(r.pos + 2)) else {
             return Ok(());
         };
-        if tag.0 == 0xFFFE {
+        // Only the item and the two delimiters have the 8-byte item header; dicom-rs reads any
+        // other (FFFE,xxxx) tag as an ordinary element (with a VR in explicit encodings), and
+        // so must this check (a fuzzed (FFFE,FFFF) declared 3 GB past this branch).
+        if tag.0 == 0xFFFE && matches!(tag.1, 0xE000 | 0xE00D | 0xE0DD) {
             let Some(len) = r.u32(r.pos + 4) else {
                 return Ok(());
             };

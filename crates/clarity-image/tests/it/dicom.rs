@@ -420,3 +420,21 @@ fn a_meta_group_length_that_misaligns_the_data_set_is_refused_before_allocating(
         "{e}"
     );
 }
+
+/// Third `image_decode` fuzz finding (`fuzz/regressions/image_decode-oom-dicom-fffe.bin`): a
+/// (FFFE,FFFF) tag, which dicom-rs reads as an ordinary element with a VR and a 3 GB length,
+/// was skipped by the pre-check as if it were an item header.
+#[test]
+fn an_unknown_fffe_tag_is_checked_like_any_element() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/image_decode-oom-dicom-fffe.bin");
+    let data = std::fs::read(&path).unwrap();
+    let e = decode_bytes(&data[1..], "fuzz.dcm", &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("fuzz.dcm: corrupt or truncated dicom file: element (FFFE,FFFF)")
+            && e.contains("bytes follow"),
+        "{e}"
+    );
+}
