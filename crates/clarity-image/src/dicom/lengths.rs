@@ -5,26 +5,28 @@
 //! every defined length must fit in the bytes that follow it, so parsing allocates at most
 //! about the file's size.
 //!
-//! Only element headers are read, never values: the file meta group (explicit VR little
-//! endian), then the data set in its transfer syntax's encoding (implicit VR little endian,
-//! explicit VR little or big endian), descending into sequences and items; the items of
-//! encapsulated pixel data are fragments and are skipped whole. Deflated data sets (and
-//! transfer syntaxes not listed) are left to dicom-rs: their lengths refer to another byte
-//! stream. Written by hand because dicom-rs has no option to bound allocations.
+//! The file meta group is checked by hand, read the way dicom-rs reads it (by its group
+//! length). The data set is then walked with dicom-rs's own tokenizer (`DataSetReader`, the
+//! one `dicom-object` builds objects with, so the check sees exactly the element and item
+//! headers the real parse will see): each header's defined length is compared with the bytes
+//! left *before* the token that reads the value is requested. An earlier hand-written walk of
+//! the data set diverged from dicom-rs on malformed files (a misaligned meta group, a
+//! (FFFE,FFFF) tag, a UL of 14 bytes) and each divergence was a multi-GB allocation found by
+//! fuzzing. Deflated data sets are left alone: their lengths refer to the inflated stream.
+//! Written by hand (around dicom-rs's tokenizer) because dicom-rs has no option to bound
+//! allocations.
 
-use dicom_core::Tag;
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-use dicom_core::header::VR;
-use dicom_dictionary_std::StandardDataDictionary;
+use std::cell::Cell;
+use std::io::{Cursor, Read};
+use std::rc::Rc;
+
+use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
+use dicom_object::FileMetaTable;
+use dicom_parser::DataSetReader;
+use dicom_parser::dataset::DataToken;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
-
-#[derive(Clone, Copy, PartialEq)]
-enum Encoding {
-    ImplicitLe,
-    ExplicitLe,
-    ExplicitBe,
-}
 
 /// VRs whose explicit header has a 16-bit length; every other VR (an unknown one included,
 /// which dicom-rs reads as UN) has 2 reserved bytes and a 32-bit length.
@@ -55,28 +57,22 @@ fn short_length(vr: [u8; 2]) -> bool {
     )
 }
 
+/// Little-endian reads of the meta group (always explicit VR little endian).
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
-    big_endian: bool,
 }
 
 impl Reader<'_> {
     fn u16(&self, at: usize) -> Option<u16> {
-        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
+        Some(u16::from_le_bytes(
+            self.bytes.get(at..at + 2)?.try_into().ok()?,
+        ))
     }
     fn u32(&self, at: usize) -> Option<u32> {
-        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
+        Some(u32::from_le_bytes(
+            self.bytes.get(at..at + 4)?.try_into().ok()?,
+        ))
     }
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.pos)
@@ -107,11 +103,7 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    let mut r = Reader {
-        bytes,
-        pos: start,
-        big_endian: false,
-    };
+    let mut r = Reader { bytes, pos: start };
     // File meta group: explicit VR little endian, read the way dicom-rs reads it: the group
     // length element (0002,0000) first, then elements (of any group) until that many bytes
     // are consumed. Following the group number instead lets a file whose group length
@@ -125,7 +117,6 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     r.pos += 4;
-    let mut ts = String::new();
     let mut consumed: u64 = 0;
     while consumed < u64::from(group_length) {
         let Some((tag, len, header)) = explicit_header(&r) else {
@@ -136,25 +127,74 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
             return Ok(()); // dicom-rs refuses undefined lengths in the meta group
         }
         r.fits(tag, len)?;
-        if tag == (0x0002, 0x0010) {
-            ts = String::from_utf8_lossy(&bytes[r.pos..r.pos + len as usize])
-                .trim_end_matches(['\0', ' '])
-                .to_string();
-        }
         r.pos += len as usize;
         consumed += (header + len as usize) as u64;
     }
-    let encoding = match ts.as_str() {
-        "1.2.840.10008.1.2" => Encoding::ImplicitLe,
-        "1.2.840.10008.1.2.2" => Encoding::ExplicitBe,
-        // Deflated: the lengths refer to the inflated stream.
-        "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.4.95" => return Ok(()),
-        "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.5" => Encoding::ExplicitLe,
-        t if t.starts_with("1.2.840.10008.1.2.4.") => Encoding::ExplicitLe,
-        _ => return Ok(()),
+    check_data_set(bytes, start - 4)
+}
+
+/// A reader that counts what it hands out (the tokenizer reads its source directly, without
+/// buffering ahead, so this is its position).
+struct Counting<'a> {
+    inner: &'a [u8],
+    pos: Rc<Cell<usize>>,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos.set(self.pos.get() + n);
+        Ok(n)
+    }
+}
+
+/// Walks the data set after the meta group (`dicm` = offset of the `DICM` magic) with
+/// dicom-rs's tokenizer; errs on the first defined length past the end. Whatever the
+/// tokenizer itself refuses is left to the real parse, which reports it.
+fn check_data_set(bytes: &[u8], dicm: usize) -> Result<(), String> {
+    let mut cur = Cursor::new(&bytes[dicm..]);
+    let Ok(meta) = FileMetaTable::from_reader(&mut cur) else {
+        return Ok(());
     };
-    r.big_endian = encoding == Encoding::ExplicitBe;
-    walk(&mut r, encoding)
+    let uid = meta
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let Some(ts) = TransferSyntaxRegistry.get(&uid) else {
+        return Ok(());
+    };
+    if !matches!(ts.codec(), Codec::None | Codec::EncapsulatedPixelData(..)) {
+        return Ok(()); // deflated: lengths refer to the inflated stream
+    }
+    let base = dicm + cur.position() as usize;
+    let pos = Rc::new(Cell::new(0usize));
+    let src = Counting {
+        inner: &bytes[base..],
+        pos: pos.clone(),
+    };
+    let Ok(reader) = DataSetReader::new_with_ts(src, ts) else {
+        return Ok(());
+    };
+    let total = bytes.len() - base;
+    for token in reader {
+        let (tag, len) = match token {
+            Err(_) => return Ok(()),
+            Ok(DataToken::ElementHeader(h)) => ((h.tag.0, h.tag.1), h.len),
+            Ok(DataToken::ItemStart { len }) => ((0xFFFE, 0xE000), len),
+            Ok(_) => continue,
+        };
+        let Some(len) = len.get() else { continue };
+        let left = total - pos.get().min(total);
+        if len as usize > left {
+            return Err(format!(
+                "element ({:04X},{:04X}) at byte {} declares a value of {len} bytes, but only {left} bytes follow",
+                tag.0,
+                tag.1,
+                base + pos.get()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// (tag, length, header size) of the explicit-VR element at the reader's position.
@@ -166,71 +206,4 @@ fn explicit_header(r: &Reader<'_>) -> Option<((u16, u16), u32, usize)> {
     } else {
         Some((tag, r.u32(r.pos + 8)?, 12))
     }
-}
-
-fn implicit_is_sequence(tag: (u16, u16)) -> bool {
-    StandardDataDictionary
-        .by_tag(Tag(tag.0, tag.1))
-        .is_some_and(|e| e.vr() == VirtualVr::Exact(VR::SQ))
-}
-
-/// Walks the data set linearly: an element with a value is skipped after its length is
-/// checked; a sequence (undefined length, or a defined-length SQ) and an item are entered, so
-/// their nested elements are checked too.
-fn walk(r: &mut Reader<'_>, encoding: Encoding) -> Result<(), String> {
-    // Inside encapsulated pixel data: items are fragments (bytes, not elements).
-    let mut fragments = false;
-    while r.remaining() >= 8 {
-        let Some(tag) = r.u16(r.pos).zip(r.u16(r.pos + 2)) else {
-            return Ok(());
-        };
-        // Only the item and the two delimiters have the 8-byte item header; dicom-rs reads any
-        // other (FFFE,xxxx) tag as an ordinary element (with a VR in explicit encodings), and
-        // so must this check (a fuzzed (FFFE,FFFF) declared 3 GB past this branch).
-        if tag.0 == 0xFFFE && matches!(tag.1, 0xE000 | 0xE00D | 0xE0DD) {
-            let Some(len) = r.u32(r.pos + 4) else {
-                return Ok(());
-            };
-            r.pos += 8;
-            match tag.1 {
-                0xE000 if len != UNDEFINED => {
-                    r.fits(tag, len)?;
-                    if fragments {
-                        r.pos += len as usize;
-                    }
-                }
-                0xE0DD => fragments = false,
-                _ => {}
-            }
-            continue;
-        }
-        let (len, header, sequence) = if encoding == Encoding::ImplicitLe {
-            let Some(len) = r.u32(r.pos + 4) else {
-                return Ok(());
-            };
-            (len, 8, implicit_is_sequence(tag))
-        } else {
-            let Some((_, len, header)) = explicit_header(r) else {
-                return Ok(());
-            };
-            (
-                len,
-                header,
-                r.bytes.get(r.pos + 4..r.pos + 6) == Some(b"SQ"),
-            )
-        };
-        r.pos += header;
-        if len == UNDEFINED {
-            // A sequence, or encapsulated pixel data: its items follow.
-            if tag == (0x7FE0, 0x0010) {
-                fragments = true;
-            }
-            continue;
-        }
-        r.fits(tag, len)?;
-        if !sequence {
-            r.pos += len as usize;
-        }
-    }
-    Ok(())
 }

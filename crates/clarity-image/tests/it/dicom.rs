@@ -438,3 +438,34 @@ fn an_unknown_fffe_tag_is_checked_like_any_element() {
         "{e}"
     );
 }
+
+/// Every `image_decode` fuzz regression (first byte: the target's frame selector) is refused
+/// from its declared lengths before dicom-rs reserves anything: the pre-check walks the data
+/// set with dicom-rs's own tokenizer, so it cannot diverge from the real parse.
+#[test]
+fn every_image_decode_fuzz_regression_is_refused_before_allocating() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("image_decode-") {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        let opts = DecodeOptions {
+            frame: u32::from(data[0] % 3),
+            ..DecodeOptions::default()
+        };
+        let e = decode_bytes(&data[1..], "fuzz.dcm", &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("fuzz.dcm: corrupt or truncated dicom file: element (")
+                && e.contains("bytes, but only"),
+            "{name}: {e}"
+        );
+        n += 1;
+    }
+    assert!(n >= 4, "{n} regression files in {}", dir.display());
+}
