@@ -29,6 +29,7 @@ chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 pdftoppm -png -r 70 -f 1 -l 2 "$OUT/sweep/report.pdf" "$OUT/pdf"
 mkdir -p docs/img
 cp "$OUT/html.png" docs/img/report-html.png
-cp "$OUT/pdf-1.png" docs/img/report-pdf.png
+# pdftoppm pads the page number to the page count's width (pdf-1.png, pdf-01.png, …).
+cp "$(ls "$OUT"/pdf-*.png | sort | head -1)" docs/img/report-pdf.png
 [[ -f "$OUT/pdf-2.png" ]] && cp "$OUT/pdf-2.png" docs/img/report-pdf-2.png
 echo "wrote docs/img/report-html.png, docs/img/report-pdf.png (quickstart sweep)"
