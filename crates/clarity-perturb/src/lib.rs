@@ -15,7 +15,7 @@ mod registry;
 
 pub mod kernels;
 
-pub use kernels::{Fill, JPEG_OFF, RegionMask, mask_region};
+pub use kernels::{Fill, JPEG_OFF, RegionMask, fir_resize, mask_region};
 pub use params::{
     DefaultValue, ParamKind, ParamSpec, ParamValue, Params, PerturbError, ResolvedParams,
 };

@@ -167,7 +167,7 @@ fn resize_any(
     }
     if c == 1 {
         let px = px.into_iter().map(fir::pixels::F32::new).collect();
-        resize(px, from, to, f.alg())
+        clarity_perturb::fir_resize(px, from, to, f.alg())
             .into_iter()
             .map(|q| q.0)
             .collect()
@@ -176,25 +176,11 @@ fn resize_any(
             .chunks_exact(3)
             .map(|q| fir::pixels::F32x3::new([q[0], q[1], q[2]]))
             .collect();
-        resize(px, from, to, f.alg())
+        clarity_perturb::fir_resize(px, from, to, f.alg())
             .into_iter()
             .flat_map(|q| q.0)
             .collect()
     }
-}
-
-fn resize<P: fir::PixelTrait>(
-    pixels: Vec<P>,
-    (w, h): (u32, u32),
-    (nw, nh): (u32, u32),
-    alg: fir::ResizeAlg,
-) -> Vec<P> {
-    let src = fir::images::TypedImage::from_pixels(w, h, pixels).expect("buffer matches size");
-    let mut dst = fir::images::TypedImage::<P>::new(nw, nh);
-    fir::Resizer::new()
-        .resize_typed(&src, &mut dst, &fir::ResizeOptions::new().resize_alg(alg))
-        .expect("pixel types match");
-    dst.pixels().to_vec()
 }
 
 #[cfg(test)]

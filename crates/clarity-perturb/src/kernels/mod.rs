@@ -10,7 +10,7 @@ mod region;
 mod resolution;
 
 pub use region::{Fill, RegionMask, mask_region};
-pub use resolution::JPEG_OFF;
+pub use resolution::{JPEG_OFF, fir_resize};
 
 use crate::Perturbation;
 

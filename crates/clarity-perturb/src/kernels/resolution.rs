@@ -35,8 +35,9 @@ static DOWNSCALE_PARAMS: [ParamSpec; 2] = [
 ];
 
 /// One resize with fast_image_resize (hand-written resampling would be slower and its SIMD
-/// paths are tested to give the same bytes as its scalar path).
-fn fir_resize<P: fir::PixelTrait>(
+/// paths are tested to give the same bytes as its scalar path). Also the onnx adapter's
+/// preprocessing resize.
+pub fn fir_resize<P: fir::PixelTrait>(
     pixels: Vec<P>,
     (w, h): (u32, u32),
     (nw, nh): (u32, u32),
