@@ -1,5 +1,5 @@
-//! The sweep directory: `plan.json`, `journal.jsonl`, `observations.jsonl`, `bundle.json`,
-//! `telemetry.json` (layout in the crate docs).
+//! The sweep directory: `plan.json`, `journal.jsonl` (while running), `observations.parquet`,
+//! `bundle.json`, `telemetry.json` (layout in the crate docs).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,14 +10,22 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::EngineError;
-use crate::fsutil::{write_atomic, write_atomic_with};
+use crate::fsutil::{write_atomic, write_atomic_owned, write_atomic_with};
 use crate::journal;
 use crate::lock::{LOCK_FILE, OutputLock};
 use crate::plan::{Plan, key_bytes};
+use std::io::Write as _;
 
 pub const PLAN_FILE: &str = "plan.json";
 pub const JOURNAL_FILE: &str = "journal.jsonl";
-pub const OBSERVATIONS_FILE: &str = "observations.jsonl";
+/// The observations table (Parquet, [`clarity_store`]), written when the sweep is sealed.
+pub const OBSERVATIONS_FILE: &str = clarity_store::OBSERVATIONS_FILE;
+/// The JSONL observations of format-1 sweep directories (and of `clarity export --jsonl`).
+pub const LEGACY_OBSERVATIONS_FILE: &str = "observations.jsonl";
+/// Layout version of the sweep directory written by this version (recorded in `bundle.json`
+/// and in the table's `clarity.format` metadata): 1 = `observations.jsonl` next to the
+/// journal, 2 = `observations.parquet`, journal removed once sealed.
+pub const FORMAT_VERSION: u32 = 2;
 pub const BUNDLE_FILE: &str = "bundle.json";
 pub const TELEMETRY_FILE: &str = "telemetry.json";
 /// Per-run scratch directories live under this subdirectory (removed after each run).
@@ -47,6 +55,12 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<OutputLock, EngineE
 }
 
 fn check_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+    check_output_dir_hash(dir, &plan.plan_hash)
+}
+
+/// As [`prepare_output_dir`]'s check, by plan hash: `dir` is missing, empty, or holds the sweep
+/// of `plan_hash`.
+pub fn check_output_dir_hash(dir: &Path, plan_hash: &str) -> Result<(), EngineError> {
     let err = |message: String| EngineError::OutputDir {
         path: dir.to_path_buf(),
         message,
@@ -59,12 +73,12 @@ fn check_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
         if plan_path.exists() {
             let text = fs_err::read_to_string(&plan_path)?;
             match plan_hash_of(&text) {
-                Some(h) if h == plan.plan_hash => {}
+                Some(h) if h == plan_hash => {}
                 Some(h) => {
                     return Err(err(format!(
                         "holds a different sweep (plan_hash {}…, this config gives {}…); choose another output directory or remove it",
                         &h[..h.len().min(12)],
-                        &plan.plan_hash[..12]
+                        &plan_hash[..plan_hash.len().min(12)]
                     )));
                 }
                 None => return Err(err("plan.json is unreadable; not touching it".into())),
@@ -93,11 +107,110 @@ pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
     write_atomic_with(&dir.join(PLAN_FILE), |w| plan.write_json(w))
 }
 
-/// Calls `f` on every record of a sealed sweep's observations table in `dir` (none when the
-/// sweep was never sealed).
-pub fn scan_sealed(dir: &Path, f: &mut dyn FnMut(&RunRecord)) -> Result<(), EngineError> {
-    let _ = (dir, f);
+/// Whether `dir` holds a finished sweep's observations (the table, or the `observations.jsonl`
+/// of a format-1 directory).
+pub fn has_observations(dir: &Path) -> bool {
+    dir.join(OBSERVATIONS_FILE).is_file() || dir.join(LEGACY_OBSERVATIONS_FILE).is_file()
+}
+
+/// Reopens a sealed sweep for more runs (`--retry-failed`, a rerun): when `dir` holds the
+/// observations table but no journal, the journal is rebuilt from the table (one record per
+/// distinct key, in table order), so resuming works as before sealing. A no-op otherwise.
+pub fn unseal(dir: &Path) -> Result<(), EngineError> {
+    let table = dir.join(OBSERVATIONS_FILE);
+    let journal = dir.join(JOURNAL_FILE);
+    if journal.exists() || !table.is_file() {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::new();
+    write_atomic_owned(&journal, |mut w| {
+        let mut failed: Option<EngineError> = None;
+        clarity_store::read(&table, |r| {
+            if failed.is_some() {
+                return Ok(());
+            }
+            if let Some(k) = key_bytes(&r.key)
+                && !seen.insert(k)
+            {
+                return Ok(());
+            }
+            let line = match clarity_core::json::to_canonical_line(&r) {
+                Ok(l) => l,
+                Err(e) => {
+                    failed = Some(e.into());
+                    return Ok(());
+                }
+            };
+            if let Err(e) = w
+                .write_all(line.as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
+            {
+                failed = Some(e.into());
+            }
+            Ok(())
+        })
+        .map_err(store_err)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(w),
+        }
+    })
+}
+
+/// Writes the observations table of `plan` (of its `shard`) from the journal, then removes the
+/// journal: the table holds every record (see [`unseal`] for the way back).
+pub fn seal(
+    dir: &Path,
+    plan: &Plan,
+    shard: Option<&crate::shard::Shard>,
+) -> Result<(), EngineError> {
+    write_table(dir, plan, shard)?;
+    let journal = dir.join(JOURNAL_FILE);
+    if journal.exists() {
+        fs_err::remove_file(&journal)?;
+        crate::fsutil::sync_dir(dir);
+    }
     Ok(())
+}
+
+pub(crate) fn store_err(e: clarity_store::StoreError) -> EngineError {
+    match e {
+        clarity_store::StoreError::Io(e) => EngineError::Io(e),
+        e => EngineError::Internal(e.to_string()),
+    }
+}
+
+/// Calls `f` on every record of a sealed sweep in `dir`, in plan order: from the table, else
+/// from a format-1 `observations.jsonl`.
+pub fn for_each_record(
+    dir: &Path,
+    f: &mut dyn FnMut(RunRecord) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let table = dir.join(OBSERVATIONS_FILE);
+    if table.is_file() {
+        let mut failed = None;
+        clarity_store::read(&table, |r| {
+            if failed.is_none()
+                && let Err(e) = f(r)
+            {
+                failed = Some(e);
+            }
+            Ok(())
+        })
+        .map_err(store_err)?;
+        return failed.map_or(Ok(()), Err);
+    }
+    let legacy = dir.join(LEGACY_OBSERVATIONS_FILE);
+    if legacy.is_file() {
+        journal::scan(&legacy, |_, r| f(r))?;
+        return Ok(());
+    }
+    Err(EngineError::OutputDir {
+        path: dir.to_path_buf(),
+        message: format!(
+            "holds no finished sweep (no {OBSERVATIONS_FILE} or {LEGACY_OBSERVATIONS_FILE}); run it to the end first"
+        ),
+    })
 }
 
 /// Key (32 bytes) → byte offset of its latest record in the journal.
@@ -146,15 +259,19 @@ pub fn for_each_planned(
     Ok(())
 }
 
-/// Writes `observations.jsonl`: one record per run, in plan order, from the journal.
-pub fn write_observations(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
-    write_atomic_with(&dir.join(OBSERVATIONS_FILE), |w| {
-        for_each_planned(dir, plan, None, &mut |rec| {
-            let mut line = clarity_core::json::to_canonical_line(&rec)?;
-            line.push('\n');
-            w.write_all(line.as_bytes())?;
-            Ok(())
-        })
+/// Writes `observations.parquet`: one record per run (of `shard`'s runs when set), in plan
+/// order, from the journal. Deterministic: the same records give the same bytes.
+pub fn write_table(
+    dir: &Path,
+    plan: &Plan,
+    shard: Option<&crate::shard::Shard>,
+) -> Result<(), EngineError> {
+    write_atomic_owned(&dir.join(OBSERVATIONS_FILE), |w| {
+        let mut table = clarity_store::TableWriter::new(w).map_err(store_err)?;
+        for_each_planned(dir, plan, shard, &mut |rec| {
+            table.push(&rec).map_err(store_err)
+        })?;
+        Ok(table.finish().map_err(store_err)?.0)
     })
 }
 
@@ -188,6 +305,7 @@ pub fn write_bundle(dir: &Path) -> Result<Vec<BundleEntry>, EngineError> {
     }
     let v = json!({
         "schema_version": SCHEMA_VERSION,
+        "format": FORMAT_VERSION,
         "algorithm": "sha256",
         "files": files,
     });

@@ -94,7 +94,7 @@ fn a_poisoned_cache_entry_is_refused_and_redone() {
     // Refused and redone: one call, the others from the cache, the same bytes as the first run.
     assert_eq!(a2.calls(), 1);
     assert_eq!(out.stats.cached, runs - 1);
-    for f in ["observations.jsonl", "bundle.json"] {
+    for f in ["observations.parquet", "bundle.json"] {
         assert!(
             std::fs::read(tmp.path().join("one").join(f)).unwrap()
                 == std::fs::read(tmp.path().join("two").join(f)).unwrap(),
