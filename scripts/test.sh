@@ -26,6 +26,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
 
+# Browser tests of the console (tests/browser): installs chromium, chromium-driver and
+# Selenium itself; prints SKIPPED when it cannot.
+echo "==> console browser tests (tests/browser/run.sh)"
+cargo build -p clarity-cli --locked
+./tests/browser/run.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
+
 echo "==> DICOM conformance against pydicom (scripts/dicom-conformance.sh)"
 ./scripts/dicom-conformance.sh >/tmp/clarity-dicom-conformance.log 2>&1 \
   || { tail -40 /tmp/clarity-dicom-conformance.log; exit 1; }

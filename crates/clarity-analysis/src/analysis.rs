@@ -8,9 +8,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::bootstrap::{percentile, rng};
-use crate::cliffs::{Cliff, RefineRequest, cliffs_of_curve, refine_targets};
+use crate::cliffs::{Cliff, RefineRequest, add_uncertainty, cliffs_of_curve, refine_targets};
 use crate::gradients::{Gradient, gradient_nonuniform};
 use crate::intervals;
+use crate::ranking::{Ranking, SeverityScale, rank_axes};
 use crate::rows::{Row, RowBuilder, Rows};
 use crate::{AnalysisError, AnalysisSettings, Normalizer, SweepData};
 
@@ -350,10 +351,23 @@ pub struct McCell {
     pub cell: usize,
     /// Pooled counts of normalised answers over cases and seeds.
     pub answer_distribution: BTreeMap<String, usize>,
-    /// Mean over cases of the entropy (nats) of the case's answers across seeds.
+    /// Entropy (nats) of `answer_distribution`: how varied the cell's answers are, across cases
+    /// and seeds together (`−Σ p ln p` over the pooled shares).
     pub answer_entropy: Option<f64>,
-    /// Fraction of cases whose majority answer equals their baseline majority answer.
+    /// Mean over cases of the entropy (nats) of the case's own answers across its seeds: 0 when
+    /// every case answers the same under every seed (the Monte Carlo spread).
+    pub seed_entropy: Option<f64>,
+    /// Mean over cases of the share of the case's runs that give its most frequent answer (1: the
+    /// seeds agree; 1/2 for a 1–1 split at K = 2). Needs no tie-break.
+    pub seed_agreement: Option<f64>,
+    /// Fraction of cases whose majority answer (strictly more runs than any other) equals their
+    /// baseline majority answer, over the `majority_cases` cases where both have one.
     pub majority_agreement: Option<f64>,
+    /// Cases compared for `majority_agreement`.
+    pub majority_cases: usize,
+    /// Cases left out of `majority_agreement` because their answers here or at the baseline are
+    /// tied (no majority; never broken alphabetically).
+    pub ties: usize,
     pub confidence_mean: Option<f64>,
     /// Population variance of the confidences of the cell's runs.
     pub confidence_var: Option<f64>,
@@ -375,7 +389,8 @@ pub struct ClassBreakdown {
     pub cases: usize,
     pub cells: Vec<ClassCell>,
     pub cliffs: Vec<Cliff>,
-    /// The earliest ESI/accuracy cliff of this class (smallest relative position).
+    /// The ESI/accuracy cliff of this class with the smallest severity position ([`rank_axes`]);
+    /// `None` when nothing breaks or the crossings share no scale.
     pub first_break: Option<Cliff>,
 }
 
@@ -416,6 +431,9 @@ pub struct Analysis {
     pub gradients: Vec<Gradient>,
     /// Cohort cliffs first (axis, metric, direction order), then per-case ones.
     pub cliffs: Vec<Cliff>,
+    /// Per cliff metric (`esi`, `accuracy`): the cohort crossings ranked on the severity presets
+    /// ([`rank_axes`]).
+    pub rankings: BTreeMap<String, Ranking>,
     pub montecarlo: Vec<McCell>,
     pub classes: Vec<ClassBreakdown>,
     pub case_cells: Vec<CaseCellRow>,
@@ -660,8 +678,13 @@ pub(crate) fn analyze_rows(
     let metrics_of: BTreeMap<usize, &CellMetrics> =
         cell_metrics.iter().map(|m| (m.cell, m)).collect();
     let th = settings.cliff_threshold;
+    let scales: Vec<Option<SeverityScale>> = axes.iter().map(SeverityScale::of_axis).collect();
     let mut cliffs = Vec::new();
     for (ax, axis) in axes.iter().enumerate() {
+        // Cases with a run somewhere on this line: the units a bootstrap resample draws.
+        let members: Vec<usize> = (0..nc)
+            .filter(|&ci| lines[ax].iter().flatten().any(|&c| !cc[c][ci].is_empty()))
+            .collect();
         for k in CLIFF_METRICS {
             let curve: Vec<Option<f64>> = lines[ax]
                 .iter()
@@ -670,10 +693,53 @@ pub(crate) fn analyze_rows(
                         .map(|e| e.value)
                 })
                 .collect();
-            cliffs.extend(cliffs_of_curve(axis, ax, METRICS[k], &curve, th));
+            for mut cliff in cliffs_of_curve(axis, ax, METRICS[k], &curve, th, scales[ax].as_ref())
+            {
+                let mut r = rng(
+                    settings.bootstrap_seed,
+                    &format!("cliff/{}/{}/{:?}", axis.name, METRICS[k], cliff.direction),
+                );
+                add_uncertainty(
+                    &mut cliff,
+                    axis,
+                    scales[ax].as_ref(),
+                    &members,
+                    |draw| {
+                        lines[ax]
+                            .iter()
+                            .map(|c| {
+                                let c = (*c)?;
+                                let mut t = Acc::default();
+                                draw.iter().for_each(|&i| t.add(&cc[c][i]));
+                                t.metrics()[k]
+                            })
+                            .collect()
+                    },
+                    |ci| {
+                        lines[ax]
+                            .iter()
+                            .map(|c| c.and_then(|c| cc[c][ci].metrics()[k]))
+                            .collect()
+                    },
+                    settings.bootstrap_iterations,
+                    &mut r,
+                );
+                cliffs.push(cliff);
+            }
         }
     }
     let refine = refine_targets(axes, &cliffs, 1);
+    let rankings: BTreeMap<String, Ranking> = CLIFF_METRICS
+        .iter()
+        .map(|&k| {
+            let mine: Vec<Cliff> = cliffs
+                .iter()
+                .filter(|c| c.metric == METRICS[k])
+                .cloned()
+                .collect();
+            (METRICS[k].to_string(), rank_axes(&mine, axes))
+        })
+        .collect();
     for (ci, case) in cases.iter().enumerate() {
         for (ax, axis) in axes.iter().enumerate() {
             for k in CLIFF_METRICS {
@@ -684,7 +750,8 @@ pub(crate) fn analyze_rows(
                 if curve.iter().all(Option::is_none) {
                     continue;
                 }
-                for mut c in cliffs_of_curve(axis, ax, METRICS[k], &curve, th) {
+                for mut c in cliffs_of_curve(axis, ax, METRICS[k], &curve, th, scales[ax].as_ref())
+                {
                     c.case_id = Some(case.id.clone());
                     cliffs.push(c);
                 }
@@ -733,13 +800,14 @@ pub(crate) fn analyze_rows(
                         t.metrics()[k]
                     })
                     .collect();
-                for mut c in cliffs_of_curve(axis, ax, METRICS[k], &curve, th) {
+                for mut c in cliffs_of_curve(axis, ax, METRICS[k], &curve, th, scales[ax].as_ref())
+                {
                     c.class = Some(label.to_string());
                     class_cliffs.push(c);
                 }
             }
         }
-        let first_break = first_break(&class_cliffs).cloned();
+        let first_break = first_break(&class_cliffs, axes).cloned();
         classes.push(ClassBreakdown {
             label: label.to_string(),
             cases: members.len(),
@@ -772,6 +840,7 @@ pub(crate) fn analyze_rows(
         },
         gradients,
         cliffs,
+        rankings,
         montecarlo,
         classes,
         case_cells,
@@ -779,13 +848,16 @@ pub(crate) fn analyze_rows(
     }
 }
 
-/// The cliff with a level that comes earliest along its axis (relative position, then axis,
-/// metric, direction order as listed).
-pub(crate) fn first_break(cliffs: &[Cliff]) -> Option<&Cliff> {
-    cliffs.iter().filter(|c| c.level.is_some()).min_by(|a, b| {
-        a.relative_position
-            .unwrap_or(2.0)
-            .total_cmp(&b.relative_position.unwrap_or(2.0))
+/// The cliff that breaks first on the severity scale ([`rank_axes`]); `None` when nothing
+/// breaks or the crossings share no scale (never by position along the grid, which depends on
+/// how many levels were listed).
+pub(crate) fn first_break<'a>(cliffs: &'a [Cliff], axes: &[Axis]) -> Option<&'a Cliff> {
+    let first = rank_axes(cliffs, axes).first().cloned()?;
+    cliffs.iter().find(|c| {
+        c.level.is_some()
+            && c.axis_index == first.axis_index
+            && c.direction == first.direction
+            && c.metric == first.metric
     })
 }
 
@@ -844,13 +916,26 @@ fn self_agreement(
     }
 }
 
-/// Majority answer of a count map: the highest count, ties to the smallest answer (ids are in
-/// answer-string order).
+/// Majority answer of a count map: the answer with strictly more runs than any other; `None`
+/// when the top count is tied (a tie is reported as such, never broken by answer order).
 fn majority(counts: &BTreeMap<u32, usize>) -> Option<u32> {
-    counts
-        .iter()
-        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-        .map(|(a, _)| *a)
+    let top = *counts.values().max()?;
+    let mut at_top = counts.iter().filter(|(_, n)| **n == top);
+    let (a, _) = at_top.next()?;
+    at_top.next().is_none().then_some(*a)
+}
+
+/// Entropy (nats) of a distribution given by counts.
+fn entropy<'a>(counts: impl Iterator<Item = &'a usize> + Clone) -> f64 {
+    let total: usize = counts.clone().sum();
+    let h = counts
+        .filter(|n| **n > 0)
+        .map(|n| {
+            let p = *n as f64 / total as f64;
+            -p * p.ln()
+        })
+        .sum::<f64>();
+    h.max(0.0)
 }
 
 fn monte_carlo(rows: &Rows, cells: &[Cell], baseline: usize) -> Vec<McCell> {
@@ -866,47 +951,77 @@ fn monte_carlo(rows: &Rows, cells: &[Cell], baseline: usize) -> Vec<McCell> {
             }
         }
     }
-    let base_major: BTreeMap<u32, u32> = groups
+    // Per baseline case: its majority answer, or `None` for a tie.
+    let base_major: BTreeMap<u32, Option<u32>> = groups
         .iter()
         .filter(|((cell, _), _)| *cell as usize == baseline)
-        .filter_map(|((_, case), (counts, _))| Some((*case, majority(counts)?)))
+        .map(|((_, case), (counts, _))| (*case, majority(counts)))
         .collect();
     cells
         .iter()
         .map(|cell| {
             let mut dist: BTreeMap<String, usize> = BTreeMap::new();
-            let (mut ent_s, mut ent_n) = (0.0, 0usize);
-            let (mut agree, mut agree_n) = (0usize, 0usize);
+            let (mut ent_s, mut share_s, mut n_cases) = (0.0, 0.0, 0usize);
+            let (mut agree, mut agree_n, mut ties) = (0usize, 0usize, 0usize);
             let mut confs = Vec::new();
             let c = cell.index as u32;
             for ((_, case), (counts, cf)) in groups.range((c, 0)..=(c, u32::MAX)) {
                 let total: usize = counts.values().sum();
-                let mut h = 0.0;
                 for (a, n) in counts {
                     *dist.entry(rows.answers[*a as usize].clone()).or_default() += n;
-                    let p = *n as f64 / total as f64;
-                    h -= p * p.ln();
                 }
-                ent_s += h.max(0.0);
-                ent_n += 1;
-                if let (Some(m), Some(b)) = (majority(counts), base_major.get(case)) {
-                    agree_n += 1;
-                    agree += usize::from(m == *b);
+                ent_s += entropy(counts.values());
+                share_s += *counts.values().max().unwrap_or(&0) as f64 / total as f64;
+                n_cases += 1;
+                match (majority(counts), base_major.get(case)) {
+                    (Some(m), Some(Some(b))) => {
+                        agree_n += 1;
+                        agree += usize::from(m == *b);
+                    }
+                    (None, Some(_)) | (Some(_), Some(None)) => ties += 1,
+                    (_, None) => {}
                 }
                 confs.extend_from_slice(cf);
             }
             let cm = (!confs.is_empty()).then(|| confs.iter().sum::<f64>() / confs.len() as f64);
             McCell {
                 cell: cell.index,
+                answer_entropy: (!dist.is_empty()).then(|| entropy(dist.values())),
                 answer_distribution: dist,
-                answer_entropy: (ent_n > 0).then(|| ent_s / ent_n as f64),
+                seed_entropy: (n_cases > 0).then(|| ent_s / n_cases as f64),
+                seed_agreement: (n_cases > 0).then(|| share_s / n_cases as f64),
                 majority_agreement: (agree_n > 0).then(|| agree as f64 / agree_n as f64),
+                majority_cases: agree_n,
+                ties,
                 confidence_mean: cm,
                 confidence_var: cm.map(|m| {
                     confs.iter().map(|c| (c - m) * (c - m)).sum::<f64>() / confs.len() as f64
                 }),
-                cases: ent_n,
+                cases: n_cases,
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majority_is_none_on_a_tie() {
+        let counts = |v: &[(u32, usize)]| v.iter().copied().collect::<BTreeMap<u32, usize>>();
+        assert_eq!(majority(&counts(&[(0, 1), (1, 1)])), None);
+        assert_eq!(majority(&counts(&[(0, 2), (1, 2), (2, 1)])), None);
+        assert_eq!(majority(&counts(&[(0, 1), (1, 2)])), Some(1));
+        assert_eq!(majority(&counts(&[])), None);
+    }
+
+    #[test]
+    fn entropy_of_a_split() {
+        let h = entropy([10usize, 4, 2].iter());
+        let p = [10.0 / 16.0, 4.0 / 16.0, 2.0 / 16.0];
+        let want: f64 = p.iter().map(|p: &f64| -p * p.ln()).sum();
+        assert!((h - want).abs() < 1e-12 && h > 0.9, "{h}");
+        assert_eq!(entropy([3usize].iter()), 0.0);
+    }
 }

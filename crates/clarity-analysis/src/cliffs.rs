@@ -1,5 +1,9 @@
 use clarity_core::{Axis, AxisValue};
+use rand::RngExt;
 use serde::Serialize;
+
+use crate::bootstrap::percentile;
+use crate::ranking::SeverityScale;
 
 /// Direction of a walk away from the identity level along an axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -50,7 +54,63 @@ pub struct Cliff {
     pub previous_level: Option<usize>,
     pub steepest: Option<Steepest>,
     /// `|level - start_level| / (levels on this walk - 1)`: 0 at the identity, 1 at the far end.
+    /// Depends on how many levels were listed: never used to rank axes (see [`rank_axes`]).
     pub relative_position: Option<f64>,
+    /// Where the metric crosses the threshold, in the axis' own units: linear interpolation
+    /// between the last level at or above the threshold and the first below it (numeric axes).
+    /// The start value when the walk starts below the threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crossing: Option<f64>,
+    /// The crossing on the kernel's severity scale (identity 0, preset k at k; see
+    /// [`SeverityScale`]); `None` when the axis has no such scale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<f64>,
+    /// Bootstrap interval of the crossing over case resamples (cohort cliffs on numeric axes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<CrossingInterval>,
+    /// The first level after `level` on the walk where the metric is back at or above the
+    /// threshold: the line is not monotone (it falls below and recovers further along).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovers_at: Option<usize>,
+    /// Per-case flips along the walk (cohort cliffs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_flips: Option<CaseFlips>,
+}
+
+/// The spread of a cliff's crossing point over case resamples (cases drawn with replacement;
+/// every seed of a drawn case comes with it): the 2.5th and 97.5th percentiles of the distance
+/// along the walk, resamples that never cross counting as beyond the tested range. `near` is the
+/// end closer to the identity (the smaller value on an increasing walk, the larger on a
+/// decreasing one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrossingInterval {
+    /// Near end in axis units; `None` when more than 97.5% of the resamples never cross.
+    pub near: Option<f64>,
+    /// Far end in axis units; `None` when more than 2.5% of the resamples never cross (the
+    /// crossing may lie beyond the tested range).
+    pub far: Option<f64>,
+    /// `near` and `far` on the severity scale, when the axis has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity_near: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity_far: Option<f64>,
+    pub resamples: usize,
+    /// Resamples whose curve never falls below the threshold along the walk.
+    pub never_cross: usize,
+    /// Resamples whose curve falls below and climbs back at or above the threshold further along.
+    pub non_monotone: usize,
+}
+
+/// How the cases of a cohort cliff behave along its walk, each case on its own curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CaseFlips {
+    /// Cases with a value at two or more levels of the walk.
+    pub cases: usize,
+    /// Cases whose metric falls below the threshold somewhere along the walk.
+    pub cross: usize,
+    /// Of those, cases whose metric climbs back at or above the threshold further along (flip and
+    /// flip back).
+    pub flip_back: usize,
 }
 
 /// The walks from the identity level outwards: `(direction, level indices)`, each including the
@@ -74,27 +134,61 @@ pub(crate) fn walks(axis: &Axis) -> Vec<(Direction, Vec<usize>)> {
     out
 }
 
-/// Cliffs of one curve (one value per level of `axis`).
+/// The position on `walk` (an index into it) of the first level whose value is below `th`.
+fn first_below(walk: &[usize], curve: &[Option<f64>], th: f64) -> Option<usize> {
+    walk.iter()
+        .position(|&l| curve.get(l).copied().flatten().is_some_and(|v| v < th))
+}
+
+/// The first level after position `k` on `walk` whose value is back at or above `th`.
+fn recovery(walk: &[usize], curve: &[Option<f64>], th: f64, k: usize) -> Option<usize> {
+    walk[k + 1..]
+        .iter()
+        .copied()
+        .find(|&l| curve.get(l).copied().flatten().is_some_and(|v| v >= th))
+}
+
+/// The crossing of `th` in axis units, given that position `k` of `walk` is the first level
+/// below it: linear interpolation between the last measured level before it (at or above `th`)
+/// and that level; the level's own value when no earlier level was measured.
+fn interpolate(xs: &[f64], walk: &[usize], curve: &[Option<f64>], th: f64, k: usize) -> f64 {
+    let xk = xs[walk[k]];
+    let below = curve[walk[k]].unwrap_or(th);
+    match (0..k)
+        .rev()
+        .find_map(|j| curve[walk[j]].map(|v| (walk[j], v)))
+    {
+        Some((j, above)) if above > below => {
+            let t = ((above - th) / (above - below)).clamp(0.0, 1.0);
+            xs[j] + t * (xk - xs[j])
+        }
+        Some((j, _)) => xs[j],
+        None => xk,
+    }
+}
+
+/// The numeric values of `axis`, or `None` when one is not a number.
+pub(crate) fn numeric(axis: &Axis) -> Option<Vec<f64>> {
+    axis.values.iter().map(AxisValue::as_f64).collect()
+}
+
+/// Cliffs of one curve (one value per level of `axis`). `scale` maps crossings onto the
+/// kernel's severity scale when the axis has one.
 pub(crate) fn cliffs_of_curve(
     axis: &Axis,
     axis_index: usize,
     metric: &str,
     curve: &[Option<f64>],
     threshold: f64,
+    scale: Option<&SeverityScale>,
 ) -> Vec<Cliff> {
-    let xs: Option<Vec<f64>> = axis.values.iter().map(AxisValue::as_f64).collect();
+    let xs = numeric(axis);
     walks(axis)
         .into_iter()
         .map(|(direction, walk)| {
-            let mut level = None;
-            let mut previous_level = None;
-            for (k, &l) in walk.iter().enumerate() {
-                if curve[l].is_some_and(|v| v < threshold) {
-                    level = Some(l);
-                    previous_level = k.checked_sub(1).map(|p| walk[p]);
-                    break;
-                }
-            }
+            let k = first_below(&walk, curve, threshold);
+            let level = k.map(|k| walk[k]);
+            let previous_level = k.and_then(|k| k.checked_sub(1)).map(|p| walk[p]);
             let mut steepest: Option<Steepest> = None;
             for w in walk.windows(2) {
                 let (Some(a), Some(b)) = (curve[w[0]], curve[w[1]]) else {
@@ -114,6 +208,10 @@ pub(crate) fn cliffs_of_curve(
                 }
             }
             let span = (walk.len() - 1) as f64;
+            let crossing = match (&xs, k) {
+                (Some(xs), Some(k)) => Some(interpolate(xs, &walk, curve, threshold, k)),
+                _ => None,
+            };
             Cliff {
                 axis: axis.name.clone(),
                 axis_index,
@@ -129,9 +227,117 @@ pub(crate) fn cliffs_of_curve(
                 previous_level,
                 steepest,
                 relative_position: level.map(|l| l.abs_diff(walk[0]) as f64 / span),
+                crossing,
+                severity: crossing.and_then(|x| scale?.position(x)),
+                interval: None,
+                recovers_at: k.and_then(|k| recovery(&walk, curve, threshold, k)),
+                case_flips: None,
             }
         })
         .collect()
+}
+
+/// A percentile of sorted values where `+∞` stands for "never crosses": `None` when the order
+/// statistics it interpolates between include one.
+fn finite_percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = p * (sorted.len() - 1) as f64;
+    if !sorted[pos.ceil() as usize].is_finite() {
+        return None;
+    }
+    percentile(sorted, p)
+}
+
+/// Adds the case-resampling interval of the crossing and the per-case flips to a cohort
+/// `cliff` on a numeric axis. `members` are the cases (indices) on the cliff's line;
+/// `resampled` gives the cohort curve (one value per level) of a multiset of those cases, each
+/// drawn case bringing all its seeds; `per_case` gives one case's own curve. `iterations = 0`:
+/// no interval. Deterministic for a given `rng`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn add_uncertainty(
+    cliff: &mut Cliff,
+    axis: &Axis,
+    scale: Option<&SeverityScale>,
+    members: &[usize],
+    resampled: impl Fn(&[usize]) -> Vec<Option<f64>>,
+    per_case: impl Fn(usize) -> Vec<Option<f64>>,
+    iterations: usize,
+    rng: &mut impl RngExt,
+) {
+    let Some(walk) = walks(axis)
+        .into_iter()
+        .find(|(d, _)| *d == cliff.direction)
+        .map(|(_, w)| w)
+    else {
+        return;
+    };
+    let th = cliff.threshold;
+    let mut flips = CaseFlips {
+        cases: 0,
+        cross: 0,
+        flip_back: 0,
+    };
+    for &m in members {
+        let curve = per_case(m);
+        if walk.iter().filter(|&&l| curve[l].is_some()).count() < 2 {
+            continue;
+        }
+        flips.cases += 1;
+        if let Some(k) = first_below(&walk, &curve, th) {
+            flips.cross += 1;
+            flips.flip_back += usize::from(recovery(&walk, &curve, th, k).is_some());
+        }
+    }
+    cliff.case_flips = Some(flips);
+    let Some(xs) = numeric(axis) else {
+        return;
+    };
+    if iterations == 0 || members.is_empty() {
+        return;
+    }
+    let n = members.len();
+    let mut draw = vec![0usize; n];
+    let mut crossings = Vec::with_capacity(iterations);
+    let mut non_monotone = 0;
+    for _ in 0..iterations {
+        for d in draw.iter_mut() {
+            *d = members[rng.random_range(0..n)];
+        }
+        let curve = resampled(&draw);
+        match first_below(&walk, &curve, th) {
+            Some(k) => {
+                crossings.push(Some(interpolate(&xs, &walk, &curve, th, k)));
+                non_monotone += usize::from(recovery(&walk, &curve, th, k).is_some());
+            }
+            None => crossings.push(None),
+        }
+    }
+    let never_cross = crossings.iter().filter(|x| x.is_none()).count();
+    // Along a decreasing walk a later crossing is a smaller value: order by the signed distance
+    // along the walk, with "never" (+∞) last either way.
+    let sign = match cliff.direction {
+        Direction::Increasing => 1.0,
+        Direction::Decreasing => -1.0,
+    };
+    let mut along: Vec<f64> = crossings
+        .iter()
+        .map(|x| x.map_or(f64::INFINITY, |x| x * sign))
+        .collect();
+    along.sort_by(f64::total_cmp);
+    let near = finite_percentile(&along, 0.025).map(|x| x * sign);
+    let far = finite_percentile(&along, 0.975).map(|x| x * sign);
+    let pos = |x: Option<f64>| x.and_then(|x| scale?.position(x));
+    cliff.interval = Some(CrossingInterval {
+        near,
+        far,
+        severity_near: pos(near),
+        severity_far: pos(far),
+        resamples: iterations,
+        never_cross,
+        non_monotone,
+    });
 }
 
 /// A request for extra runs between two levels of a numeric axis, to locate a cliff.

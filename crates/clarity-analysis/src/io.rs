@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::analysis::{METRICS, RunTotals, analyze_rows, first_break};
 use crate::data::{ManifestCheck, SourceInfo, SourceKind, validate_grid};
 use crate::rows::RowBuilder;
+use crate::verdicts::{self, Condition, Verdicts};
 use crate::{Analysis, AnalysisError, AnalysisSettings, Cliff, Normalizer, SweepData, analyze};
 
 /// The parts of `plan.json` the analysis reads.
@@ -352,6 +353,10 @@ pub struct AnalyzeOptions {
     pub bootstrap_seed: Option<u64>,
     pub cliff_threshold: Option<f64>,
     pub self_agreement_threshold: Option<f64>,
+    /// Conditions to judge (`--fail-if`); their verdicts are returned in
+    /// [`AnalysisSummary::gates`], not written (artifacts do not depend on them). A condition
+    /// naming an axis the sweep lacks is an error, before anything is written.
+    pub gates: Vec<Condition>,
 }
 
 impl AnalyzeOptions {
@@ -393,8 +398,12 @@ pub struct AnalysisSummary {
     /// `observations.jsonl`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_runs: Vec<crate::data::FailedRun>,
-    /// One paragraph in words.
+    /// The headline lines joined by newlines (the same lines as metrics.json `headline`).
     pub headline: String,
+    /// The cohort verdicts (metrics.json `verdicts`).
+    pub verdicts: Verdicts,
+    /// One verdict per [`AnalyzeOptions::gates`] condition, in order.
+    pub gates: Vec<Verdicts>,
 }
 
 /// Loads `dir` (either kind), analyses it and writes the artifacts (into `opts.output` or `dir`).
@@ -438,20 +447,51 @@ pub fn analyze_dir(dir: &Path, opts: &AnalyzeOptions) -> Result<AnalysisSummary,
             (a, data.source, data.normalization)
         }
     };
+    let refined = read_refined(dir)?;
+    let gates = opts
+        .gates
+        .iter()
+        .map(|c| verdicts::judge(&analysis, c, &refined))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(AnalysisError::Invalid)?;
     let out = opts.output.clone().unwrap_or_else(|| dir.to_path_buf());
-    let files = render(&analysis, &source, &normalization)?;
+    let files = render_with(&analysis, &source, &normalization, &refined)?;
     fs_err::create_dir_all(&out)?;
     write_all(&out, &files)?;
-    Ok(summary(&analysis, &source, out, &files))
+    let mut s = summary(&analysis, &source, out, &files, &refined);
+    s.gates = gates;
+    Ok(s)
 }
 
-/// Renders every artifact in memory: `(file name, bytes)`.
+/// The refined cliffs of `refine.json` in `dir` (`clarity run --refine`); none without the file.
+fn read_refined(dir: &Path) -> Result<Vec<verdicts::Refined>, AnalysisError> {
+    let path = dir.join("refine.json");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    Ok(verdicts::refined_from_json(&read_json(&path)?))
+}
+
+/// Renders every artifact in memory (no refined cliffs): see [`render_with`].
 pub fn render(
     a: &Analysis,
     source: &SourceInfo,
     normalization: &Normalization,
 ) -> Result<Vec<(String, Vec<u8>)>, AnalysisError> {
+    render_with(a, source, normalization, &[])
+}
+
+/// Renders every artifact in memory: `(file name, bytes)`; `refined`: the cliffs of
+/// `refine.json`, quoted by the verdicts and the headline.
+pub fn render_with(
+    a: &Analysis,
+    source: &SourceInfo,
+    normalization: &Normalization,
+    refined: &[verdicts::Refined],
+) -> Result<Vec<(String, Vec<u8>)>, AnalysisError> {
     let s = &a.settings;
+    let cohort = verdicts::cohort(a, refined);
+    let headline = verdicts::headline(a, &cohort, source.mismatches().count());
     let ser = |file: &str, v: &Value| -> Result<(String, Vec<u8>), AnalysisError> {
         to_canonical_string(v)
             .map(|t| (file.to_string(), t.into_bytes()))
@@ -521,6 +561,8 @@ pub fn render(
         "runs": val("metrics.json", &a.runs)?,
         "cells": val("metrics.json", &a.cells)?,
         "per_class": val("metrics.json", &a.classes)?,
+        "verdicts": val("metrics.json", &cohort)?,
+        "headline": headline,
     });
     let surface = json!({
         "schema_version": SCHEMA_VERSION,
@@ -548,7 +590,8 @@ pub fn render(
         "schema_version": SCHEMA_VERSION,
         "kind": "clarity.cliffs",
         "threshold": s.cliff_threshold,
-        "first_break": val("cliffs.json", &first_break(&esi_cohort))?,
+        "first_break": val("cliffs.json", &first_break(&esi_cohort, &a.axes))?,
+        "ranking": val("cliffs.json", &a.rankings)?,
         "cliffs": val("cliffs.json", &a.cliffs)?,
         "refine": val("cliffs.json", &a.refine)?,
     });
@@ -597,6 +640,13 @@ fn csv_err(file: &str, e: impl std::fmt::Display) -> AnalysisError {
     }
 }
 
+/// Every CSV cell goes through [`clarity_core::csv_cell::formula_safe`]: case ids, file names
+/// and axis labels come from untrusted input.
+fn safe_cells(row: &[String]) -> impl Iterator<Item = String> + '_ {
+    row.iter()
+        .map(|c| clarity_core::csv_cell::formula_safe(c).into_owned())
+}
+
 fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut head: Vec<String> = vec!["cell".into(), "is_baseline".into()];
@@ -611,7 +661,7 @@ fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
         head.push(format!("{m}_lo"));
         head.push(format!("{m}_hi"));
     }
-    w.write_record(&head)
+    w.write_record(safe_cells(&head))
         .map_err(|e| csv_err("metrics.csv", e))?;
     for c in &a.cells {
         let mut row: Vec<String> = vec![c.cell.to_string(), c.is_baseline.to_string()];
@@ -627,7 +677,7 @@ fn metrics_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
             row.push(fmt_opt(e.and_then(|e| e.lo)));
             row.push(fmt_opt(e.and_then(|e| e.hi)));
         }
-        w.write_record(&row)
+        w.write_record(safe_cells(&row))
             .map_err(|e| csv_err("metrics.csv", e))?;
     }
     w.into_inner().map_err(|e| csv_err("metrics.csv", e))
@@ -639,7 +689,8 @@ fn cases_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
     head.extend(a.axes.iter().map(|x| x.name.clone()));
     head.extend(["n", "failures", "compared"].iter().map(|s| s.to_string()));
     head.extend(METRICS.iter().map(|s| s.to_string()));
-    w.write_record(&head).map_err(|e| csv_err("cases.csv", e))?;
+    w.write_record(safe_cells(&head))
+        .map_err(|e| csv_err("cases.csv", e))?;
     for r in &a.case_cells {
         let mut row = vec![r.case_id.clone(), r.cell.to_string()];
         row.extend(a.cells[r.cell].values.iter().map(AxisValue::label));
@@ -649,7 +700,8 @@ fn cases_csv(a: &Analysis) -> Result<Vec<u8>, AnalysisError> {
                 .iter()
                 .map(|m| fmt_opt(r.metrics.get(*m).copied().flatten())),
         );
-        w.write_record(&row).map_err(|e| csv_err("cases.csv", e))?;
+        w.write_record(safe_cells(&row))
+            .map_err(|e| csv_err("cases.csv", e))?;
     }
     w.into_inner().map_err(|e| csv_err("cases.csv", e))
 }
@@ -683,6 +735,7 @@ fn summary(
     source: &SourceInfo,
     output_dir: PathBuf,
     files: &[(String, Vec<u8>)],
+    refined: &[verdicts::Refined],
 ) -> AnalysisSummary {
     let esi: Vec<Cliff> = a
         .cliffs
@@ -690,8 +743,7 @@ fn summary(
         .filter(|c| c.case_id.is_none() && c.metric == "esi")
         .cloned()
         .collect();
-    let fb = first_break(&esi).cloned();
-    let th = a.settings.cliff_threshold;
+    let fb = first_break(&esi, &a.axes).cloned();
     let min_esi = a
         .cells
         .iter()
@@ -699,84 +751,11 @@ fn summary(
         .filter_map(|c| c.metrics.get("esi").copied().flatten())
         .map(|e| e.value)
         .min_by(f64::total_cmp);
-    let mut h = match &fb {
-        Some(c) => format!(
-            "ESI first falls below {} along `{}` at {} (level {} of {}, ESI {}).",
-            json::format_num(th),
-            c.axis,
-            c.value.as_ref().map(AxisValue::label).unwrap_or_default(),
-            c.level.unwrap_or(0) + 1,
-            a.axes[c.axis_index].values.len(),
-            fmt_opt(c.metric_value),
-        ),
-        None => format!(
-            "ESI stays at or above {} along every axis (lowest cell ESI {}).",
-            json::format_num(th),
-            min_esi
-                .map(|v| fmt_opt(Some(v)))
-                .unwrap_or_else(|| "undefined".into())
-        ),
-    };
-    // Every other axis that breaks, earliest first, then the ones that hold.
-    let mut broken: Vec<&Cliff> = esi
-        .iter()
-        .filter(|c| c.level.is_some() && fb.as_ref() != Some(*c))
-        .collect();
-    broken.sort_by(|x, y| {
-        let r = |c: &Cliff| c.relative_position.unwrap_or(1.0);
-        r(x).total_cmp(&r(y)).then(x.axis_index.cmp(&y.axis_index))
-    });
-    for c in broken {
-        h.push_str(&format!(
-            " Then `{}` at {} (ESI {}).",
-            c.axis,
-            c.value.as_ref().map(AxisValue::label).unwrap_or_default(),
-            fmt_opt(c.metric_value),
-        ));
-    }
-    let holds: Vec<String> = a
-        .axes
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            esi.iter().any(|c| c.axis_index == *i)
-                && !esi.iter().any(|c| c.axis_index == *i && c.level.is_some())
-        })
-        .map(|(_, ax)| format!("`{}`", ax.name))
-        .collect();
-    if fb.is_some() && !holds.is_empty() {
-        h.push_str(&format!(
-            " Holds over the tested range: {}.",
-            holds.join(", ")
-        ));
-    }
-    let sa = &a.self_agreement;
-    match &sa.all_seeds {
-        Some(e) => h.push_str(&format!(
-            " Baseline self-agreement {} over {} seeds{}.",
-            fmt_opt(Some(e.value)),
-            sa.seeds,
-            if sa.flagged {
-                format!(
-                    " — below {}: the model disagrees with itself unperturbed",
-                    json::format_num(sa.threshold)
-                )
-            } else {
-                String::new()
-            }
-        )),
-        None => h.push_str(" Baseline self-agreement not measured (one seed)."),
-    }
-    if a.runs.failed > 0 {
-        h.push_str(&format!(" {} failed run(s) excluded.", a.runs.failed));
-    }
     let mismatches: Vec<ManifestCheck> = source.mismatches().cloned().collect();
-    if !mismatches.is_empty() {
-        h.push_str(&format!(
-            " {} R2L manifest hash mismatch(es).",
-            mismatches.len()
-        ));
-    }
+    // The same computation as metrics.json's `verdicts` and `headline` (one source).
+    let cohort = verdicts::cohort(a, refined);
+    let h = verdicts::headline(a, &cohort, mismatches.len()).join("\n");
+    let sa = &a.self_agreement;
     let mut names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     names.sort();
     AnalysisSummary {
@@ -785,12 +764,14 @@ fn summary(
         files: names,
         runs: a.runs,
         first_break: fb,
-        cliff_threshold: th,
+        cliff_threshold: a.settings.cliff_threshold,
         baseline_self_agreement: sa.all_seeds.map(|e| e.value),
         self_agreement_flagged: sa.flagged,
         min_esi,
         manifest_mismatches: mismatches,
         failed_runs: source.failed_runs.clone(),
         headline: h,
+        verdicts: cohort,
+        gates: Vec::new(),
     }
 }

@@ -58,9 +58,10 @@ pub struct ServeArgs {
     /// Every sweep directory below this one is served (recursively; Clarity and R2L sweeps).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
-    /// Address to listen on. Off loopback a bearer token is required (port 0: any free port).
+    /// Address to listen on, HOST:PORT (a host name such as `localhost` is resolved). Off
+    /// loopback a bearer token is required (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8090")]
-    pub addr: std::net::SocketAddr,
+    pub addr: String,
     /// Bearer token to require (off loopback one is generated and printed when not given).
     #[arg(long, env = "CLARITY_SERVE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -100,6 +101,21 @@ pub struct AnalyzeArgs {
     /// Baseline self-agreement below this is flagged, in [0, 1].
     #[arg(long)]
     pub self_agreement_threshold: Option<f64>,
+    /// CI gate: exit 4 when the verdict on this condition is `breaks` (judged on the 95%
+    /// interval): `[AXIS:]METRIC OP NUMBER`, e.g. `esi < 0.9`, `blur.sigma:accuracy < 0.8`,
+    /// `drift > 0.2` (any axis unless one is named). Repeatable. Inconclusive and not-measured
+    /// verdicts fail too (see --fail-if-inconclusive).
+    #[arg(long = "fail-if", value_name = "CONDITION", value_parser = parse_condition)]
+    pub fail_if: Vec<clarity_analysis::Condition>,
+    /// Whether an inconclusive verdict (interval straddling the threshold) fails a --fail-if
+    /// gate (a not-measured one always does).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fail_if_inconclusive: bool,
+}
+
+/// `--fail-if`: a condition (a usage error, exit 2, says what is expected).
+fn parse_condition(s: &str) -> Result<clarity_analysis::Condition, String> {
+    s.parse()
 }
 
 /// `--baseline`: `(axis, value)` pairs.
@@ -140,9 +156,75 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeModelArgs {
-    /// Address to listen on (port 0: any free port; the address is printed on stdout).
+    /// Address to listen on, HOST:PORT (a host name such as `localhost` is resolved; port 0:
+    /// any free port; the address is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:8089")]
-    pub addr: std::net::SocketAddr,
+    pub addr: String,
+    /// Open connections at once; at the limit the oldest idle one is closed, and when all have
+    /// a request in progress a new one gets 503 [default: 256].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Chat completions handled at once; more get 503 [default: 4 × CPUs].
+    #[arg(long)]
+    pub max_concurrent_requests: Option<usize>,
+    /// Seconds a client has to send a request's headers; idle keep-alive connections are
+    /// closed after it too [default: 10].
+    #[arg(long, value_parser = positive_seconds)]
+    pub header_read_timeout: Option<std::time::Duration>,
+    /// Seconds a client has to send a request's body (408 after it) [default: 30].
+    #[arg(long, value_parser = positive_seconds)]
+    pub body_read_timeout: Option<std::time::Duration>,
+    /// Largest request body in bytes (413 above it) [default: 20971520].
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+    /// Largest image width or height in pixels [default: 8192].
+    #[arg(long)]
+    pub max_image_side: Option<u32>,
+    /// Largest decoded image in bytes (width × height × channels × bytes per sample, from the
+    /// header) [default: 67108864].
+    #[arg(long)]
+    pub max_decoded_bytes: Option<u64>,
+}
+
+impl ServeModelArgs {
+    /// The server's limits: the flags over the defaults.
+    pub fn options(&self) -> clarity_serve_model::ServeOptions {
+        let mut o = clarity_serve_model::ServeOptions::default();
+        if let Some(v) = self.max_connections {
+            o.max_connections = v;
+        }
+        if let Some(v) = self.max_concurrent_requests {
+            o.max_concurrent_requests = v;
+        }
+        if let Some(v) = self.header_read_timeout {
+            o.header_read_timeout = v;
+        }
+        if let Some(v) = self.body_read_timeout {
+            o.body_read_timeout = v;
+        }
+        if let Some(v) = self.max_body_bytes {
+            o.max_body_bytes = v;
+        }
+        if let Some(v) = self.max_image_side {
+            o.max_image_side = v;
+        }
+        if let Some(v) = self.max_decoded_bytes {
+            o.max_decoded_bytes = v;
+        }
+        o
+    }
+}
+
+/// A duration in seconds, > 0 and finite (fractions allowed: `0.5`).
+fn positive_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => {
+            Ok(std::time::Duration::from_secs_f64(v))
+        }
+        _ => Err(format!(
+            "expected seconds, a number in (0, 86400], got {s:?}"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +288,16 @@ pub struct RunArgs {
     /// With --refine: most bisection rounds per cliff (1-30, default 4).
     #[arg(long, requires = "refine")]
     pub refine_rounds: Option<usize>,
+    /// CI gate: exit 4 when the verdict on this condition is `breaks` (judged on the 95%
+    /// interval): `[AXIS:]METRIC OP NUMBER`, e.g. `esi < 0.9`, `blur.sigma:accuracy < 0.8`,
+    /// `drift > 0.2` (any axis unless one is named). Repeatable. Inconclusive and not-measured
+    /// verdicts fail too (see --fail-if-inconclusive).
+    #[arg(long = "fail-if", value_name = "CONDITION", value_parser = parse_condition, conflicts_with = "no_analysis")]
+    pub fail_if: Vec<clarity_analysis::Condition>,
+    /// Whether an inconclusive verdict (interval straddling the threshold) fails a --fail-if
+    /// gate (a not-measured one always does).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fail_if_inconclusive: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Test hook: stop as if interrupted after N recorded runs.
@@ -225,6 +317,12 @@ pub struct LimitArgs {
     /// Largest image or manifest file read, in bytes.
     #[arg(long)]
     pub max_file_bytes: Option<u64>,
+    /// Largest decoded image in bytes (width x height x channels x bytes per sample).
+    #[arg(long)]
+    pub max_decoded_bytes: Option<u64>,
+    /// Largest width or height of one decoded image.
+    #[arg(long)]
+    pub max_side: Option<u32>,
 }
 
 impl LimitArgs {
@@ -238,6 +336,12 @@ impl LimitArgs {
         }
         if let Some(v) = self.max_file_bytes {
             limits.max_file_bytes = v;
+        }
+        if let Some(v) = self.max_decoded_bytes {
+            limits.max_decoded_bytes = v;
+        }
+        if let Some(v) = self.max_side {
+            limits.max_side = v;
         }
     }
 }

@@ -11,7 +11,7 @@ use clarity_engine::{Cache, ExecOptions, default_jobs, load_config, output_dir, 
 use serde_json::{Value, json};
 
 use crate::args::{CacheCommand, Cli, Command, InspectArgs, PlanArgs, RunArgs};
-use crate::{EXIT_FAILED_RUNS, EXIT_OK, EXIT_RUNTIME, Out};
+use crate::{EXIT_FAILED_RUNS, EXIT_GATE, EXIT_OK, EXIT_RUNTIME, Out};
 
 /// A usage error found by the CLI itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +142,24 @@ pub(crate) async fn cmd_run(
     };
     let retry = config.retry;
     let prepared = prepare(config)?;
+    // A gate naming an axis the sweep lacks is a usage error before anything runs.
+    for g in &args.fail_if {
+        if let Some(a) = &g.axis
+            && !prepared.plan.axes.iter().any(|x| &x.name == a)
+        {
+            return Err(UsageError(format!(
+                "--fail-if `{g}`: no axis `{a}` in this sweep (axes: {})",
+                prepared
+                    .plan
+                    .axes
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+    }
     let cache = open_cache(args.no_cache, args.cache_dir.clone());
     let (interrupt, signal) =
         crate::signals::spawn_interrupt_listener_for(interrupt.unwrap_or_default());
@@ -185,7 +203,12 @@ pub(crate) async fn cmd_run(
     } else {
         let d = dir.clone();
         let p = &prepared;
-        Some(crate::finish::analyze_and_report(&d, p, !args.no_report)?)
+        Some(crate::finish::analyze_and_report(
+            &d,
+            p,
+            !args.no_report,
+            &args.fail_if,
+        )?)
     };
     let s = &outcome.stats;
     let mut text = String::new();
@@ -221,7 +244,16 @@ pub(crate) async fn cmd_run(
             let _ = writeln!(text, "report: {r}");
         }
     }
-    let code = if s.failed_total > 0 {
+    let gate = finish
+        .as_ref()
+        .map(|f| crate::finish::judge_gates(&f.gates, args.fail_if_inconclusive));
+    for line in gate.iter().flat_map(|g| &g.lines) {
+        let _ = writeln!(text, "{line}");
+    }
+    let code = if gate.as_ref().is_some_and(|g| g.failed) {
+        let _ = writeln!(text, "a --fail-if gate failed (exit code {EXIT_GATE})");
+        EXIT_GATE
+    } else if s.failed_total > 0 {
         let _ = writeln!(
             text,
             "{} runs failed: see observations.jsonl (exit code {EXIT_FAILED_RUNS})",
@@ -240,6 +272,7 @@ pub(crate) async fn cmd_run(
             "analysis": finish,
             "probe": probe,
             "refine": refined,
+            "gate": gate,
             "exit_code": code,
         }),
     )?;

@@ -39,7 +39,8 @@ pub(crate) async fn cmd_serve(args: ServeArgs, out: &Out) -> anyhow::Result<u8> 
     if !args.root.is_dir() {
         return Err(UsageError(format!("--root {}: not a directory", args.root.display())).into());
     }
-    let loopback = args.addr.ip().is_loopback();
+    let resolved = crate::serve::resolve_addr(&args.addr).await?;
+    let loopback = resolved.iter().all(|a| a.ip().is_loopback());
     let token = match args.token.filter(|t| !t.is_empty()) {
         Some(t) => Some(t),
         None if loopback => None,
@@ -51,7 +52,7 @@ pub(crate) async fn cmd_serve(args: ServeArgs, out: &Out) -> anyhow::Result<u8> 
         launcher: Some(launcher()),
     })
     .map_err(|e| UsageError(e.message))?;
-    let listener = tokio::net::TcpListener::bind(args.addr)
+    let listener = tokio::net::TcpListener::bind(&resolved[..])
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;

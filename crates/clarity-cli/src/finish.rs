@@ -17,7 +17,12 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct FinishSummary {
     pub analysis_files: Vec<String>,
+    /// The headline lines joined by newlines (metrics.json `headline`).
     pub headline: String,
+    /// The cohort verdicts (metrics.json `verdicts`).
+    pub verdicts: clarity_analysis::Verdicts,
+    /// The `--fail-if` verdicts, in order.
+    pub gates: Vec<clarity_analysis::Verdicts>,
     pub min_esi: Option<f64>,
     pub report: Option<String>,
 }
@@ -28,8 +33,13 @@ pub fn analyze_and_report(
     dir: &Path,
     prepared: &Prepared,
     report: bool,
+    gates: &[clarity_analysis::Condition],
 ) -> anyhow::Result<FinishSummary> {
-    let summary = analyze(dir, &clarity_analysis::AnalyzeOptions::default())?;
+    let opts = clarity_analysis::AnalyzeOptions {
+        gates: gates.to_vec(),
+        ..Default::default()
+    };
+    let summary = analyze(dir, &opts)?;
     let report_path = if report {
         Some(
             write_report(dir, Some(prepared))?
@@ -43,6 +53,8 @@ pub fn analyze_and_report(
     Ok(FinishSummary {
         analysis_files: summary.files,
         headline: summary.headline,
+        verdicts: summary.verdicts,
+        gates: summary.gates,
         min_esi: summary.min_esi,
         report: report_path,
     })
@@ -82,4 +94,42 @@ pub fn write_report(
     };
     clarity_report::write_report(dir, &opts)
         .with_context(|| format!("writing the report in {}", dir.display()))
+}
+
+/// What the `--fail-if` gates decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    /// Some gate failed (exit code 4).
+    pub failed: bool,
+    /// `true` per gate that failed, in order.
+    pub failures: Vec<bool>,
+    /// One line per gate.
+    pub lines: Vec<String>,
+}
+
+/// A gate fails when its verdict is `breaks` or `not measured` (a gate never passes without
+/// data), and when it is `inconclusive` unless `inconclusive_fails` is false.
+pub fn judge_gates(gates: &[clarity_analysis::Verdicts], inconclusive_fails: bool) -> GateResult {
+    use clarity_analysis::Outcome;
+    let mut r = GateResult {
+        failed: false,
+        failures: Vec::new(),
+        lines: Vec::new(),
+    };
+    for g in gates {
+        let fail = match g.overall.outcome {
+            Outcome::Breaks | Outcome::NotMeasured => true,
+            Outcome::Inconclusive => inconclusive_fails,
+            Outcome::Holds => false,
+        };
+        r.failed |= fail;
+        r.failures.push(fail);
+        r.lines.push(format!(
+            "gate `{}`: {} — {}",
+            g.condition,
+            if fail { "FAILED" } else { "passed" },
+            g.overall.summary
+        ));
+    }
+    r
 }

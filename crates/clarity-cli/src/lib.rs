@@ -8,6 +8,7 @@
 //! | 1 | runtime error (another `clarity` holds the output directory's lock: the error names its PID; I/O, adapter could not run at all, `--fail-fast` stop, bundle or R2L manifest hash mismatch) |
 //! | 2 | usage, config or input error (nothing was run or written, existing output untouched) |
 //! | 3 | the sweep finished and every artifact was written, but some runs failed (they are recorded in `observations.jsonl` with their error and left out of the metrics) |
+//! | 4 | a `--fail-if` gate failed: its verdict is `breaks` (or inconclusive / not measured, see `--fail-if-inconclusive`); every artifact was written. Takes precedence over 3 |
 //! | 130 | interrupted by SIGINT (Ctrl-C); run the same command again to resume |
 //! | 143 | interrupted by SIGTERM (`docker stop`, systemd, Slurm's `scancel`): handled like SIGINT (in-flight runs cancelled, command-adapter process groups killed, journal synced); run the same command again to resume |
 //!
@@ -36,6 +37,8 @@ pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the sweep completed with failed runs.
 pub const EXIT_FAILED_RUNS: u8 = 3;
+/// Exit code: a `--fail-if` gate failed.
+pub const EXIT_GATE: u8 = 4;
 /// Exit code: interrupted by SIGINT (or the `--abort-after` test hook).
 pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: interrupted by SIGTERM.
@@ -52,17 +55,35 @@ pub fn run(cli: Cli) -> u8 {
                 return EXIT_OK;
             }
             let code = exit_code(&err);
+            let text = render_error(&err);
             if code == EXIT_INTERRUPTED || code == EXIT_TERMINATED {
                 match signals::received_name() {
-                    Some(sig) => eprintln!("clarity: {sig} received: {err:#}"),
-                    None => eprintln!("clarity: {err:#}"),
+                    Some(sig) => eprintln!("clarity: {sig} received: {text}"),
+                    None => eprintln!("clarity: {text}"),
                 }
             } else {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {text}");
             }
             code
         }
     }
+}
+
+/// The error and its causes joined by `: `, like `{:#}`, except that a cause whose text the
+/// message already contains is left out (many errors print their source in their own text;
+/// `{:#}` would repeat it: "failed to read directory X: …: failed to read directory X: …").
+pub(crate) fn render_error(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn init_logging(quiet: bool) {

@@ -51,7 +51,7 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     signal.abort();
     let p = result?;
     let report = if dir.join(OBSERVATIONS_FILE).is_file() {
-        crate::finish::analyze_and_report(&dir, &prepared, true)?.report
+        crate::finish::analyze_and_report(&dir, &prepared, true, &[])?.report
     } else {
         write_bundle(&dir).with_context(|| format!("sealing {}", dir.display()))?;
         None
@@ -59,6 +59,11 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     let mut text = String::new();
     let _ = writeln!(text, "probe {}", dir.display());
     let _ = writeln!(text, "{}", p.headline);
+    let _ = write!(
+        text,
+        "{}",
+        clarity_probe::FillVerdict::table(&p.specificity)
+    );
     let _ = writeln!(
         text,
         "runs: {} ({} executed, {} from cache, {} resumed from the journal; {} failed)",

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::args::{AnalyzeArgs, ReportArgs};
 use crate::commands::UsageError;
-use crate::{EXIT_OK, EXIT_RUNTIME, Out};
+use crate::{EXIT_GATE, EXIT_OK, EXIT_RUNTIME, Out};
 
 /// Exit code 1 when a verified R2L manifest hash does not match (the analysis is still
 /// written, and the mismatches are listed).
@@ -23,6 +23,7 @@ pub(crate) fn cmd_analyze(args: AnalyzeArgs, out: &Out) -> anyhow::Result<u8> {
         bootstrap_seed: args.bootstrap_seed,
         cliff_threshold: args.cliff_threshold,
         self_agreement_threshold: args.self_agreement_threshold,
+        gates: args.fail_if.clone(),
     };
     let s = crate::finish::analyze(dir, &opts)?;
     let mismatches: Vec<_> = s.manifest_mismatches.iter().filter(|m| !m.ok).collect();
@@ -69,12 +70,19 @@ pub(crate) fn cmd_analyze(args: AnalyzeArgs, out: &Out) -> anyhow::Result<u8> {
     }
     let _ = writeln!(text, "{}", s.headline);
     let _ = writeln!(text, "wrote: {}", s.files.join(", "));
-    let code = if mismatches.is_empty() {
+    let gate = crate::finish::judge_gates(&s.gates, args.fail_if_inconclusive);
+    for line in &gate.lines {
+        let _ = writeln!(text, "{line}");
+    }
+    let code = if gate.failed {
+        EXIT_GATE
+    } else if mismatches.is_empty() {
         EXIT_OK
     } else {
         EXIT_RUNTIME
     };
     let mut j = serde_json::to_value(&s)?;
+    j["gate"] = serde_json::to_value(&gate)?;
     j["exit_code"] = json!(code);
     out.emit(&text, &j)?;
     Ok(code)

@@ -10,6 +10,7 @@
 //!
 //! Nothing here does I/O.
 
+pub mod csv_cell;
 pub mod json;
 mod model;
 

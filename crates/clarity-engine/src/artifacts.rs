@@ -51,6 +51,14 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<OutputLock, EngineE
     // Again under the lock: another process may have finished a different sweep here between
     // the first check and the lock.
     check_output_dir(dir, plan)?;
+    // Temporaries left by a killed holder: nobody else writes here while we hold the lock.
+    for e in fs_err::read_dir(dir)?.filter_map(|e| e.ok()) {
+        if crate::fsutil::is_temporary(&e.file_name().to_string_lossy())
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            fs_err::remove_file(e.path())?;
+        }
+    }
     Ok(lock)
 }
 
@@ -85,7 +93,12 @@ pub fn check_output_dir_hash(dir: &Path, plan_hash: &str) -> Result<(), EngineEr
             }
         } else if fs_err::read_dir(dir)?
             .filter_map(|e| e.ok())
-            .any(|e| e.file_name() != LOCK_FILE)
+            // Clarity's own leftovers (the lock; temporaries of a writer killed before its
+            // rename, e.g. of plan.json) do not make the directory foreign.
+            .any(|e| {
+                e.file_name() != LOCK_FILE
+                    && !crate::fsutil::is_temporary(&e.file_name().to_string_lossy())
+            })
         {
             return Err(err(
                 "is not empty and holds no Clarity sweep (no plan.json); choose an empty or new directory".into(),

@@ -90,7 +90,8 @@ fn decode_options(limits: &Limits) -> DecodeOptions {
         limits: clarity_image::Limits {
             max_pixels: limits.max_pixels,
             max_file_bytes: limits.max_file_bytes,
-            ..Default::default()
+            max_decoded_bytes: limits.max_decoded_bytes,
+            max_side: limits.max_side,
         },
         ..Default::default()
     }

@@ -126,6 +126,11 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Largest image or manifest file read, in bytes.
     pub max_file_bytes: u64,
+    /// Largest decoded image in bytes (width × height × channels × bytes per sample, from
+    /// the header, before decoding).
+    pub max_decoded_bytes: u64,
+    /// Largest width or height of one decoded image.
+    pub max_side: u32,
 }
 
 impl Default for Limits {
@@ -134,6 +139,8 @@ impl Default for Limits {
             max_runs: 1_000_000,
             max_pixels: 100_000_000,
             max_file_bytes: 512 << 20,
+            max_decoded_bytes: 512 << 20,
+            max_side: 65_535,
         }
     }
 }
@@ -499,6 +506,36 @@ impl<'a> Spans<'a> {
         Some(k.span())
     }
 
+    /// The one scalar child of the table at `path` whose source text `message` quotes (serde
+    /// writes ``integer `-1` `` or `string "x"`), with its value's start offset.
+    fn child_named_by(&self, path: &[Seg], message: &str) -> Option<(Vec<Seg>, usize)> {
+        let mut table = self.doc.as_ref()?;
+        for seg in path {
+            let Seg::Key(k) = seg else { return None };
+            let (_, v) = table.iter().find(|(kk, _)| kk.get_ref() == k.as_str())?;
+            match v.get_ref() {
+                DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+        let mut found = table.iter().filter(|(_, v)| {
+            if matches!(v.get_ref(), DeValue::Table(_) | DeValue::Array(_)) {
+                return false;
+            }
+            let src = self.text.get(v.span()).unwrap_or("").trim();
+            !src.is_empty()
+                && (message.contains(&format!("`{src}`"))
+                    || message.contains(&format!("string {src}")))
+        });
+        let (k, v) = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        let mut child = path.to_vec();
+        child.push(Seg::Key(k.get_ref().to_string()));
+        Some((child, v.span().start))
+    }
+
     /// Document order of the keys of the top-level table `name`.
     fn key_order(&self, name: &str) -> Vec<String> {
         let Some(doc) = &self.doc else {
@@ -606,6 +643,11 @@ pub fn parse_config(text: &str, path: &Path) -> Result<SweepConfig, EngineError>
                             path = child;
                             start = s.start;
                         }
+                    } else if let Some((child, s)) = spans.child_named_by(&path, e.message()) {
+                        // A bad value inside a tagged table (`cohort.n = -1`): the message
+                        // quotes the value; point at the one key that holds it.
+                        path = child;
+                        start = s;
                     }
                     (Some(spans.line_col(start)), display_path(&path))
                 }
@@ -991,6 +1033,16 @@ fn validate(raw: RawConfig, path: &Path, errs: &Errs<'_>) -> Result<SweepConfig,
         return Err(errs.at(
             &[key("normalization"), key("choices")],
             "expected at least one choice",
+        ));
+    }
+    if raw
+        .output
+        .as_ref()
+        .is_some_and(|o| o.as_os_str().is_empty())
+    {
+        return Err(errs.at(
+            &[key("output")],
+            "expected an output directory path, got an empty string",
         ));
     }
     Ok(SweepConfig {

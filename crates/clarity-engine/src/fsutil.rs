@@ -63,3 +63,17 @@ fn unique() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Whether `name` is a temporary of [`write_atomic_with`] (`.NAME.tmp-PID-N`): what a writer
+/// killed between create and rename (kill -9, power loss) leaves behind.
+pub(crate) fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(".tmp-").is_some_and(|(_, rest)| {
+            rest.split_once('-').is_some_and(|(pid, n)| {
+                !pid.is_empty()
+                    && !n.is_empty()
+                    && pid.bytes().all(|b| b.is_ascii_digit())
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+}

@@ -166,6 +166,14 @@ pub fn output_dir(
     override_dir: Option<&std::path::Path>,
 ) -> Result<PathBuf, EngineError> {
     if let Some(d) = override_dir {
+        if d.as_os_str().is_empty() {
+            return Err(EngineError::Config {
+                path: config.source.clone(),
+                location: None,
+                key: "output".into(),
+                message: "--output is an empty string; expected an output directory path".into(),
+            });
+        }
         return Ok(d.to_path_buf());
     }
     match &config.output {

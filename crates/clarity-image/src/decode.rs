@@ -18,6 +18,15 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Largest accepted width or height. Default 65 535.
     pub max_side: u32,
+    /// Largest decoded pixel buffer in bytes: width × height × channels × bytes per sample
+    /// as the decoder will produce it (alpha and 16-bit samples included), checked from the
+    /// header before decoding. Default 512 MiB.
+    #[serde(default = "default_max_decoded_bytes")]
+    pub max_decoded_bytes: u64,
+}
+
+fn default_max_decoded_bytes() -> u64 {
+    512 * 1024 * 1024
 }
 
 impl Default for Limits {
@@ -26,6 +35,7 @@ impl Default for Limits {
             max_pixels: 100_000_000,
             max_file_bytes: 512 * 1024 * 1024,
             max_side: 65_535,
+            max_decoded_bytes: default_max_decoded_bytes(),
         }
     }
 }
@@ -288,6 +298,18 @@ pub enum DecodeError {
         height: u32,
         limit: u32,
     },
+    #[error(
+        "{name}: image is {width}x{height} {layout}, {bytes} bytes decoded, over the max_decoded_bytes limit of {limit}; raise max_decoded_bytes if the file is trusted"
+    )]
+    TooManyBytes {
+        name: String,
+        width: u32,
+        height: u32,
+        /// e.g. `rgba16` or `3 samples × 16 bits`.
+        layout: String,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("{name}: image has zero width or height ({width}x{height})")]
     ZeroSize {
         name: String,
@@ -415,6 +437,32 @@ pub(crate) fn check_dimensions(
     Ok(())
 }
 
+/// Checks the decoded size, `width × height × bytes_per_pixel`, against `max_decoded_bytes`
+/// (before any pixel buffer exists). `layout` names the pixel layout in the error.
+pub(crate) fn check_decoded_bytes(
+    name: &str,
+    width: u32,
+    height: u32,
+    layout: &str,
+    bytes_per_pixel: u64,
+    limits: &Limits,
+) -> Result<(), DecodeError> {
+    let bytes = u64::from(width)
+        .saturating_mul(u64::from(height))
+        .saturating_mul(bytes_per_pixel);
+    if bytes > limits.max_decoded_bytes {
+        return Err(DecodeError::TooManyBytes {
+            name: name.to_string(),
+            width,
+            height,
+            layout: layout.to_string(),
+            bytes,
+            limit: limits.max_decoded_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// Detects the format from magic bytes (never from the file name).
 pub fn sniff(bytes: &[u8]) -> Option<SourceFormat> {
     // DICOM first: a Part 10 preamble may itself look like a TIFF header (dual-format
@@ -485,8 +533,8 @@ fn decode_raster(
     let mut lim = image::Limits::default();
     lim.max_image_width = Some(limits.max_side);
     lim.max_image_height = Some(limits.max_side);
-    // Four 16-bit channels per pixel plus decoder scratch space.
-    lim.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    // The decoded buffer plus decoder scratch space.
+    lim.max_alloc = Some(limits.max_decoded_bytes.saturating_add(64 << 20));
     reader.limits(lim);
     let decoder = reader
         .into_decoder()
@@ -494,6 +542,16 @@ fn decode_raster(
     if decoder.dimensions() != (width, height) {
         return Err(corrupt("dimensions changed between header reads".into()));
     }
+    // The decoder's output layout is known from the header: refuse before it allocates.
+    let color = decoder.color_type();
+    check_decoded_bytes(
+        name,
+        width,
+        height,
+        &format!("{color:?}").to_ascii_lowercase(),
+        u64::from(color.bytes_per_pixel()),
+        limits,
+    )?;
     let original = decoder.original_color_type();
     let dynimg = DynamicImage::from_decoder(decoder).map_err(|e| image_error(e, name, format))?;
 
@@ -560,7 +618,9 @@ fn image_error(e: image::ImageError, name: &str, format: SourceFormat) -> Decode
         image::ImageError::Limits(l) => DecodeError::Unsupported {
             name: name.to_string(),
             format,
-            detail: format!("decoder memory limit: {l}; raise max_pixels if the file is trusted"),
+            detail: format!(
+                "decoder memory limit: {l}; raise max_decoded_bytes if the file is trusted"
+            ),
         },
         other => DecodeError::Corrupt {
             name: name.to_string(),

@@ -16,6 +16,7 @@
 //! transcendental in the network path, so predictions are bit-identical across runs and thread
 //! counts (tested), and by construction across machines. See `docs/models.md`.
 
+mod augment;
 mod net;
 mod preprocess;
 mod train;
@@ -29,6 +30,7 @@ use clarity_phantom::{LesionKind, Zone, class_names};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use augment::Augment;
 pub use net::{CAM as SALIENCY_SIZE, INPUT as INPUT_SIZE};
 pub use preprocess::{STANDARDISE_EPSILON, preprocess};
 pub use train::{EpochLog, HELDOUT_SEED, TrainConfig, TrainedModel, heldout_accuracy, train};

@@ -10,6 +10,14 @@ use crate::net::INPUT;
 
 /// The model's input tensor for `image` (`INPUT×INPUT`, row-major).
 pub fn preprocess(image: &Image) -> Vec<f32> {
+    let mut out = resample(image);
+    standardise(&mut out);
+    out
+}
+
+/// The gray `[0, 1]` image area-resampled to `INPUT×INPUT`, before standardisation (training
+/// augments here).
+pub(crate) fn resample(image: &Image) -> Vec<f32> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let unit = image.to_unit_f32();
     let gray: Vec<f32> = match image.channels() {
@@ -35,7 +43,6 @@ pub fn preprocess(image: &Image) -> Vec<f32> {
             out[oy * INPUT + ox] = taps.iter().map(|&(i, k)| tmp[i * INPUT + ox] * k).sum();
         }
     }
-    standardise(&mut out);
     out
 }
 
@@ -62,7 +69,7 @@ fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
 pub const STANDARDISE_EPSILON: f64 = 1e-3;
 
 /// Zero mean, unit variance (a flat image becomes all zeros).
-fn standardise(x: &mut [f32]) {
+pub(crate) fn standardise(x: &mut [f32]) {
     let n = x.len() as f64;
     let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     let var = x

@@ -2,7 +2,8 @@
 //!
 //! Data: `cases` phantoms from [`clarity_phantom::cohort_spec`] with base seed `data_seed`
 //! (classes round-robin), rendered at sizes cycling through `render_sizes` and preprocessed
-//! exactly as at inference. Optimiser: Adam (β = 0.9, 0.999, ε = 1e-8) on mini-batches, the
+//! exactly as at inference, after the optional [`Augment`] degradation (drawn afresh for every
+//! example and epoch from the seed). Optimiser: Adam (β = 0.9, 0.999, ε = 1e-8) on mini-batches, the
 //! learning rate dropping to a fifth for the last third of the epochs. Every epoch visits the
 //! cases in a ChaCha8 permutation seeded from `(seed, epoch)`. One thread, fixed summation
 //! order: the same config gives the same weight bits.
@@ -10,11 +11,12 @@
 use std::collections::BTreeMap;
 
 use clarity_image::BitDepth;
-use clarity_phantom::{class_names, cohort_spec, generate};
+use clarity_phantom::{PhantomSpec, class_names, cohort_spec, generate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::augment::Augment;
 use crate::net::{self, CLASSES, Params};
 use crate::{BuiltinModel, ModelError, preprocess, weights};
 
@@ -36,6 +38,14 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub learning_rate: f32,
+    /// Every `k`-th lesion case of the cohort is also shown without its lesion (the same
+    /// patient, labelled `normal`); 0 = none. Raises the share of normal films towards a
+    /// clinical case mix (k = 2: 3 of 7 examples are normal) and pairs lesion and no lesion on
+    /// one anatomy.
+    pub paired_normal_every: usize,
+    /// Degradations applied to the training examples (fresh draws every epoch); `None` =
+    /// train on the phantoms as rendered.
+    pub augment: Option<Augment>,
     /// Stop after this many optimiser steps (short reproducibility runs); `None` = all epochs.
     pub max_steps: Option<usize>,
 }
@@ -47,10 +57,18 @@ impl Default for TrainConfig {
             seed: 7,
             data_seed: 1,
             cases: 8000,
-            render_sizes: vec![64, 128, 192],
-            epochs: 12,
-            batch_size: 16,
+            render_sizes: vec![64, 128, 192, 256],
+            epochs: 18,
+            batch_size: 8,
             learning_rate: 0.001,
+            paired_normal_every: 2,
+            augment: Some(Augment {
+                clean_fraction: 0.25,
+                blur_max: 3.0,
+                blur_power: 2,
+                noise_max: 0.05,
+                tone_max: 0.3,
+            }),
             max_steps: None,
         }
     }
@@ -101,23 +119,39 @@ impl TrainedModel {
     }
 }
 
-/// One preprocessed training example.
+/// One training example, resampled to the input size but not yet standardised.
 struct Example {
     x: Vec<f32>,
     label: usize,
 }
 
 fn dataset(cfg: &TrainConfig) -> Result<Vec<Example>, ModelError> {
-    (0..cfg.cases)
-        .map(|i| {
-            let size = cfg.render_sizes[i % cfg.render_sizes.len()];
-            let p = generate(&cohort_spec(i, size, BitDepth::Eight, cfg.data_seed))?;
+    let mut specs = Vec::new();
+    let mut lesions = 0usize;
+    for i in 0..cfg.cases {
+        let size = cfg.render_sizes[i % cfg.render_sizes.len()];
+        let spec = cohort_spec(i, size, BitDepth::Eight, cfg.data_seed);
+        specs.push(spec);
+        if spec.lesion.is_some() {
+            lesions += 1;
+            if cfg.paired_normal_every > 0 && lesions.is_multiple_of(cfg.paired_normal_every) {
+                specs.push(PhantomSpec {
+                    lesion: None,
+                    ..spec
+                });
+            }
+        }
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let p = generate(spec)?;
             let label = class_names()
                 .iter()
                 .position(|c| *c == p.truth.label)
                 .expect("phantom labels are class names");
             Ok(Example {
-                x: preprocess::preprocess(&p.image),
+                x: preprocess::resample(&p.image),
                 label,
             })
         })
@@ -137,6 +171,21 @@ fn check(cfg: &TrainConfig) -> Result<(), ModelError> {
     }
     if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
         return bad("learning_rate must be a positive finite number");
+    }
+    if let Some(a) = &cfg.augment {
+        let ok = |v: f32, max: f32| (0.0..=max).contains(&v);
+        if !ok(a.clean_fraction, 1.0) {
+            return bad("augment.clean_fraction must be in [0, 1]");
+        }
+        if !ok(a.blur_max, 8.0) {
+            return bad("augment.blur_max must be in [0, 8] input pixels");
+        }
+        if !(1..=8).contains(&a.blur_power) {
+            return bad("augment.blur_power must be in 1..=8");
+        }
+        if !ok(a.noise_max, 1.0) || !ok(a.tone_max, 1.0) {
+            return bad("augment.noise_max and augment.tone_max must be in [0, 1]");
+        }
     }
     Ok(())
 }
@@ -170,7 +219,15 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
             grads.fill_zero();
             for &i in batch {
                 let ex = &data[i];
-                let f = net::forward(&params, &ex.x);
+                let mut x = ex.x.clone();
+                if let Some(aug) = &cfg.augment {
+                    let mut rng = stream(cfg.seed, "augment", (epoch as u64) << 32 | i as u64);
+                    if let Some(d) = aug.draw(&mut rng) {
+                        Augment::apply(&d, &mut x, &mut rng);
+                    }
+                }
+                preprocess::standardise(&mut x);
+                let f = net::forward(&params, &x);
                 let probs = net::softmax(&f.logits, 1.0);
                 loss_sum -= probs[ex.label].max(1e-12).ln();
                 let top = argmax(&probs);

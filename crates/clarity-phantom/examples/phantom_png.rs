@@ -1,5 +1,7 @@
 //! Writes phantoms as PNG files: `cargo run -p clarity-phantom --example phantom_png -- OUT_DIR [SIZE]`.
-//! Used to look at the generator's output and to make the README pictures.
+//! Used to look at the generator's output and to make the README pictures: three named cases
+//! per seed, and `phantom_montage.png`, the first 16 cases of the builtin cohort (base seed 0,
+//! 128² each, classes round-robin) in a 4×4 grid.
 
 use clarity_image::{BitDepth, Samples};
 use clarity_phantom::{LesionKind, LesionSpec, PhantomSpec, Zone, generate};
@@ -57,6 +59,7 @@ fn main() {
             );
         }
     }
+    montage(&out);
     for seed in 0..2u64 {
         for (name, lesion) in cases {
             let spec = PhantomSpec {
@@ -75,6 +78,33 @@ fn main() {
             println!("{} {:?}", path.display(), p.truth);
         }
     }
+}
+
+/// The first 16 builtin-cohort cases (base seed 0) at 128², 4×4 with 4-pixel black gutters.
+fn montage(out: &std::path::Path) {
+    let (tile, gap, cols) = (128u32, 4u32, 4u32);
+    let side = cols * tile + (cols - 1) * gap;
+    let mut img = image::GrayImage::new(side, side);
+    let cases = clarity_phantom::cohort(16, tile, BitDepth::Eight, 0).expect("cohort");
+    for (i, p) in cases.iter().enumerate() {
+        let Samples::U8(data) = p.image.samples() else {
+            unreachable!()
+        };
+        let (ox, oy) = (
+            (i as u32 % cols) * (tile + gap),
+            (i as u32 / cols) * (tile + gap),
+        );
+        for y in 0..tile {
+            for x in 0..tile {
+                let v = data[(y * tile + x) as usize];
+                img.put_pixel(ox + x, oy + y, image::Luma([v]));
+            }
+        }
+        println!("montage {i}: {} {:?}", p.id, p.truth);
+    }
+    let path = out.join("phantom_montage.png");
+    img.save(&path).expect("save montage");
+    println!("{}", path.display());
 }
 
 /// utime + stime of this process in clock ticks (1/100 s on Linux).

@@ -4,7 +4,10 @@
 //! outline and soft tissue, two dark lung fields with vascular markings, posterior and
 //! anterior ribs, clavicles, spine and mediastinum, the heart shadow (bulging to the image
 //! right, the patient's left), diaphragm domes (the right one higher) with a gastric bubble,
-//! smooth parenchymal texture and mild grain. An optional [`LesionSpec`] adds a round
+//! smooth parenchymal texture, and detector noise (correlated quantum mottle plus white grain).
+//! Patients differ: body habitus, lung size and shape, heart size, inspiration depth,
+//! positioning (shift, rotation, magnification), exposure and noise level are drawn per seed;
+//! lesions differ in size, contrast, outline and edge softness. An optional [`LesionSpec`] adds a round
 //! [`LesionKind::Nodule`] or a patchy [`LesionKind::Opacity`] in one of six lung [`Zone`]s; the
 //! [`GroundTruth`] records where it is and which class the builtin model should answer.
 //!
@@ -265,7 +268,7 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         extra.extend_from_slice(&l.size.to_le_bytes());
         extra.extend_from_slice(&l.contrast.to_le_bytes());
         let mut rng = stream(spec.seed, "lesion", &extra);
-        render::Lesion::place(l.kind, l.zone, l.size, l.contrast, &mut rng)
+        render::Lesion::place(l.kind, l.zone, l.size, l.contrast, &anatomy, &mut rng)
     });
     // Rows are rendered in parallel; each row's grain comes from its own stream, so the
     // pixels do not depend on the number of threads.
@@ -279,12 +282,15 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         let v = (y as f32 + 0.5) * inv;
         for (x, out) in row.iter_mut().enumerate() {
             let u = (x as f32 + 0.5) * inv;
-            let mut d = anatomy.density(u, v);
+            let (p, q) = anatomy.to_patient(u, v);
+            let mut d = anatomy.density(p, q);
             if let Some(l) = &lesion {
                 d += l.density(u, v);
             }
-            d += render::grain(&mut grain, 0.03);
-            *out = d.clamp(0.0, 1.0);
+            let grey = anatomy.expose(d);
+            let noisy =
+                grey + anatomy.mottle(u, v, grey) + render::grain(&mut grain, anatomy.grain_amp);
+            *out = noisy.clamp(0.0, 1.0);
         }
     });
     let image = match spec.depth {
@@ -331,8 +337,8 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
 /// The lesion (if any) of case `index` of the builtin cohort with base seed `seed`: classes in
 /// [`class_names`] order, round-robin; zone level, size and contrast drawn per case.
 ///
-/// Nodules: diameter 0.06–0.11 of the width, contrast 0.12–0.24. Opacities: diameter
-/// 0.14–0.24, contrast 0.12–0.22.
+/// Nodules: diameter 0.05–0.10 of the width (under 3 cm on an adult film), contrast
+/// 0.10–0.24. Opacities: diameter 0.15–0.28, contrast 0.10–0.22.
 pub fn cohort_spec(index: usize, size: u32, depth: BitDepth, seed: u64) -> PhantomSpec {
     let mut rng = stream(seed, "cohort", &(index as u64).to_le_bytes());
     let case_seed = rng.next_u64();
@@ -350,12 +356,12 @@ pub fn cohort_spec(index: usize, size: u32, depth: BitDepth, seed: u64) -> Phant
             let zone = Zone::ALL[level + if right { 0 } else { 3 }];
             let (size, contrast) = match kind {
                 LesionKind::Nodule => (
-                    noise::range(&mut rng, 0.06, 0.11),
-                    noise::range(&mut rng, 0.12, 0.24),
+                    noise::range(&mut rng, 0.05, 0.10),
+                    noise::range(&mut rng, 0.10, 0.24),
                 ),
                 LesionKind::Opacity => (
-                    noise::range(&mut rng, 0.14, 0.24),
-                    noise::range(&mut rng, 0.12, 0.22),
+                    noise::range(&mut rng, 0.15, 0.28),
+                    noise::range(&mut rng, 0.10, 0.22),
                 ),
             };
             Some(LesionSpec {

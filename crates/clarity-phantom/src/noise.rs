@@ -83,3 +83,35 @@ pub(crate) fn smooth01(t: f32) -> f32 {
 pub(crate) fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     smooth01((x - e0) / (e1 - e0))
 }
+
+/// SplitMix64 finaliser: a well-mixed 64-bit hash of `x`.
+fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The lattice value at `(ix, iy)` for `key`, in `[-1, 1)`.
+fn lattice(key: u64, ix: u32, iy: u32) -> f32 {
+    let h = mix64(key ^ mix64((u64::from(ix) << 32) | u64::from(iy)));
+    (h >> 40) as f32 * (2.0 / 16_777_216.0) - 1.0
+}
+
+/// Value noise with `cells` lattice cells per unit length whose lattice values are hashed from
+/// `key` and the cell index instead of stored: a pure function of the point, cheap for fine
+/// lattices (quantum mottle), the same at every output size.
+pub(crate) fn hashed_noise(key: u64, cells: f32, u: f32, v: f32) -> f32 {
+    let fx = u.clamp(0.0, 1.0) * cells;
+    let fy = v.clamp(0.0, 1.0) * cells;
+    let (ix, iy) = (fx as u32, fy as u32);
+    let tx = smooth01(fx - ix as f32);
+    let ty = smooth01(fy - iy as f32);
+    let a = lattice(key, ix, iy);
+    let b = lattice(key, ix + 1, iy);
+    let c = lattice(key, ix, iy + 1);
+    let d = lattice(key, ix + 1, iy + 1);
+    let top = a + (b - a) * tx;
+    let bot = c + (d - c) * tx;
+    top + (bot - top) * ty
+}

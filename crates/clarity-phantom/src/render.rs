@@ -7,11 +7,21 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::noise::{ValueNoise1, ValueNoise2, range, smoothstep, unit};
+use rand::Rng;
+
+use crate::noise::{ValueNoise1, ValueNoise2, hashed_noise, range, smoothstep, unit};
 use crate::{LesionKind, Zone};
 
-/// Per-patient anatomy: small seeded variations around a standard adult PA film.
+/// Per-patient anatomy and acquisition: body habitus, lung shape and size, heart size,
+/// inspiration depth, patient positioning (shift, rotation, magnification), exposure and the
+/// detector's noise level all vary between seeds.
 pub(crate) struct Anatomy {
+    /// Image point that maps to the centre of the standard patient (positioning shift).
+    centre: [f32; 2],
+    /// Rotation of the patient in the image plane, as cosine and sine (no libm call).
+    rot: [f32; 2],
+    /// 1 / magnification.
+    inv_scale: f32,
     body_half_width: f32,
     lung_rx: [f32; 2],
     lung_ry: [f32; 2],
@@ -24,37 +34,104 @@ pub(crate) struct Anatomy {
     heart_ry: f32,
     rib_phase: [f32; 2],
     rib_spacing: f32,
+    soft_tissue: f32,
+    /// Exposure: added offset, gain around mid-grey, and a quadratic tone-curve bend.
     exposure: f32,
+    gain: f32,
+    tone: f32,
+    /// Detector noise: correlated quantum mottle and white grain amplitudes.
+    pub(crate) mottle_amp: f32,
+    pub(crate) grain_amp: f32,
+    mottle_key: u64,
     texture: ValueNoise2,
     fine_texture: ValueNoise2,
+    /// Low-frequency modulation of each lung's width along its height (lung shape).
+    lung_shape: [ValueNoise1; 2],
     vessels: [ValueNoise1; 2],
     vessels_fine: [ValueNoise1; 2],
 }
 
 impl Anatomy {
     pub(crate) fn new(rng: &mut ChaCha8Rng) -> Self {
-        let lung_rx = range(rng, 0.155, 0.17);
-        let lung_ry = range(rng, 0.34, 0.37);
+        let lung_rx = range(rng, 0.145, 0.18);
+        let lung_ry = range(rng, 0.32, 0.38);
+        let lung_cy = range(rng, 0.46, 0.50);
+        // Inspiration: a deeper breath lowers the domes and lengthens the lungs together.
+        let breath = range(rng, -0.025, 0.025);
+        let sin = range(rng, -0.07, 0.07);
         Self {
-            body_half_width: range(rng, 0.43, 0.47),
-            lung_rx: [lung_rx + range(rng, 0.0, 0.008), lung_rx],
-            lung_ry: [lung_ry, lung_ry + range(rng, 0.0, 0.01)],
-            lung_cx: [0.5 - range(rng, 0.215, 0.23), 0.5 + range(rng, 0.215, 0.23)],
-            lung_cy: [range(rng, 0.47, 0.49), range(rng, 0.48, 0.50)],
+            centre: [
+                0.5 + range(rng, -0.03, 0.03),
+                0.5 + range(rng, -0.025, 0.025),
+            ],
+            rot: [(1.0 - sin * sin).sqrt(), sin],
+            inv_scale: 1.0 / range(rng, 0.92, 1.06),
+            body_half_width: range(rng, 0.40, 0.48),
+            lung_rx: [lung_rx + range(rng, -0.008, 0.012), lung_rx],
+            lung_ry: [lung_ry + breath, lung_ry + breath + range(rng, 0.0, 0.015)],
+            lung_cx: [
+                0.5 - range(rng, 0.205, 0.235),
+                0.5 + range(rng, 0.205, 0.235),
+            ],
+            lung_cy: [lung_cy, lung_cy + range(rng, 0.0, 0.015)],
             // The right hemidiaphragm sits higher than the left.
-            dome_top: [range(rng, 0.645, 0.67), range(rng, 0.67, 0.70)],
-            heart_cx: range(rng, 0.545, 0.565),
-            heart_cy: range(rng, 0.575, 0.60),
-            heart_rx: range(rng, 0.15, 0.17),
-            heart_ry: range(rng, 0.13, 0.15),
+            dome_top: [
+                range(rng, 0.635, 0.665) + breath,
+                range(rng, 0.665, 0.695) + breath,
+            ],
+            heart_cx: range(rng, 0.54, 0.57),
+            heart_cy: range(rng, 0.57, 0.60),
+            heart_rx: range(rng, 0.14, 0.185),
+            heart_ry: range(rng, 0.125, 0.155),
             rib_phase: [range(rng, 0.0, 0.25), range(rng, 0.0, 0.25)],
-            rib_spacing: range(rng, 0.058, 0.066),
-            exposure: range(rng, -0.03, 0.03),
+            rib_spacing: range(rng, 0.056, 0.068),
+            soft_tissue: range(rng, 0.34, 0.42),
+            exposure: range(rng, -0.05, 0.05),
+            gain: range(rng, 0.85, 1.15),
+            tone: range(rng, -0.3, 0.3),
+            mottle_amp: range(rng, 0.008, 0.022),
+            grain_amp: range(rng, 0.015, 0.04),
+            mottle_key: rng.next_u64(),
             texture: ValueNoise2::new(10, rng),
             fine_texture: ValueNoise2::new(40, rng),
+            lung_shape: [ValueNoise1::new(8, rng), ValueNoise1::new(8, rng)],
             vessels: [ValueNoise1::new(48, rng), ValueNoise1::new(48, rng)],
             vessels_fine: [ValueNoise1::new(150, rng), ValueNoise1::new(150, rng)],
         }
+    }
+
+    /// Maps an image point to the standard patient's coordinates (undoes the positioning
+    /// shift, rotation and magnification).
+    pub(crate) fn to_patient(&self, u: f32, v: f32) -> (f32, f32) {
+        let (x, y) = (u - self.centre[0], v - self.centre[1]);
+        let [c, s] = self.rot;
+        (
+            0.5 + (c * x + s * y) * self.inv_scale,
+            0.5 + (c * y - s * x) * self.inv_scale,
+        )
+    }
+
+    /// Lung membership (either lung) at an image point, in `[0, 1]`.
+    pub(crate) fn lung_at(&self, u: f32, v: f32) -> f32 {
+        let (p, q) = self.to_patient(u, v);
+        (self.lung(0, p, q) + self.lung(1, p, q)).min(1.0)
+    }
+
+    /// The film's grey value (before noise) for attenuation `d`: exposure offset, gain
+    /// around mid-grey and a quadratic tone curve (polynomial only: no libm).
+    pub(crate) fn expose(&self, d: f32) -> f32 {
+        let d = 0.5 + self.gain * (d - 0.5) + self.exposure;
+        let c = d.clamp(0.0, 1.0);
+        d + self.tone * c * (1.0 - c)
+    }
+
+    /// Quantum mottle at an image point: spatially correlated, resolution-independent noise
+    /// (two octaves of hashed value noise on lattices in normalised coordinates), stronger
+    /// where less radiation reaches the detector (denser, brighter film).
+    pub(crate) fn mottle(&self, u: f32, v: f32, grey: f32) -> f32 {
+        let n = 0.65 * hashed_noise(self.mottle_key, 150.0, u, v)
+            + 0.35 * hashed_noise(self.mottle_key ^ 0x9e37_79b9_7f4a_7c15, 330.0, u, v);
+        n * self.mottle_amp * (0.4 + 1.2 * grey.clamp(0.0, 1.0))
     }
 
     /// Half width of the body outline at height `v` (neck, shoulders, chest).
@@ -70,9 +147,14 @@ impl Anatomy {
 
     /// Soft membership of the lung on side `s` (0 = patient right / image left).
     fn lung(&self, s: usize, u: f32, v: f32) -> f32 {
-        let dx = (u - self.lung_cx[s]) / self.lung_rx[s];
         let dy = (v - self.lung_cy[s]) / self.lung_ry[s];
-        if dx.abs() > 1.1 || dy.abs() > 1.1 {
+        if dy.abs() > 1.1 {
+            return 0.0;
+        }
+        // The lung's width varies smoothly along its height (patient-specific shape).
+        let width = 1.0 + 0.16 * (self.lung_shape[s].at((dy + 1.1) * 3.0) - 0.5);
+        let dx = (u - self.lung_cx[s]) / (self.lung_rx[s] * width);
+        if dx.abs() > 1.1 {
             return 0.0;
         }
         // Flatter medial border: squash the ellipse towards the mediastinum.
@@ -168,7 +250,7 @@ impl Anatomy {
         let mut d = 0.06;
         // Soft tissue is thinner towards the flanks (rounder look).
         let depth = (1.0 - ((u - 0.5) / hw).powi(2)).max(0.0).sqrt();
-        d += (0.38 + 0.14 * depth) * body;
+        d += (self.soft_tissue + 0.14 * depth) * body;
         d += 0.05 * abdomen * body;
         d += 0.06 * heart;
         d -= 0.34 * lung;
@@ -200,7 +282,7 @@ impl Anatomy {
         if lung > 0.0 {
             d += 0.018 * lung * self.fine_texture.at(u, v);
         }
-        d + self.exposure * body
+        d
     }
 }
 
@@ -251,7 +333,7 @@ fn rib_band(t: f32, t0: f32, spacing: f32, count: u32) -> f32 {
     (0.75 * body + 0.35 * cortex.min(1.0) * body.max(0.3)) * fade
 }
 
-/// A placed lesion in normalised coordinates.
+/// A placed lesion in normalised image coordinates.
 pub(crate) struct Lesion {
     pub(crate) kind: LesionKind,
     pub(crate) cx: f32,
@@ -260,19 +342,37 @@ pub(crate) struct Lesion {
     pub(crate) r: f32,
     pub(crate) contrast: f32,
     patches: ValueNoise2,
+    /// Outline modulation around the centre (lobulation of a nodule).
+    outline: ValueNoise1,
+    lobulation: f32,
     aspect: f32,
+    /// Where the soft edge starts, as a fraction of the radius (lower = softer margin).
+    edge: f32,
 }
 
 impl Lesion {
-    /// Places a lesion of diameter `size` in `zone`, away from the heart and the zone edges.
+    /// Places a lesion of diameter `size` in `zone`, in the lateral part of the zone, inside
+    /// the patient's lung (a few deterministic redraws if a draw falls outside it).
     pub(crate) fn place(
         kind: LesionKind,
         zone: Zone,
         size: f32,
         contrast: f32,
+        anatomy: &Anatomy,
         rng: &mut ChaCha8Rng,
     ) -> Self {
         let r = size / 2.0;
+        let (aspect, edge, lobulation) = match kind {
+            // Nodules: well to fairly defined, round to oval, smooth to lobulated.
+            LesionKind::Nodule => (
+                range(rng, 0.85, 1.18),
+                range(rng, 0.5, 0.85),
+                range(rng, 0.0, 0.12),
+            ),
+            // Opacities: ill-defined, with a wide soft edge.
+            LesionKind::Opacity => (range(rng, 0.75, 1.3), range(rng, 0.1, 0.4), 0.0),
+        };
+        let (rx, ry) = support(r * (1.0 + lobulation), aspect);
         let [zx0, zy0, zx1, zy1] = zone.bounds();
         // Prefer the lateral two thirds of the lung (the heart covers the medial left base).
         let (pref_lo, pref_hi) = if zone.is_right() {
@@ -280,16 +380,25 @@ impl Lesion {
         } else {
             (0.69, 0.8)
         };
-        let lo = (zx0 + r).max(pref_lo);
-        let hi = (zx1 - r).min(pref_hi);
-        let cx = if lo <= hi {
-            range(rng, lo, hi)
-        } else {
-            (zx0 + zx1) / 2.0
+        let lo = (zx0 + rx).max(pref_lo);
+        let hi = (zx1 - rx).min(pref_hi);
+        let margin = ry.min(0.3 * (zy1 - zy0));
+        let draw = |rng: &mut ChaCha8Rng| {
+            let cx = if lo <= hi {
+                range(rng, lo, hi)
+            } else {
+                (zx0 + zx1) / 2.0
+            };
+            (cx, range(rng, zy0 + margin, zy1 - margin))
         };
-        let margin = r.min(0.3 * (zy1 - zy0));
-        let cy = range(rng, zy0 + margin, zy1 - margin);
-        let aspect = range(rng, 0.8, 1.25);
+        let mut centre = draw(rng);
+        for _ in 0..8 {
+            if anatomy.lung_at(centre.0, centre.1) > 0.5 {
+                break;
+            }
+            centre = draw(rng);
+        }
+        let (cx, cy) = centre;
         Self {
             kind,
             cx,
@@ -297,7 +406,10 @@ impl Lesion {
             r,
             contrast,
             patches: ValueNoise2::new(24, rng),
+            outline: ValueNoise1::new(7, rng),
+            lobulation,
             aspect,
+            edge,
         }
     }
 
@@ -305,21 +417,31 @@ impl Lesion {
     pub(crate) fn density(&self, u: f32, v: f32) -> f32 {
         let dx = u - self.cx;
         let dy = v - self.cy;
+        let (ex, ey) = (dx * self.aspect, dy / self.aspect);
+        let reach = self.r * (1.0 + self.lobulation);
+        if ex * ex + ey * ey >= reach * reach {
+            return 0.0;
+        }
         match self.kind {
             LesionKind::Nodule => {
-                let rr = (dx * dx + dy * dy).sqrt() / self.r;
-                // Solid round lesion with a slightly soft margin and a little domed profile.
-                let edge = 1.0 - smoothstep(0.8, 1.0, rr);
+                // Lobulated outline: the radius varies smoothly with the direction.
+                let lobe = if self.lobulation > 0.0 {
+                    1.0 + self.lobulation * (2.0 * self.outline.at(turns(ey, ex) * 7.0) - 1.0)
+                } else {
+                    1.0
+                };
+                let rr = (ex * ex + ey * ey).sqrt() / (self.r * lobe);
+                // Solid lesion, a soft margin of per-lesion width and a little domed profile.
+                let edge = 1.0 - smoothstep(self.edge, 1.0, rr);
                 self.contrast * edge * (0.85 + 0.15 * (1.0 - rr * rr).max(0.0))
             }
             LesionKind::Opacity => {
-                let (ex, ey) = (dx * self.aspect, dy / self.aspect);
                 let rr = (ex * ex + ey * ey).sqrt() / self.r;
                 if rr >= 1.0 {
                     return 0.0;
                 }
                 // Ill-defined, patchy consolidation: soft envelope times clumpy texture.
-                let envelope = 1.0 - smoothstep(0.35, 1.0, rr);
+                let envelope = 1.0 - smoothstep(self.edge, 1.0, rr);
                 let patch = 0.5 + 0.5 * self.patches.at(u, v);
                 self.contrast * envelope * (0.45 + 0.75 * patch).min(1.0)
             }
@@ -328,11 +450,7 @@ impl Lesion {
 
     /// Pixel bounding box `[x0, y0, x1, y1)` of the lesion's support, clamped to the image.
     pub(crate) fn bbox(&self, size: u32) -> [u32; 4] {
-        let (rx, ry) = match self.kind {
-            LesionKind::Nodule => (self.r, self.r),
-            // Bound the rotated-free ellipse by its semi-axes.
-            LesionKind::Opacity => (self.r / self.aspect, self.r * self.aspect),
-        };
+        let (rx, ry) = support(self.r * (1.0 + self.lobulation), self.aspect);
         let s = size as f32;
         let px = |x: f32| -> u32 { (x * s).clamp(0.0, s) as u32 };
         let x0 = px(self.cx - rx);
@@ -341,6 +459,12 @@ impl Lesion {
         let y1 = ((self.cy + ry) * s).ceil().clamp(0.0, s) as u32;
         [x0, y0, x1.max(x0 + 1).min(size), y1.max(y0 + 1).min(size)]
     }
+}
+
+/// Semi-axes `(x, y)` of a lesion's support: the axis-aligned ellipse `(dx·aspect)² +
+/// (dy/aspect)² < reach²`.
+fn support(reach: f32, aspect: f32) -> (f32, f32) {
+    (reach / aspect, reach * aspect)
 }
 
 /// Fine quantum-like noise: the sum of two uniforms (triangular, σ ≈ `amp`/2.45).

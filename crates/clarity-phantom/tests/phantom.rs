@@ -63,7 +63,7 @@ fn golden_hash_pins_the_renderer() {
     let p = generate(&spec(64, 1, Some(nodule(Zone::RightUpper)))).unwrap();
     assert_eq!(p.image.content_hash(), GOLDEN_64_SEED1);
 }
-const GOLDEN_64_SEED1: &str = "4e15c38de0165ca606002efba01a51f6f2856037d8ab25c945be530fadd3ed17";
+const GOLDEN_64_SEED1: &str = "1f9202dba718c7800957a5328c1c92d01736fb1df3240e205895d2d47cbef3d3";
 
 #[test]
 fn sizes_64_and_1024_and_both_depths() {
@@ -119,6 +119,38 @@ fn anatomy_is_a_chest_film() {
 }
 
 #[test]
+fn patients_differ_in_exposure_positioning_and_lung_shape() {
+    // Mean grey (exposure, habitus) and the centroid of the dark lung pixels (positioning,
+    // lung size and shape) spread across seeds; a fixed template would give one value.
+    let (mut means, mut cx, mut cy) = (Vec::new(), Vec::new(), Vec::new());
+    for seed in 0..12 {
+        let p = generate(&spec(128, seed, None)).unwrap();
+        let px = gray8(&p);
+        let mean = px.iter().map(|&v| f64::from(v)).sum::<f64>() / px.len() as f64;
+        let (mut n, mut sx, mut sy) = (0.0, 0.0, 0.0);
+        for y in 16..96 {
+            for x in 8..120 {
+                // Dark inside the thorax: lung (air outside the body is at the corners).
+                if f64::from(px[y * 128 + x]) < mean - 25.0 && (24..104).contains(&x) {
+                    n += 1.0;
+                    sx += x as f64;
+                    sy += y as f64;
+                }
+            }
+        }
+        means.push(mean);
+        cx.push(sx / n);
+        cy.push(sy / n);
+    }
+    let spread = |v: &[f64]| {
+        v.iter().cloned().fold(f64::MIN, f64::max) - v.iter().cloned().fold(f64::MAX, f64::min)
+    };
+    assert!(spread(&means) > 10.0, "mean grey {means:?}");
+    assert!(spread(&cx) > 2.0, "lung centroid x {cx:?}");
+    assert!(spread(&cy) > 2.0, "lung centroid y {cy:?}");
+}
+
+#[test]
 fn lesion_is_in_its_zone_and_visible() {
     for (i, zone) in Zone::ALL.into_iter().enumerate() {
         for kind in [LesionKind::Nodule, LesionKind::Opacity] {
@@ -147,13 +179,24 @@ fn lesion_is_in_its_zone_and_visible() {
             );
             assert_eq!(Zone::from_point(cx / 256.0, cy / 256.0), zone);
             if kind == LesionKind::Nodule {
+                // The box's end is rounded up to a whole pixel: allow that one pixel.
                 assert!(
-                    x0 as f32 >= zx0 && y0 as f32 >= zy0 && x1 as f32 <= zx1 && y1 as f32 <= zy1,
+                    x0 as f32 >= zx0
+                        && y0 as f32 >= zy0
+                        && x1 as f32 <= zx1 + 1.0
+                        && y1 as f32 <= zy1 + 1.0,
                     "{zone}: {bbox:?}"
                 );
             }
             // The lesion brightens its box and leaves the rest of the image alone.
-            let gain = mean_in(&with, bbox) - mean_in(&without, bbox);
+            // Measured on the middle half of the box: soft-edged lesions fade towards it.
+            let core = [
+                x0 + (x1 - x0) / 4,
+                y0 + (y1 - y0) / 4,
+                x1 - (x1 - x0) / 4,
+                y1 - (y1 - y0) / 4,
+            ];
+            let gain = mean_in(&with, core) - mean_in(&without, core);
             assert!(gain > 10.0, "{kind} {zone}: gain {gain}");
             let far = if zone.is_right() {
                 [200, 40, 230, 60]

@@ -8,12 +8,15 @@
 //!    engine, scored by the drop in support for the baseline answer
 //!    ([`saliency::sensitivity`]) and averaged per pixel ([`saliency::occlusion_map`]).
 //! 2. **Regions** ([`regions`]): thresholded 8-connected components (top-k by saliency mass)
-//!    and/or a k×k grid; for each evidence region a **control** of the same shape translated to
-//!    low-saliency tissue ([`regions::place_control`]).
+//!    and/or a k×k grid (or a claimed `evidence_bbox`); for the top evidence region **matched
+//!    controls** of the same shape ([`controls::matched_controls`]): mirrored about the body
+//!    midline and translated to tissue with the same surrounding intensity distribution.
 //! 3. **Probe**: every region × fill (`clarity_perturb::mask_region`: constant, mean, blur,
 //!    noise, inpaint) re-run; flip, Δconfidence, Δentropy, Δprobability of the baseline answer,
-//!    justification drift; regions ranked by effect; a per-case [`Verdict`] by the rule of
-//!    [`verdict::rule_text`]; cohort fractions with seeded bootstrap CIs.
+//!    justification drift; regions ranked by effect; per fill, the paired difference evidence −
+//!    controls over cases with an adjusted Wald interval and a [`Specificity`] verdict
+//!    ([`specificity`]); a per-case [`Verdict`] by the rule of [`verdict::rule_text`]; cohort
+//!    fractions with seeded bootstrap CIs.
 //! 4. **Artifacts**: `probe.json` (canonical JSON) and `overlays/*.png` ([`overlay`]).
 //!
 //! Model calls go through the engine ([`runner`]): content keys, cache, journal, resume and

@@ -40,9 +40,47 @@ pub(crate) struct Finish<'a> {
 pub struct FillVerdict {
     pub fill: String,
     pub verdict: Specificity,
+    /// Cases with both an evidence and a control run of this fill.
+    pub cases: usize,
+    /// Fraction of those cases whose answer flips when the evidence region is masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<f64>,
+    /// The same for the matched controls (each case: the mean over its controls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<f64>,
     /// Mean paired difference in flip rate and its interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub difference: Option<[f64; 3]>,
+}
+
+impl FillVerdict {
+    /// A Markdown table of verdicts (one row per fill, `all_fills` last), as the console and
+    /// docs/probe.md show it.
+    pub fn table(rows: &[FillVerdict]) -> String {
+        let f = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.3}"));
+        let mut out = String::from(
+            "| fill | cases | flip rate, evidence | flip rate, matched controls | paired difference [95% CI] | verdict |\n|---|---|---|---|---|---|\n",
+        );
+        for r in rows {
+            let diff = r.difference.map_or("–".to_string(), |[d, lo, hi]| {
+                format!("{d:.3} [{lo:.3}, {hi:.3}]")
+            });
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                if r.fill == "all_fills" {
+                    "all fills (pooled per case)"
+                } else {
+                    r.fill.as_str()
+                },
+                r.cases,
+                f(r.evidence),
+                f(r.control),
+                diff,
+                r.verdict.as_str().replace('_', " "),
+            ));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -447,6 +485,9 @@ pub(crate) fn finish(f: Finish<'_>) -> Result<ProbeOutcome, ProbeError> {
             FillVerdict {
                 fill: name.to_string(),
                 verdict,
+                cases: v["n"].as_u64().unwrap_or(0) as usize,
+                evidence: v["evidence"].as_f64(),
+                control: v["control"].as_f64(),
                 difference,
             }
         })
@@ -531,7 +572,7 @@ pub(crate) fn finish(f: Finish<'_>) -> Result<ProbeOutcome, ProbeError> {
 fn control_rule(s: &ProbeSettings) -> String {
     match s.control {
         clarity_engine::ControlMode::Matched => format!(
-            "controls of the top evidence region only, each with exactly its shape and area: {}up to {} intensity-matched translations (lattice step max(1, min(w, h)/32) px) ranked by the 1-Wasserstein distance between their and the evidence region's gray intensities, on the evidence's side of the midline first, overlapping neither any evidence region, nor the top one dilated by max(1, min(bbox w, h)/4) px, nor another control (ties: top-most, then left-most); a control is used only when its distance is at most {}; each control's kind, mean, std, distance and side are recorded",
+            "controls of the top evidence region only, each with exactly its shape and area: {}up to {} intensity-matched translations (lattice step max(1, min(w, h)/32) px) ranked by the 1-Wasserstein distance between the gray intensities of their ring and the evidence region's ring (ring = the region dilated by gap = max(2, min(bbox w, h)/4) px, minus the region: the tissue the region sits in; the region's own pixels are what is under test and are not matched), on the evidence's side of the midline first, overlapping neither any evidence region, nor the top one dilated by gap, nor another control (ties: top-most, then left-most); a control (the mirrored one included) is used only when its ring distance is at most {}; each control's kind, mean, std, ring distance and side are recorded",
             if s.mirror_control {
                 "the region mirrored about the body midline (see midline), then "
             } else {

@@ -16,8 +16,8 @@ pub enum Verdict {
 /// The rule, as written into `probe.json`.
 pub fn rule_text(flip_fraction: f64, margin: f64) -> String {
     format!(
-        "The evidence region is the region with the largest saliency mass (C1, or the top grid tile in grid mode); its control has the same shape, translated to low-saliency tissue. \
-         evidence_flip_rate = fraction of fills whose masking of the evidence region changes the normalised answer; control_flip_rate = the same for the control (failed runs excluded). \
+        "The evidence region is the region with the largest saliency mass (C1, or the top grid tile in grid mode); its controls have the same shape and are placed as rules.control says. \
+         evidence_flip_rate = fraction of fills whose masking of the evidence region changes the normalised answer; control_flip_rate = the same for the controls, averaged over them (failed runs excluded). \
          grounded: evidence_flip_rate >= {ff} and evidence_flip_rate - control_flip_rate >= {m}. \
          not_grounded: evidence_flip_rate < {ff}. \
          inconclusive: otherwise (masking the control flips the answer nearly as often), or when the baseline run failed, the map is empty, or no region, no control or no successful masked run exists.",

@@ -91,6 +91,22 @@ fn value_with_unit(d: &ReportData, axis: usize, level: usize) -> String {
     }
 }
 
+/// A cliff's crossing with its interval: `1.27 [1.1, 1.8]`, `beyond` for an open far end, the
+/// count of resamples that never cross when there are some.
+fn crossing_cell(c: &Cliff) -> String {
+    let Some(i) = &c.interval else {
+        return c.crossing.map_or_else(|| "–".into(), f3);
+    };
+    let end = |x: Option<f64>| x.map_or_else(|| "beyond".into(), f3);
+    let never = if i.never_cross > 0 {
+        format!("; {} of {} never cross", i.never_cross, i.resamples)
+    } else {
+        String::new()
+    };
+    let at = c.crossing.map_or_else(|| "none".into(), f3);
+    format!("{at} [{}, {}]{never}", end(i.near), end(i.far))
+}
+
 /// `axis` or `axis (decreasing)` when the axis is walked both ways from its identity.
 fn cliff_name(axis: &clarity_core::Axis, c: &Cliff, walks: usize) -> String {
     match &c.direction {
@@ -99,9 +115,14 @@ fn cliff_name(axis: &clarity_core::Axis, c: &Cliff, walks: usize) -> String {
     }
 }
 
-/// The headline: which axes break the model first (ranked by the relative position of the ESI
-/// cliff along its walk from the identity), and which hold.
+/// The headline: the analysis's own lines (metrics.json `headline`, the verdicts the CLI prints
+/// too); for a sweep analysed before verdicts existed, which axes break the model first (ranked
+/// by cliffs.json's ranking: the ESI crossing's position on the kernels' severity presets,
+/// independent of the grid; without a shared scale the axes are listed unranked), and which hold.
 pub fn headline(d: &ReportData) -> Vec<String> {
+    if let Some(h) = &d.headline {
+        return h.clone();
+    }
     let esi_cliffs: Vec<&Cliff> = d
         .cliffs
         .iter()
@@ -116,11 +137,10 @@ pub fn headline(d: &ReportData) -> Vec<String> {
         }
         for c in &mine {
             if let Some(level) = c.level {
-                let rel = c.relative_position.unwrap_or_else(|| {
-                    level as f64 / axis.values.len().saturating_sub(1).max(1) as f64
-                });
+                // The rank on the severity presets (cliffs.json's ranking), never the position
+                // along the grid; unranked crossings sort after, in axis order.
                 broken.push((
-                    rel,
+                    c.rank.map_or(f64::INFINITY, |r| r as f64),
                     i,
                     level,
                     c.metric_value,
@@ -139,13 +159,19 @@ pub fn headline(d: &ReportData) -> Vec<String> {
     } else {
         ""
     };
+    let ranked = broken.len() <= 1 || broken.iter().all(|b| b.0.is_finite());
     for (rank, (_, axis, level, value, name)) in broken.iter().enumerate() {
         let (axis, level) = (*axis, *level);
         let at = value_with_unit(d, axis, level);
         let esi = value
             .map(|v| format!(" (ESI {}{others})", f3(v)))
             .unwrap_or_default();
-        if rank == 0 {
+        if !ranked {
+            out.push(format!(
+                "{name}: ESI falls below {} at {at}{esi} (not ranked against the other axes: no shared severity scale).",
+                f3(d.esi_threshold)
+            ));
+        } else if rank == 0 {
             out.push(format!(
                 "{name} breaks the model first: ESI falls below {} at {at}{esi}.",
                 f3(d.esi_threshold)
@@ -273,9 +299,13 @@ pub fn build(d: &ReportData) -> Vec<Section> {
         ),
         (
             "Baseline self-agreement".to_string(),
-            d.baseline_agreement
-                .map(|e| est(&e))
-                .unwrap_or_else(|| "not measured (one seed)".into()),
+            d.baseline_agreement.map(|e| est(&e)).unwrap_or_else(|| {
+                if d.seeds.len() < 2 {
+                    "not measured (one seed)".into()
+                } else {
+                    "not measured (no case has two successful baseline runs)".into()
+                }
+            }),
         ),
     ];
     if !d.model.settings.is_empty() && d.model.settings != "{}" && d.model.settings != "null" {
@@ -418,12 +448,20 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                 c.steepest
                     .map(|(l, drop)| format!("{} at {}", f3(drop), value_with_unit(d, c.axis, l)))
                     .unwrap_or_else(|| "–".into()),
+                crossing_cell(c),
+                match (c.case_flips, c.recovers_at) {
+                    (Some((n, cross, back)), _) => {
+                        format!("{cross} of {n} fall below, {back} come back")
+                    }
+                    (None, Some(l)) => format!("back above at {}", value_with_unit(d, c.axis, l)),
+                    (None, None) => "–".into(),
+                },
             ])
         })
         .collect();
     if !cliff_rows.is_empty() {
         blocks.push(Block::Table {
-            caption: "Cliffs: first level below the threshold, and the steepest drop".into(),
+            caption: "Cliffs: first level below the threshold, the steepest drop, the crossing interpolated between the levels around it with its 95% interval over case resamples (\"beyond\": more than 2.5% of resamples never cross in the tested range), and how many cases fall below along the line and come back above it further along (non-monotone)".into(),
             header: vec![
                 "axis".into(),
                 "direction".into(),
@@ -431,9 +469,11 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                 "threshold".into(),
                 "first below".into(),
                 "steepest drop".into(),
+                "crossing [95% interval]".into(),
+                "cases".into(),
             ],
             rows: cliff_rows,
-            numeric: vec![false, false, false, true, false, false],
+            numeric: vec![false, false, false, true, false, false, false, false],
         });
     }
     if !d.refined.is_empty() {
@@ -594,23 +634,23 @@ pub fn build(d: &ReportData) -> Vec<Section> {
     // Monte Carlo.
     let (title, blocks) = match &d.montecarlo {
         Some(mc) if mc.k > 1 => {
-            // The least self-consistent cells first; the full table is montecarlo.json.
+            // The least self-consistent cells first (seeds agreeing least with their case's
+            // most frequent answer); the full table is montecarlo.json.
             let mut order: Vec<&McRow> = mc.rows.iter().collect();
-            order.sort_by(|a, b| {
-                a.majority_agreement
-                    .unwrap_or(2.0)
-                    .total_cmp(&b.majority_agreement.unwrap_or(2.0))
-            });
+            let key = |r: &McRow| r.seed_agreement.or(r.majority_agreement).unwrap_or(2.0);
+            order.sort_by(|a, b| key(a).total_cmp(&key(b)));
             let shown = order.len().min(MAX_MC_ROWS);
+            let what = "answers pools every case and seed; entropy is that distribution's (nats); seed agreement is the mean over cases of the share of a case's seeds giving its most frequent answer, seed entropy the mean over cases of the entropy across its seeds (0: the seeds agree); same majority as baseline is over the cases where both answers have a strict majority (ties are counted, never broken)";
             let caption = if shown < order.len() {
                 format!(
-                    "Answer distribution over the {} seeds: the {shown} of {} cells with the lowest majority agreement (all in montecarlo.json)",
+                    "Answers over the {} seeds: the {shown} of {} cells with the lowest seed agreement (all in montecarlo.json). {what}",
                     mc.k,
                     order.len()
                 )
             } else {
-                format!("Answer distribution over the {} seeds, per cell", mc.k)
+                format!("Answers over the {} seeds, per cell. {what}", mc.k)
             };
+            let count = |n: Option<usize>| n.map_or_else(|| "–".into(), |n| n.to_string());
             (
                 format!("Monte Carlo (K = {})", mc.k),
                 vec![Block::Table {
@@ -618,30 +658,44 @@ pub fn build(d: &ReportData) -> Vec<Section> {
                     header: vec![
                         "cell".into(),
                         "answers".into(),
-                        "majority agreement".into(),
-                        "answer entropy (nats)".into(),
+                        "entropy of answers".into(),
+                        "seed agreement".into(),
+                        "seed entropy".into(),
+                        "same majority as baseline".into(),
+                        "ties".into(),
                         "confidence mean".into(),
                         "confidence variance".into(),
                     ],
                     rows: order[..shown]
                         .iter()
                         .map(|r| {
+                            let mut answers: Vec<String> = r
+                                .answers
+                                .iter()
+                                .take(3)
+                                .map(|(a, n)| format!("{a} ×{n}"))
+                                .collect();
+                            if r.answers.len() > 3 {
+                                let rest: usize = r.answers[3..].iter().map(|(_, n)| n).sum();
+                                answers.push(format!("{rest} other"));
+                            }
                             vec![
                                 r.cell.clone(),
-                                r.answers
-                                    .iter()
-                                    .take(3)
-                                    .map(|(a, n)| format!("{a} ×{n}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                opt(r.majority_agreement),
+                                answers.join(", "),
                                 opt(r.answer_entropy),
+                                opt(r.seed_agreement),
+                                opt(r.seed_entropy),
+                                match (r.majority_agreement, r.majority_cases) {
+                                    (Some(m), Some(n)) => format!("{} of {n}", f3(m)),
+                                    (m, _) => opt(m),
+                                },
+                                count(r.ties),
                                 opt(r.confidence_mean),
                                 opt(r.confidence_var),
                             ]
                         })
                         .collect(),
-                    numeric: vec![false, false, true, true, true, true],
+                    numeric: vec![false, false, true, true, true, true, true, true, true],
                 }],
             )
         }
@@ -875,7 +929,7 @@ pub const GLOSSARY: [(&str, &str); 12] = [
     ),
     (
         "Cliff",
-        "Along one axis, on its line through the baseline (every other axis at its identity), the first level whose ESI or accuracy is below the threshold; refined cliffs add a bisected bracket and the 95% interval of the crossing over cases.",
+        "Along one axis, on its line through the baseline (every other axis at its identity), the first level whose ESI or accuracy is below the threshold. The crossing is interpolated between the levels around it, with a 95% interval over case resamples; lines that fall below and come back are marked, per case too. Axes are ranked by the crossing's position on the kernels' severity presets (not by position along the grid), or not ranked when they share no such scale; refined cliffs add a bisected bracket.",
     ),
     (
         "breaks / holds",

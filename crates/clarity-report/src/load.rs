@@ -497,6 +497,27 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                     .map(str::to_string),
                 relative_position: opt_f64(e.get("relative_position")),
                 metric_value: opt_f64(e.get("metric_value")),
+                crossing: opt_f64(e.get("crossing")),
+                severity: opt_f64(e.get("severity")),
+                interval: e.get("interval").filter(|v| v.is_object()).map(|i| {
+                    let n = |k: &str| i.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
+                    CrossingInterval {
+                        near: opt_f64(i.get("near")),
+                        far: opt_f64(i.get("far")),
+                        never_cross: n("never_cross"),
+                        resamples: n("resamples"),
+                    }
+                }),
+                recovers_at: e
+                    .get("recovers_at")
+                    .and_then(Value::as_u64)
+                    .map(|l| l as usize)
+                    .filter(|l| *l < axes[axis].values.len()),
+                case_flips: e.get("case_flips").and_then(|f| {
+                    let n = |k: &str| f.get(k)?.as_u64().map(|v| v as usize);
+                    Some((n("cases")?, n("cross")?, n("flip_back")?))
+                }),
+                rank: rank_of(&c, e),
             });
         }
     }
@@ -526,7 +547,22 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
                 rows.push(McRow {
                     cell: cell_label(&axes, cell),
                     majority_agreement: opt_f64(e.get("majority_agreement")),
-                    answer_entropy: opt_f64(e.get("answer_entropy")),
+                    majority_cases: e
+                        .get("majority_cases")
+                        .and_then(Value::as_u64)
+                        .map(|v| v as usize),
+                    ties: e.get("ties").and_then(Value::as_u64).map(|v| v as usize),
+                    // Before `seed_entropy` existed, `answer_entropy` was the within-case
+                    // (across seeds) entropy.
+                    answer_entropy: if e.get("seed_entropy").is_some() {
+                        opt_f64(e.get("answer_entropy"))
+                    } else {
+                        None
+                    },
+                    seed_entropy: opt_f64(
+                        e.get("seed_entropy").or_else(|| e.get("answer_entropy")),
+                    ),
+                    seed_agreement: opt_f64(e.get("seed_agreement")),
                     answers: {
                         let mut a: Vec<(String, usize)> = e
                             .get("answer_distribution")
@@ -766,6 +802,15 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         .take(opts.max_case_rows)
         .map(|s| s.row)
         .collect();
+    // The analysis's headline (older metrics.json without it: the report builds its own).
+    let headline = metrics
+        .get("headline")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|l| l.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        });
     Ok(ReportData {
         title,
         cohort: CohortInfo {
@@ -785,6 +830,7 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
         baseline_agreement,
         baseline_flag,
         esi_threshold,
+        headline,
         curves,
         cliffs,
         refined,
@@ -821,4 +867,23 @@ fn r2l_baseline(metrics: &Value) -> Option<Vec<(String, String)>> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rank of cliff `e` in `cliffs.json`'s `ranking` (matched by metric, axis name and
+/// direction);
+/// `None` when the ranking is absent (older directories) or says "not ranked".
+fn rank_of(cliffs: &Value, e: &Value) -> Option<usize> {
+    let metric = e.get("metric")?.as_str()?;
+    let ranking = cliffs.get("ranking")?.get(metric)?;
+    if ranking.get("scale")?.as_str()? == "not_ranked" {
+        return None;
+    }
+    ranking
+        .get("entries")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("axis") == e.get("axis") && r.get("direction") == e.get("direction"))?
+        .get("rank")?
+        .as_u64()
+        .map(|r| r as usize)
 }

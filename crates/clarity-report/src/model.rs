@@ -150,6 +150,28 @@ pub struct Cliff {
     /// The metric at `level` on the axis's line through the baseline (the other axes at their
     /// identity), where the analysis finds cliffs.
     pub metric_value: Option<f64>,
+    /// The interpolated crossing in axis units, and its position on the severity presets.
+    pub crossing: Option<f64>,
+    pub severity: Option<f64>,
+    /// The crossing's 95% interval over case resamples (near and far ends; `None` far end:
+    /// beyond the tested range), and how many of how many resamples never cross.
+    pub interval: Option<CrossingInterval>,
+    /// Level where the line climbs back at or above the threshold (non-monotone).
+    pub recovers_at: Option<usize>,
+    /// Cases on the line, cases that fall below, cases that fall below and come back.
+    pub case_flips: Option<(usize, usize, usize)>,
+    /// Rank of this crossing in `cliffs.json`'s ranking (1 = breaks first); `None` when not
+    /// ranked (no shared scale, or an older directory without a ranking).
+    pub rank: Option<usize>,
+}
+
+/// See [`Cliff::interval`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossingInterval {
+    pub near: Option<f64>,
+    pub far: Option<f64>,
+    pub never_cross: usize,
+    pub resamples: usize,
 }
 
 /// One cohort cliff refined by `clarity run --refine` (from `refine.json`).
@@ -204,9 +226,18 @@ pub struct Gradient {
 pub struct McRow {
     /// `axis=value, …` of the cell.
     pub cell: String,
+    /// Fraction of cases whose majority answer equals their baseline majority, over cases where
+    /// both have one (ties left out and counted in `ties`).
     pub majority_agreement: Option<f64>,
-    /// Entropy of the answer distribution (nats).
+    pub majority_cases: Option<usize>,
+    pub ties: Option<usize>,
+    /// Entropy (nats) of `answers` (pooled over cases and seeds); `None` for an older directory,
+    /// whose `answer_entropy` was the within-case one (read into `seed_entropy`).
     pub answer_entropy: Option<f64>,
+    /// Mean over cases of the entropy (nats) of the case's answers across seeds.
+    pub seed_entropy: Option<f64>,
+    /// Mean over cases of the share of the case's runs giving its most frequent answer.
+    pub seed_agreement: Option<f64>,
     /// Pooled normalised answers and their counts, most frequent first.
     pub answers: Vec<(String, usize)>,
     pub confidence_mean: Option<f64>,
@@ -313,6 +344,9 @@ pub struct ReportData {
     pub baseline_flag: Option<(bool, f64)>,
     /// ESI threshold used for cliffs (for the headline).
     pub esi_threshold: f64,
+    /// The headline lines the analysis wrote (metrics.json `headline`: the same lines as the
+    /// CLI's summary); `None` for a sweep analysed before verdicts existed.
+    pub headline: Option<Vec<String>>,
     pub curves: Vec<AxisCurves>,
     pub cliffs: Vec<Cliff>,
     /// Refined cliffs, when the directory has `refine.json`.

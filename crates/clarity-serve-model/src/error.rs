@@ -11,6 +11,11 @@ pub enum ServeError {
     /// The body is larger than the configured limit (413).
     #[error("request body too large: the limit is {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within `body_read_timeout` (408; the connection is closed).
+    #[error(
+        "request body not received within {timeout:?} (limit body_read_timeout); connection closed"
+    )]
+    BodyTimeout { timeout: std::time::Duration },
     /// The request names a model this server does not serve (404).
     #[error("model {requested:?} is not served here; this server serves {served:?}")]
     UnknownModel { requested: String, served: String },
@@ -48,6 +53,7 @@ impl ServeError {
         match self {
             ServeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServeError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ServeError::UnknownModel { .. } | ServeError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServeError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -62,6 +68,7 @@ impl ServeError {
         match self {
             ServeError::BadRequest(_) => ("invalid_request_error", "bad_request"),
             ServeError::PayloadTooLarge { .. } => ("invalid_request_error", "payload_too_large"),
+            ServeError::BodyTimeout { .. } => ("invalid_request_error", "request_timeout"),
             ServeError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServeError::NotFound { .. } => ("invalid_request_error", "not_found"),
             ServeError::MethodNotAllowed { .. } => ("invalid_request_error", "method_not_allowed"),
@@ -80,6 +87,17 @@ impl IntoResponse for ServeError {
         let body = serde_json::json!({
             "error": {"message": self.to_string(), "type": kind, "code": code}
         });
-        crate::json_response(self.status(), &body)
+        let mut response = crate::json_response(self.status(), &body);
+        if matches!(
+            self,
+            ServeError::BodyTimeout { .. } | ServeError::PayloadTooLarge { .. }
+        ) {
+            // The rest of the body is not read: the connection cannot be reused.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! - [`ChatModel`] is the small trait a served model implements: one image plus a prompt in,
 //!   a [`ChatAnswer`] (label, justification, class distribution) out.
-//! - [`router`] / [`router_with`] build the [`axum::Router`]; [`serve`] runs it on a listener.
+//! - [`router`] / [`router_with`] build the [`axum::Router`]; [`serve`] / [`serve_with`] run it
+//!   on a listener with the connection limits of [`ServeOptions`] (header- and body-read
+//!   timeouts, open connections, concurrent completions).
 //! - [`BuiltinChatModel`] serves `clarity_model::BuiltinModel` as [`BUILTIN_MODEL_NAME`];
 //!   [`run_builtin`] is the one-call server behind `clarity serve-model`.
 //! - Endpoints: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`. Errors are JSON
@@ -63,14 +65,15 @@
 mod builtin;
 mod error;
 mod protocol;
+mod server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, Uri};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clarity_image::Image;
@@ -123,6 +126,16 @@ pub struct ServeOptions {
     /// Chat completions handled at once; more get HTTP 503 at once (no queue), so a flood
     /// cannot pile up memory and `/health` stays responsive.
     pub max_concurrent_requests: usize,
+    /// Open connections at once. At the limit a new connection closes the oldest one with no
+    /// request in progress (idle keep-alive or still sending headers); when every connection
+    /// has a request in progress it gets HTTP 503 and is closed. Only [`serve_with`] applies it.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers; an idle keep-alive connection is closed
+    /// after it too (the connection is closed without an answer). Only [`serve_with`] applies it.
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a request's body once its headers are in (HTTP 408 and the
+    /// connection closed after it).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -133,6 +146,9 @@ impl Default for ServeOptions {
             max_decoded_bytes: 64 << 20,
             max_concurrent_requests: 4 * std::thread::available_parallelism()
                 .map_or(1, |n| n.get()),
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -146,6 +162,14 @@ struct AppState {
     permits: Arc<tokio::sync::Semaphore>,
 }
 
+/// Parses and validates a chat-completions request body exactly as `POST
+/// /v1/chat/completions` does before inference (JSON shape, `model`, the image data URL and
+/// its limits), without running a model. The fuzz target `fuzz_targets/serve_request.rs`
+/// drives it.
+pub fn validate_request(body: &[u8], options: &ServeOptions) -> Result<(), ServeError> {
+    protocol::parse_request(body, options).map(|_| ())
+}
+
 /// The router with default [`ServeOptions`].
 pub fn router(model: Arc<dyn ChatModel>) -> Router {
     router_with(model, ServeOptions::default())
@@ -153,7 +177,6 @@ pub fn router(model: Arc<dyn ChatModel>) -> Router {
 
 /// The router: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`.
 pub fn router_with(model: Arc<dyn ChatModel>, options: ServeOptions) -> Router {
-    let limit = options.max_body_bytes;
     let state = AppState {
         model,
         permits: Arc::new(tokio::sync::Semaphore::new(
@@ -167,23 +190,65 @@ pub fn router_with(model: Arc<dyn ChatModel>, options: ServeOptions) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
-/// Serves `model` on `listener` until the task is dropped or the server fails.
+/// Serves `model` on `listener` with default [`ServeOptions`] until the task is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     model: Arc<dyn ChatModel>,
 ) -> Result<(), ServeError> {
-    axum::serve(listener, router(model))
-        .await
-        .map_err(ServeError::Io)
+    serve_with(listener, model, ServeOptions::default()).await
+}
+
+/// Serves `model` on `listener` until the task is dropped, with every limit of `options`
+/// (the connection-level ones included: `max_connections`, `header_read_timeout`).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    model: Arc<dyn ChatModel>,
+    options: ServeOptions,
+) -> Result<(), ServeError> {
+    let app = router_with(model, options.clone());
+    server::accept_loop(listener, app, &options).await
+}
+
+/// Reads the request body: refused at once (413) when `Content-Length` is over the limit,
+/// 413 when the streamed body passes it, 408 when it is not complete within
+/// `body_read_timeout`.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    options: &ServeOptions,
+) -> Result<Bytes, ServeError> {
+    let limit = options.max_body_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ServeError::PayloadTooLarge { limit });
+    }
+    match tokio::time::timeout(options.body_read_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ServeError::BodyTimeout {
+            timeout: options.body_read_timeout,
+        }),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let over_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                Err(ServeError::PayloadTooLarge { limit })
+            } else {
+                Err(ServeError::BadRequest(format!("cannot read body: {e}")))
+            }
+        }
+    }
 }
 
 async fn chat_completions(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ServeError> {
     let _permit = state
         .permits
@@ -192,15 +257,7 @@ async fn chat_completions(
         .map_err(|_| ServeError::Busy {
             limit: state.options.max_concurrent_requests,
         })?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ServeError::PayloadTooLarge {
-                limit: state.options.max_body_bytes,
-            }
-        } else {
-            ServeError::BadRequest(format!("cannot read body: {}", rejection.body_text()))
-        }
-    })?;
+    let body = read_body(&headers, body, &state.options).await?;
     let request = protocol::parse_request(&body, &state.options)?;
     if let Some(name) = &request.model
         && name != state.model.name()

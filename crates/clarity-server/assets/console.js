@@ -14,22 +14,36 @@
       });
     });
   }
+  // Posts `body` to /api/v1/jobs and opens the job's page, or shows the error in `err`.
+  var startJob = function (body, err) {
+    err.textContent = "";
+    fetch("/api/v1/jobs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (j) { return { ok: r.ok, body: j }; });
+    }).then(function (r) {
+      if (r.ok) { window.location.href = "/jobs/" + r.body.id; }
+      else { err.textContent = r.body.error || "could not start the sweep"; }
+    }).catch(function (e) { err.textContent = String(e); });
+  };
   var form = document.getElementById("launch-form");
   if (form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var err = document.getElementById("launch-error");
-      err.textContent = "";
-      fetch("/api/v1/jobs", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ config: document.getElementById("config").value })
-      }).then(function (r) {
-        return r.json().then(function (j) { return { ok: r.ok, body: j }; });
-      }).then(function (r) {
-        if (r.ok) { window.location.href = "/jobs/" + r.body.id; }
-        else { err.textContent = r.body.error || "could not start the sweep"; }
-      }).catch(function (e) { err.textContent = String(e); });
+      startJob({ config: document.getElementById("config").value },
+        document.getElementById("launch-error"));
+    });
+  }
+  var postForm = document.getElementById("post-form");
+  if (postForm) {
+    postForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      startJob({
+        toml: document.getElementById("toml").value,
+        save_as: document.getElementById("save-as").value
+      }, document.getElementById("post-error"));
     });
   }
   var job = document.getElementById("job");

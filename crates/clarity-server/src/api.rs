@@ -138,6 +138,9 @@ pub struct ImageQuery {
     /// `saliency`: the image with the run's saliency map blended in.
     #[serde(default)]
     pub overlay: Option<String>,
+    /// `LO,HI`: display window over sample values (an 8-bit PNG; for 16-bit sources).
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 pub async fn image(
@@ -165,6 +168,12 @@ pub async fn image(
             )));
         }
     };
+    let window = q
+        .window
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .map(crate::sweeps::Window::parse)
+        .transpose()?;
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let (mime, bytes) = blocking(move || {
@@ -177,6 +186,7 @@ pub async fn image(
             q.seed,
             which,
             overlay,
+            window,
         )
     })
     .await?;
@@ -257,8 +267,14 @@ pub async fn list_jobs(State(state): State<AppState>) -> Json<Value> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartJob {
-    /// The sweep config, relative to the root.
-    pub config: String,
+    /// A sweep config under the root (relative path)…
+    #[serde(default)]
+    pub config: Option<String>,
+    /// …or the text of a config (TOML), saved under the root at `save_as` and run from there.
+    #[serde(default)]
+    pub toml: Option<String>,
+    #[serde(default)]
+    pub save_as: Option<String>,
 }
 
 pub async fn start_job(
@@ -272,9 +288,27 @@ pub async fn start_job(
             "this server cannot start sweeps (no launcher)",
         ));
     };
+    let config = match (req.config, req.toml, req.save_as) {
+        (Some(c), None, None) => Ok(c),
+        (None, Some(text), Some(save_as)) => Err((text, save_as)),
+        _ => {
+            return Err(ApiError::bad_request(
+                "expected {\"config\": PATH} or {\"toml\": TEXT, \"save_as\": PATH}",
+            ));
+        }
+    };
     let s = state.clone();
-    let p =
-        blocking(move || crate::jobs::start(&s.0.jobs, s.root(), &launcher, &req.config)).await?;
+    let p = blocking(move || {
+        let rel = match config {
+            Ok(rel) => rel,
+            Err((text, save_as)) => {
+                crate::posted::save(s.root(), &save_as, &text)?;
+                save_as
+            }
+        };
+        crate::jobs::start(&s.0.jobs, s.root(), &launcher, &rel)
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(json!(p))))
 }
 

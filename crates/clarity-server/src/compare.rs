@@ -296,6 +296,14 @@ fn opt(x: Option<f64>) -> String {
     x.map(clarity_core::json::format_num).unwrap_or_default()
 }
 
+/// Every CSV cell through [`clarity_core::csv_cell::formula_safe`]: case ids and answers come
+/// from untrusted input (file names, model output).
+fn safe_cells(row: &[String]) -> Vec<String> {
+    row.iter()
+        .map(|c| clarity_core::csv_cell::formula_safe(c).into_owned())
+        .collect()
+}
+
 /// Writes `compare.json` (canonical JSON), `compare_cells.csv` and `compare_cases.csv` into
 /// `out` (created if missing); returns their paths.
 pub fn write(c: &Comparison, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -321,7 +329,7 @@ pub fn write(c: &Comparison, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
             header.push(format!("{m}_{f}"));
         }
     }
-    w.write_record(&header)?;
+    w.write_record(safe_cells(&header))?;
     for cell in &c.cells {
         let mut row = vec![cell.cell.clone()];
         row.extend(
@@ -339,20 +347,20 @@ pub fn write(c: &Comparison, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
             row.push(opt(m.delta));
             row.push(m.separated.to_string());
         }
-        w.write_record(&row)?;
+        w.write_record(safe_cells(&row))?;
     }
     let p_cells = out.join("compare_cells.csv");
     clarity_engine::write_atomic(&p_cells, &w.into_inner()?)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["case_id", "cell", "seed", "answer_a", "answer_b"])?;
     for ch in &c.changed {
-        w.write_record([
-            ch.case_id.as_str(),
-            &ch.cell,
-            &ch.seed.to_string(),
-            &ch.answer_a,
-            &ch.answer_b,
-        ])?;
+        w.write_record(safe_cells(&[
+            ch.case_id.clone(),
+            ch.cell.clone(),
+            ch.seed.to_string(),
+            ch.answer_a.clone(),
+            ch.answer_b.clone(),
+        ]))?;
     }
     let p_cases = out.join("compare_cases.csv");
     clarity_engine::write_atomic(&p_cases, &w.into_inner()?)?;

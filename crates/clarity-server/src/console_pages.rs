@@ -4,15 +4,23 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use clarity_report::doc::{Block, est};
 use serde::Deserialize;
 
 use crate::api::{blocking, files_of, sweep_dir};
-use crate::console::{PageResult, diff_html, esc, not_found, num, page, q};
+use crate::console::{PageError, PageResult, diff_html, esc, not_found, num, page, q};
 use crate::paths::{discover_configs, discover_sweeps, encode_id};
 use crate::sweeps::{RunFilter, summary};
 use crate::{ApiError, AppState};
+
+/// A query or path rejection as the console's error page (not axum's plain text).
+fn param<T>(
+    r: Result<T, impl axum::response::IntoResponse + std::fmt::Display>,
+) -> Result<T, PageError> {
+    r.map_err(|e| PageError(crate::error::rejection(e)))
+}
 
 fn str_of(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or("").to_string()
@@ -77,7 +85,11 @@ pub async fn index(State(state): State<AppState>) -> PageResult {
 }
 
 /// `/sweeps/{id}`: headline, curves, surfaces, cliffs and the ways into the runs.
-pub async fn sweep(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
+pub async fn sweep(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> PageResult {
+    let Path(id) = param(id)?;
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let body = blocking(move || {
@@ -253,9 +265,10 @@ fn filter_query(f: &RunFilter, offset: usize) -> String {
 /// `/sweeps/{id}/runs`: the case browser (filter form + table, paginated).
 pub async fn runs(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(filter): Query<RunFilter>,
+    id: Result<Path<String>, PathRejection>,
+    filter: Result<Query<RunFilter>, QueryRejection>,
 ) -> PageResult {
+    let (Path(id), Query(filter)) = (param(id)?, param(filter)?);
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let body = blocking(move || {
@@ -355,14 +368,21 @@ pub struct RunQuery {
     pub case: String,
     pub cell: usize,
     pub seed: u64,
+    /// Display window (sample values) for both images; 16-bit sources default to the
+    /// baseline's own range.
+    #[serde(default)]
+    pub lo: Option<u32>,
+    #[serde(default)]
+    pub hi: Option<u32>,
 }
 
 /// `/sweeps/{id}/run?case&cell&seed`: baseline and perturbed side by side.
 pub async fn run(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(rq): Query<RunQuery>,
+    id: Result<Path<String>, PathRejection>,
+    rq: Result<Query<RunQuery>, QueryRejection>,
 ) -> PageResult {
+    let (Path(id), Query(rq)) = (param(id)?, param(rq)?);
     let dir = sweep_dir(&state, &id)?;
     let s = state.clone();
     let body = blocking(move || {
@@ -376,13 +396,22 @@ pub async fn run(
         let r = &t.rows[pos];
         let base = t.find(&rq.case, t.baseline, rq.seed).map(|i| &t.rows[i]);
         let enc = encode_id(&id);
+        let range = crate::sweeps::source_range(&s.0.sweeps, s.root(), &dir, &rq.case);
+        let sixteen = range.is_some_and(|(d, _, _)| d == clarity_image::BitDepth::Sixteen);
+        let window = match (rq.lo, rq.hi, range) {
+            (Some(lo), Some(hi), _) => Some(crate::sweeps::Window::parse(&format!("{lo},{hi}"))?),
+            (None, None, Some((_, lo, hi))) if sixteen => Some(crate::sweeps::Window { lo, hi }),
+            (None, None, _) => None,
+            _ => return Err(ApiError::bad_request("`lo` and `hi`: give both or neither")),
+        };
+        let win = window.map(|w| format!("&amp;window={},{}", w.lo, w.hi)).unwrap_or_default();
         let img = |which: &str, overlay: bool| {
             format!(
                 "/api/v1/sweeps/{enc}/image?case={}&amp;cell={}&amp;seed={}&amp;which={which}{}",
                 q(&rq.case),
                 rq.cell,
                 rq.seed,
-                if overlay { "&amp;overlay=saliency" } else { "" }
+                if overlay { "&amp;overlay=saliency".to_string() } else { win.clone() }
             )
         };
         let (jb, jp) = diff_html(
@@ -408,6 +437,17 @@ pub async fn run(
         );
         if let Some(l) = &r.label {
             let _ = write!(b, r#"<p>Ground truth: <b>{}</b></p>"#, esc(l));
+        }
+        if let (true, Some(w), Some((_, lo, hi))) = (sixteen, window, range) {
+            let _ = write!(
+                b,
+                r#"<form method="get" id="window-form" class="filters"><input type="hidden" name="case" value="{}"><input type="hidden" name="cell" value="{}"><input type="hidden" name="seed" value="{}"><label>Window low <input type="number" name="lo" id="win-lo" min="0" max="65535" value="{}"></label><label>Window high <input type="number" name="hi" id="win-hi" min="0" max="65535" value="{}"></label><button type="submit" id="win-apply">Apply</button> <span class="muted small">16-bit source: baseline samples {lo}–{hi} of 0–65535; both images use this window.</span></form>"#,
+                esc(&rq.case),
+                rq.cell,
+                rq.seed,
+                w.lo,
+                w.hi
+            );
         }
         b.push_str(r#"<div class="pair" id="pair">"#);
         let side = |b: &mut String, title: &str, which: &str, row: Option<&crate::sweeps::RunRow>, just: &str| {
@@ -470,7 +510,7 @@ pub async fn launch(State(state): State<AppState>) -> PageResult {
     for c in &configs {
         let _ = write!(b, r#"<option value="{0}">{0}</option>"#, esc(c));
     }
-    b.push_str(r#"</select></label><button type="submit" id="start">Start</button></form><p class="error" id="launch-error"></p><noscript><p>Launching needs JavaScript (it posts JSON to <code>/api/v1/jobs</code>).</p></noscript><h2>Jobs</h2><table id="jobs"><thead><tr><th>Job</th><th>Config</th><th>Sweep</th><th>Status</th><th class="num">Done</th></tr></thead><tbody>"#);
+    b.push_str(r#"</select></label><button type="submit" id="start">Start</button></form><p class="error" id="launch-error"></p><h2>Or paste a config</h2><p class="muted">Saved under the root at the path you give, then run from there. Every path in it (cohort, output, model) must be under the root; only the <code>builtin</code> and <code>onnx</code> adapters are accepted.</p><form id="post-form" class="post-form"><textarea name="toml" id="toml" rows="14" cols="80" spellcheck="false" placeholder="seeds = [0]&#10;output = &quot;out/my-sweep&quot;&#10;[cohort]&#10;kind = &quot;builtin&quot;&#10;…"></textarea><br><label>Save as <input type="text" name="save_as" id="save-as" placeholder="configs/my-sweep.toml"></label> <button type="submit" id="post-start">Save and start</button></form><p class="error" id="post-error"></p><noscript><p>Launching needs JavaScript (it posts JSON to <code>/api/v1/jobs</code>).</p></noscript><h2>Jobs</h2><table id="jobs"><thead><tr><th>Job</th><th>Config</th><th>Sweep</th><th>Status</th><th class="num">Done</th></tr></thead><tbody>"#);
     for j in state.0.jobs.all() {
         let _ = write!(
             b,
@@ -491,7 +531,11 @@ pub async fn launch(State(state): State<AppState>) -> PageResult {
 }
 
 /// `/jobs/{job}`: live progress (server-sent events) and cancel.
-pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
+pub async fn job(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> PageResult {
+    let Path(id) = param(id)?;
     let Some(job) = id.parse().ok().and_then(|n| state.0.jobs.get(n)) else {
         return Err(not_found(format!("no job `{id}`")));
     };
@@ -529,7 +573,11 @@ pub struct CompareForm {
 }
 
 /// `/compare?a&b`: two sweeps side by side.
-pub async fn compare(State(state): State<AppState>, Query(f): Query<CompareForm>) -> PageResult {
+pub async fn compare(
+    State(state): State<AppState>,
+    f: Result<Query<CompareForm>, QueryRejection>,
+) -> PageResult {
+    let Query(f) = param(f)?;
     let s = state.clone();
     let ids: Vec<String> = blocking(move || {
         Ok(discover_sweeps(s.root())

@@ -124,22 +124,15 @@ impl Jobs {
     }
 }
 
-/// Checks the config and starts it. The config file, its output directory and its cohort
-/// (folder or manifest) must all be under `root`.
-pub fn start(
-    jobs: &Jobs,
+/// Loads the config at `path` and checks that its output directory and its cohort (folder or
+/// manifest) are under `root`; returns it and its output directory.
+pub fn check(
     root: &Path,
-    launcher: &Launcher,
+    path: &Path,
     config_rel: &str,
-) -> Result<Progress, ApiError> {
-    let path = resolve_under(root, config_rel)?;
-    if !path.is_file() {
-        return Err(ApiError::bad_request(format!(
-            "`{config_rel}`: not a config file"
-        )));
-    }
+) -> Result<(clarity_engine::SweepConfig, PathBuf), ApiError> {
     let config =
-        clarity_engine::load_config(&path).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        clarity_engine::load_config(path).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let out = clarity_engine::output_dir(&config, None)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if !is_under(root, &out) {
@@ -159,6 +152,24 @@ pub fn start(
             )));
         }
     }
+    Ok((config, out))
+}
+
+/// Checks the config (see [`check`]) and starts it. The config file, its output directory and
+/// its cohort must all be under `root`.
+pub fn start(
+    jobs: &Jobs,
+    root: &Path,
+    launcher: &Launcher,
+    config_rel: &str,
+) -> Result<Progress, ApiError> {
+    let path = resolve_under(root, config_rel)?;
+    if !path.is_file() {
+        return Err(ApiError::bad_request(format!(
+            "`{config_rel}`: not a config file"
+        )));
+    }
+    let (_, out) = check(root, &path, config_rel)?;
     let dir = crate::paths::normalize(&out);
     // The directory may not exist yet; its id is its path relative to the root.
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);

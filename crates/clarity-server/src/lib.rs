@@ -22,6 +22,7 @@ mod console_pages;
 mod error;
 mod jobs;
 mod paths;
+mod posted;
 mod sweeps;
 
 use std::net::SocketAddr;

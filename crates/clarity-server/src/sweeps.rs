@@ -556,6 +556,7 @@ pub fn run_image(
     seed: u64,
     which: Which,
     overlay: bool,
+    window: Option<Window>,
 ) -> Result<(&'static str, Vec<u8>), ApiError> {
     let table = caches.runs(dir)?;
     if table.kind == Some(SourceKind::R2l) {
@@ -603,5 +604,81 @@ pub fn run_image(
             .ok_or_else(|| ApiError::internal("cannot render the overlay"))?;
         return Ok((t.mime, t.bytes));
     }
+    let image = match window {
+        Some(w) => apply_window(&image, w),
+        None => image,
+    };
     Ok(("image/png", clarity_image::encode_png(&image)))
+}
+
+/// A display window over sample values: `lo` maps to black, `hi` to white (linear between,
+/// clamped outside), giving an 8-bit image — how a 16-bit source is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub lo: u32,
+    pub hi: u32,
+}
+
+impl Window {
+    /// Parses `LO,HI` (sample values, `LO < HI`, at most 65535).
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        let bad = || {
+            ApiError::bad_request(format!(
+                "`window`: expected LO,HI sample values with LO < HI <= 65535, got `{s}`"
+            ))
+        };
+        let (lo, hi) = s.split_once(',').ok_or_else(bad)?;
+        let (lo, hi): (u32, u32) = (
+            lo.trim().parse().map_err(|_| bad())?,
+            hi.trim().parse().map_err(|_| bad())?,
+        );
+        if lo >= hi || hi > u32::from(u16::MAX) {
+            return Err(bad());
+        }
+        Ok(Self { lo, hi })
+    }
+}
+
+/// Maps every sample through `w` into an 8-bit image with the same channels.
+pub fn apply_window(image: &clarity_image::Image, w: Window) -> clarity_image::Image {
+    let span = f64::from(w.hi - w.lo);
+    let map = |v: u32| -> u8 {
+        let t = (f64::from(v.clamp(w.lo, w.hi) - w.lo) / span * 255.0).round();
+        t as u8
+    };
+    let data: Vec<u8> = match image.samples() {
+        clarity_image::Samples::U8(v) => v.iter().map(|&x| map(u32::from(x))).collect(),
+        clarity_image::Samples::U16(v) => v.iter().map(|&x| map(u32::from(x))).collect(),
+    };
+    clarity_image::Image::from_u8(image.width(), image.height(), image.channels(), data)
+        .expect("same dimensions and channels")
+}
+
+/// The bit depth and the smallest and largest sample of a case's source image (the console
+/// offers window controls for 16-bit sources, starting from this range).
+pub fn source_range(
+    caches: &Caches,
+    root: &Path,
+    dir: &Path,
+    case: &str,
+) -> Option<(clarity_image::BitDepth, u32, u32)> {
+    let prepared = caches.prepared(root, dir);
+    let input = prepared
+        .as_ref()
+        .as_ref()
+        .ok()?
+        .cohort
+        .iter()
+        .find(|c| c.id == case)?
+        .image
+        .clone();
+    let (lo, hi) = match input.samples() {
+        clarity_image::Samples::U8(v) => v.iter().fold((u32::MAX, 0), |(a, b), &x| {
+            (a.min(u32::from(x)), b.max(u32::from(x)))
+        }),
+        clarity_image::Samples::U16(v) => v.iter().fold((u32::MAX, 0), |(a, b), &x| {
+            (a.min(u32::from(x)), b.max(u32::from(x)))
+        }),
+    };
+    Some((input.depth(), lo, hi.max(lo + 1)))
 }

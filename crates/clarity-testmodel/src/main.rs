@@ -14,6 +14,10 @@
 //! entropy in nats. With `jitter = a` in the spec, the probability moves by up to ±a/2, drawn
 //! deterministically from the seed.
 //!
+//! With `mode = "region"` or `mode = "ignore_image"` in the spec it is instead one of the
+//! probe's known-answer models (see `modes.rs`): a model that reads only one fixed box, and a
+//! model that answers from the prompt without reading the image.
+//!
 //! Test knobs (spec keys): `behaviour` = `ok` (default) | `fail` (exit 3) | `sleep` (sleeps
 //! forever after starting a sleeping child; writes both pids to `pid_file`) | `garbage`
 //! (trace line 2 is not JSON) | `no_manifest` | `chatty_fail` (floods stdout and stderr, then
@@ -25,6 +29,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serde_json::{Map, Value, json};
+
+mod modes;
 
 #[derive(Debug, Parser)]
 #[command(name = "clarity-testmodel", about = "R2L contract test program")]
@@ -127,15 +133,6 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         other => return Err(format!("unknown behaviour {other:?}")),
     }
 
-    let image_path = spec
-        .get("image_path")
-        .and_then(Value::as_str)
-        .ok_or("spec has no string `image_path`")?;
-    let img = image::open(image_path)
-        .map_err(|e| format!("{image_path}: {e}"))?
-        .to_luma32f();
-    let stats = Stats::measure(img.width() as usize, img.height() as usize, img.as_raw());
-
     let number = |key: &str, default: f64| -> Result<f64, String> {
         match spec.get(key) {
             None => Ok(default),
@@ -145,49 +142,41 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                 .ok_or(format!("spec `{key}` must be a finite number, got {v}")),
         }
     };
-    let threshold = number("sharpness_threshold", DEFAULT_THRESHOLD)?;
-    if threshold <= 0.0 {
-        return Err(format!(
-            "spec `sharpness_threshold` must be > 0, got {threshold}"
-        ));
-    }
-    let dark = number("dark_below", DEFAULT_DARK_BELOW)?;
-    let bright = number("bright_above", DEFAULT_BRIGHT_ABOVE)?;
-    let jitter = number("jitter", 0.0)?;
-
-    let exposure_ok = stats.mean >= dark && stats.mean <= bright;
-    let ratio = (stats.sharpness + 1e-12) / threshold;
-    let mut p = 1.0 / (1.0 + (-4.0 * ratio.ln()).exp());
-    if !exposure_ok {
-        p *= 0.1;
-    }
-    if jitter > 0.0 {
-        p = (p + jitter * (unit_from_seed(seed) - 0.5)).clamp(0.0, 1.0);
-    }
+    let mode = spec
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("sharpness");
+    let decision = match mode {
+        // Never opens the image.
+        "ignore_image" => modes::ignore_image(&spec),
+        "sharpness" | "region" => {
+            let image_path = spec
+                .get("image_path")
+                .and_then(Value::as_str)
+                .ok_or("spec has no string `image_path`")?;
+            let img = image::open(image_path)
+                .map_err(|e| format!("{image_path}: {e}"))?
+                .to_luma32f();
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            if mode == "region" {
+                let threshold = number("contrast_threshold", modes::DEFAULT_CONTRAST)?;
+                modes::region(&spec, w, h, img.as_raw(), threshold)?
+            } else {
+                sharpness(&number, w, h, img.as_raw(), seed)?
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown mode {other:?} (expected \"sharpness\", \"region\" or \"ignore_image\")"
+            ));
+        }
+    };
+    let p = decision.p;
     let answer = if p >= 0.5 { "nodule" } else { "normal" };
     let confidence = p.max(1.0 - p);
     let entropy = binary_entropy(p);
-    let justification = format!(
-        "mean absolute Laplacian {:.4} {} the threshold {:.4} ({}); mean intensity {:.3} {}",
-        stats.sharpness,
-        if stats.sharpness >= threshold {
-            "reaches"
-        } else {
-            "is below"
-        },
-        threshold,
-        if stats.sharpness >= threshold {
-            "sharp focal detail"
-        } else {
-            "no sharp focal detail"
-        },
-        stats.mean,
-        if exposure_ok {
-            "is in the readable range".to_string()
-        } else {
-            format!("is outside [{dark}, {bright}], too dark or bright to read")
-        }
-    );
+    let justification = decision.justification;
+    let adapter_metadata = decision.metadata;
 
     fs_err::create_dir_all(out).map_err(|e| e.to_string())?;
     let trace_id = format!("trace-{seed}");
@@ -198,10 +187,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                "output": answer, "justification": justification,
                "confidence_score": confidence,
                "rich_summary": {"confidence_score": confidence, "output_entropy": entropy},
-               "adapter_metadata": {"mean_intensity": round6(stats.mean),
-                                    "sharpness": round6(stats.sharpness),
-                                    "sharpness_threshold": threshold,
-                                    "p_nodule": round6(p)}}),
+               "adapter_metadata": adapter_metadata}),
         json!({"trace_id": trace_id, "step_id": "evaluate", "event": "evaluation_complete",
                "metrics": {"perturbations": spec.get("perturbations").map_or(0, |p| p.as_array().map_or(0, Vec::len))}}),
     ]
@@ -231,6 +217,65 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     }
     println!("{answer}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The default model: answers `nodule` for sharp detail in a readable exposure.
+fn sharpness(
+    number: &dyn Fn(&str, f64) -> Result<f64, String>,
+    w: usize,
+    h: usize,
+    px: &[f32],
+    seed: u64,
+) -> Result<modes::Decision, String> {
+    let stats = Stats::measure(w, h, px);
+    let threshold = number("sharpness_threshold", DEFAULT_THRESHOLD)?;
+    if threshold <= 0.0 {
+        return Err(format!(
+            "spec `sharpness_threshold` must be > 0, got {threshold}"
+        ));
+    }
+    let dark = number("dark_below", DEFAULT_DARK_BELOW)?;
+    let bright = number("bright_above", DEFAULT_BRIGHT_ABOVE)?;
+    let jitter = number("jitter", 0.0)?;
+
+    let exposure_ok = stats.mean >= dark && stats.mean <= bright;
+    let ratio = (stats.sharpness + 1e-12) / threshold;
+    let mut p = 1.0 / (1.0 + (-4.0 * ratio.ln()).exp());
+    if !exposure_ok {
+        p *= 0.1;
+    }
+    if jitter > 0.0 {
+        p = (p + jitter * (unit_from_seed(seed) - 0.5)).clamp(0.0, 1.0);
+    }
+    let justification = format!(
+        "mean absolute Laplacian {:.4} {} the threshold {:.4} ({}); mean intensity {:.3} {}",
+        stats.sharpness,
+        if stats.sharpness >= threshold {
+            "reaches"
+        } else {
+            "is below"
+        },
+        threshold,
+        if stats.sharpness >= threshold {
+            "sharp focal detail"
+        } else {
+            "no sharp focal detail"
+        },
+        stats.mean,
+        if exposure_ok {
+            "is in the readable range".to_string()
+        } else {
+            format!("is outside [{dark}, {bright}], too dark or bright to read")
+        }
+    );
+    Ok(modes::Decision {
+        p,
+        justification,
+        metadata: json!({"mean_intensity": round6(stats.mean),
+                         "sharpness": round6(stats.sharpness),
+                         "sharpness_threshold": threshold,
+                         "p_nodule": round6(p)}),
+    })
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), String> {

@@ -174,8 +174,8 @@ fn softmax_false_on_logits_fails_per_run() {
     let e = a.predict(&case.image).unwrap_err().to_string();
     assert!(
         e.starts_with(
-            "onnx builtin-logits.onnx: softmax = false but the outputs are not probabilities"
-        ),
+            "onnx builtin-logits.onnx: softmax = false (output = \"probabilities\") but the outputs are not probabilities"
+        ) && e.contains("set output = \"logits\""),
         "{e}"
     );
 }

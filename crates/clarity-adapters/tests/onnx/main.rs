@@ -5,3 +5,4 @@ mod agreement;
 mod common;
 mod errors;
 mod example;
+mod options;

@@ -156,18 +156,28 @@ fn self_agreement_monte_carlo_and_classes() {
     assert!(!sa.flagged);
     assert_eq!(sa.cases, 2);
 
-    // Sigma .5: c1 {yes: 2} → entropy 0; c2 {no: 1, yes: 1} → ln 2. Majorities: c1 yes (= base),
-    // c2 tie → "no" (smallest answer) = base "no" → 1.
+    // Sigma .5: c1 {yes: 2} → seed entropy 0; c2 {no: 1, yes: 1} → ln 2. The pooled answers
+    // {yes: 3, no: 1} have entropy H(3/4, 1/4). Majorities: c1 yes (= base); c2 is a 1–1 tie:
+    // no majority (not "no" by alphabetical order), counted as a tie and left out.
     let mc = &a.montecarlo[1];
-    assert_close(mc.answer_entropy, Some(std::f64::consts::LN_2 / 2.0));
+    let h = -(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln());
+    assert_close(mc.answer_entropy, Some(h));
+    assert_close(mc.seed_entropy, Some(std::f64::consts::LN_2 / 2.0));
+    assert_close(mc.seed_agreement, Some(0.75));
     assert_close(mc.majority_agreement, Some(1.0));
+    assert_eq!((mc.majority_cases, mc.ties), (1, 1));
     assert_eq!(mc.answer_distribution["yes"], 3);
     assert_eq!(mc.answer_distribution["no"], 1);
     assert_close(mc.confidence_mean, Some(2.0 / 3.0));
     assert_close(mc.confidence_var, Some(1.38 / 3.0 - 4.0 / 9.0));
     // Sigma 10: everyone answers no: c1 majority no ≠ yes, c2 no = no.
     assert_close(a.montecarlo[3].majority_agreement, Some(0.5));
+    assert_eq!(
+        (a.montecarlo[3].majority_cases, a.montecarlo[3].ties),
+        (2, 0)
+    );
     assert_close(a.montecarlo[3].answer_entropy, Some(0.0));
+    assert_close(a.montecarlo[3].seed_entropy, Some(0.0));
 
     // Per class: "no" is c2 (ESI 1, .5, 0, 1), "yes" is c1 (1, 1, 0, 0).
     let no = a.classes.iter().find(|c| c.label == "no").unwrap();

@@ -168,7 +168,8 @@ proptest! {
             axis: "x".into(), axis_index: 0, metric: "esi".into(), case_id: None, class: None,
             direction: Direction::Increasing, start_level: 0, threshold: 0.8,
             level: Some(l), value: None, metric_value: Some(0.1), previous_level: Some(l - 1),
-            steepest: None, relative_position: None,
+            steepest: None, relative_position: None, crossing: None, severity: None,
+            interval: None, recovers_at: None, case_flips: None,
         };
         let reqs = refine_targets(std::slice::from_ref(&axis), &[cliff], points);
         let (lower, upper) = (xs[l - 1], xs[l]);

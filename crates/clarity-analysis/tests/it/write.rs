@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::*;
 
-fn write_sweep(dir: &Path, d: &SweepData, analysis: Value) {
+pub(crate) fn write_sweep(dir: &Path, d: &SweepData, analysis: Value) {
     let plan = json!({
         "axes": d.axes, "cells": d.cells, "cases": d.cases, "seeds": d.seeds,
         "normalization": d.normalization, "analysis": analysis, "plan_hash": "abc123",
@@ -50,20 +50,21 @@ fn writes_every_artifact_deterministically() {
     let s = analyze_dir(dir, &AnalyzeOptions::default()).unwrap();
     assert_eq!(s.files, FILES);
     assert!(
-        s.headline.starts_with(
-            "ESI first falls below 0.8 along `blur.sigma` at 0.5 (level 2 of 4, ESI 0.75)."
-        ),
+        // Two cases: ESI 0.75 at 0.5 is below 0.8, but its interval is not.
+        s.headline
+            .starts_with("Verdict: inconclusive — along `blur.sigma`, at 0.5, ESI 0.750 ["),
         "{}",
         s.headline
     );
     assert!(
         s.headline
-            .contains("Baseline self-agreement 1 over 2 seeds."),
+            .contains("Baseline self-agreement over 2 seeds: 1.000 ["),
         "{}",
         s.headline
     );
     assert!(
-        s.headline.contains("1 failed run(s) excluded."),
+        s.headline
+            .contains("1 of 16 runs failed (6%) and are left out of the metrics."),
         "{}",
         s.headline
     );
@@ -219,7 +220,7 @@ fn one_seed_montecarlo_is_explicitly_empty() {
     let s = analyze_dir(tmp.path(), &AnalyzeOptions::default()).unwrap();
     assert!(
         s.headline
-            .contains("ESI stays at or above 0.8 along every axis"),
+            .contains("Verdict: inconclusive — along `blur.sigma`, at 1, ESI 1.000 ["),
         "{}",
         s.headline
     );

@@ -4,7 +4,9 @@
 mod e2e;
 mod errors;
 mod hardening;
+mod hygiene;
 mod probe;
 mod refine;
 mod sweepdir;
 mod util;
+mod verdicts;

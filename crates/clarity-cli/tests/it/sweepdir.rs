@@ -43,13 +43,14 @@ fn analyze_then_report_equal_what_run_writes() {
         "{text}"
     );
     assert!(text.contains("metrics.json"), "{text}");
-    // Contrast alone flips every answer; brightness alone never does.
+    // Contrast alone flips every answer; brightness alone never does; three cases decide
+    // neither on the interval.
     assert!(
-        text.contains("ESI first falls below 0.8 along `contrast.factor` at 0.5"),
+        text.contains("`contrast.factor`: inconclusive — at 0.5 ×, ESI 0.000 ["),
         "{text}"
     );
     assert!(
-        text.contains("Holds over the tested range: `brightness.factor`."),
+        text.contains("`brightness.factor` (increasing): inconclusive — at 1.5 ×, ESI 1.000 ["),
         "{text}"
     );
     // Without --config the report has no thumbnails, so it is compared after `--config`.
@@ -243,8 +244,13 @@ impl Drop for Server {
 }
 
 fn serve_model() -> Server {
+    spawn_server(&["serve-model", "--addr", "127.0.0.1:0"])
+}
+
+/// Starts `clarity ARGS` and reads the address from the first line it prints.
+fn spawn_server(args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clarity"))
-        .args(["serve-model", "--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -258,6 +264,7 @@ fn serve_model() -> Server {
         .split("http://")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.split('/').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     Server { child, addr }
@@ -293,6 +300,30 @@ fn answers(dir: &Path) -> Vec<(String, u64, u64, String)> {
             )
         })
         .collect()
+}
+
+#[test]
+fn serve_and_serve_model_accept_a_host_name() {
+    let server = spawn_server(&["serve-model", "--addr", "localhost:0"]);
+    let health = http_get(&server.addr, "/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().to_str().unwrap();
+    let console = spawn_server(&["serve", "--root", root, "--addr", "localhost:0"]);
+    let page = http_get(&console.addr, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    for cmd in ["serve-model", "serve"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_clarity"))
+            .args([cmd, "--addr", "no-such-host.invalid:0"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("--addr no-such-host.invalid:0: expected HOST:PORT"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

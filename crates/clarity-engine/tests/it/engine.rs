@@ -98,10 +98,27 @@ fn unknown_key_names_line_and_key() {
 
 #[test]
 fn wrong_type_names_key() {
+    // Inside a tagged table (`cohort`, `adapter`) the error points at the key, not the table.
     let e = err(&BASE.replace("n = 2", "n = \"two\""));
-    assert!(e.starts_with("/cfg/sweep.toml:4:1: key `cohort`"), "{e}");
+    assert!(e.starts_with("/cfg/sweep.toml:6:5: key `cohort.n`"), "{e}");
     assert!(
         e.contains("invalid type: string \"two\", expected usize"),
+        "{e}"
+    );
+    let e = err(&BASE.replace("n = 2", "n = -1"));
+    assert!(e.starts_with("/cfg/sweep.toml:6:5: key `cohort.n`"), "{e}");
+    assert!(
+        e.contains("invalid value: integer `-1`, expected usize"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_output_is_a_config_error() {
+    let e = err(&format!("output = \"\"\n{BASE}"));
+    assert!(e.contains("key `output`"), "{e}");
+    assert!(
+        e.contains("expected an output directory path, got an empty string"),
         "{e}"
     );
 }
@@ -440,6 +457,33 @@ fn a_different_sweep_never_clobbers_an_output_dir() {
         .unwrap_err();
     assert!(e.to_string().contains("not empty"), "{e}");
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+}
+
+/// Found by scripts/soak.sh: a kill -9 after the output directory was made but before
+/// `plan.json` was renamed into place leaves the lock file and the plan's hidden temporary;
+/// the resume refused the directory as "not empty and holds no Clarity sweep". Clarity's own
+/// leftovers (the lock, `.NAME.tmp-PID-N` temporaries of a dead writer) do not make a
+/// directory foreign, and the temporaries are removed under the lock.
+#[test]
+fn a_sweep_killed_before_plan_json_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(".clarity.lock"), "12345").unwrap();
+    std::fs::write(dir.join(".plan.json.tmp-12345-0"), "{\"plan_ha").unwrap();
+    let p = prepared(BASE, Arc::new(MeanAdapter::new(0.45)));
+    rt.block_on(run_sweep(&p, &dir, &opts(1, None))).unwrap();
+    assert!(!dir.join(".plan.json.tmp-12345-0").exists());
+    assert!(dir.join("plan.json").exists());
+    // A file that only looks like one (not hidden, or no `.tmp-PID-N`) is still foreign.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join(".notes.tmp"), "mine").unwrap();
+    let e = rt
+        .block_on(run_sweep(&p, &foreign, &opts(1, None)))
+        .unwrap_err();
+    assert!(e.to_string().contains("not empty"), "{e}");
 }
 
 #[test]

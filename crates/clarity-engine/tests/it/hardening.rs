@@ -178,3 +178,44 @@ fn a_stale_lock_file_of_a_dead_process_is_taken_over() {
     assert!(out.bundle.iter().all(|b| b.name != LOCK_FILE));
     drop(out);
 }
+
+#[test]
+fn a_tampered_journal_line_is_refused_and_redone_on_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    let no_cache = ExecOptions {
+        jobs: 1,
+        ..Default::default()
+    };
+    let rt = rt();
+    let a1 = Arc::new(MeanAdapter::new(0.45));
+    rt.block_on(run_sweep(&prepared(a1.clone()), &dir, &no_cache))
+        .unwrap();
+    assert_eq!(a1.calls(), 4);
+    let observations = std::fs::read(dir.join("observations.jsonl")).unwrap();
+    // Run again untouched: every record verifies, nothing is redone.
+    let a2 = Arc::new(MeanAdapter::new(0.45));
+    rt.block_on(run_sweep(&prepared(a2.clone()), &dir, &no_cache))
+        .unwrap();
+    assert_eq!(a2.calls(), 0);
+    // Edit one journal line: same key, another answer, still a valid record.
+    let journal = dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let first = text.lines().next().unwrap();
+    let edited = if first.contains("\"bright\"") {
+        first.replace("\"bright\"", "\"dark\"")
+    } else {
+        first.replace("\"dark\"", "\"bright\"")
+    };
+    assert_ne!(edited, first);
+    std::fs::write(&journal, text.replacen(first, &edited, 1)).unwrap();
+    let a3 = Arc::new(MeanAdapter::new(0.45));
+    rt.block_on(run_sweep(&prepared(a3.clone()), &dir, &no_cache))
+        .unwrap();
+    // Refused and redone: one call, and the artifacts are those of the honest run.
+    assert_eq!(a3.calls(), 1);
+    assert_eq!(
+        std::fs::read(dir.join("observations.jsonl")).unwrap(),
+        observations
+    );
+}

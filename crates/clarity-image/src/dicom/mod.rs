@@ -19,6 +19,7 @@
 mod colour;
 mod grey;
 mod jpeg;
+mod lengths;
 mod rle;
 
 use std::io::Cursor;
@@ -32,7 +33,7 @@ use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry
 use crate::Image;
 use crate::decode::{
     DecodeError, DecodeOptions, DecodeRecord, Decoded, DicomRecord, SourceFormat, WindowRecord,
-    check_dimensions,
+    check_decoded_bytes, check_dimensions,
 };
 
 /// `DICM` at offset 128 (standard Part 10 file) or at offset 0 (preamble stripped).
@@ -178,6 +179,8 @@ pub(crate) fn decode_dicom(
         format: SourceFormat::Dicom,
         detail,
     };
+    // Before dicom-rs, which allocates each value from its declared length.
+    lengths::check_lengths(bytes).map_err(corrupt)?;
     let preamble = if bytes.get(128..132) == Some(b"DICM") {
         ReadPreamble::Always
     } else {
@@ -315,14 +318,17 @@ pub(crate) fn decode_dicom(
     }
     // A pixel module that claims more samples than the file can hold is refused before any
     // buffer proportional to it is allocated (the file size bounds native data).
-    let claimed = info.pixels() as u64
-        * info.samples_per_pixel as u64
-        * info.bits_allocated.div_ceil(8) as u64;
-    if claimed > opts.limits.max_pixels.saturating_mul(8) {
-        return Err(info.unsupported(format!(
-            "one frame would take {claimed} bytes, over 8 × max_pixels"
-        )));
-    }
+    check_decoded_bytes(
+        info.name,
+        info.columns,
+        info.rows,
+        &format!(
+            "{} sample(s) × {} bits",
+            info.samples_per_pixel, info.bits_allocated
+        ),
+        u64::from(info.samples_per_pixel) * u64::from(info.bits_allocated.div_ceil(8)),
+        &opts.limits,
+    )?;
 
     match (info.photometric.as_str(), info.samples_per_pixel) {
         ("MONOCHROME1" | "MONOCHROME2", 1) => {

@@ -336,3 +336,105 @@ fn an_unsupported_transfer_syntax_is_refused_by_name_and_uid() {
     );
     assert!(!msg.contains("corrupt"), "{msg}");
 }
+
+/// Sets the 32-bit length of the first explicit-VR-LE element `tag` with a long header.
+fn declare_length(bytes: &mut [u8], tag: (u16, u16), len: u32) {
+    let mut needle = Vec::new();
+    needle.extend_from_slice(&tag.0.to_le_bytes());
+    needle.extend_from_slice(&tag.1.to_le_bytes());
+    let at = bytes
+        .windows(4)
+        .position(|w| w == needle.as_slice())
+        .expect("tag present");
+    bytes[at + 8..at + 12].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Found by the `image_decode` fuzz target: dicom-rs reserves and zero-fills a value from its
+/// declared length before reading it, so a file of a few hundred bytes declaring a huge
+/// element made decoding allocate that much (up to 4 GiB). The length is now checked against
+/// the bytes that follow, before dicom-rs runs.
+#[test]
+fn a_declared_length_past_the_end_is_refused_before_allocating() {
+    let mut bytes = ct().to_bytes();
+    let n = bytes.len();
+    // 64 MiB: small enough that the old behaviour (allocate, then fail) is harmless here.
+    declare_length(&mut bytes, (0x7FE0, 0x0010), 64 << 20);
+    let e = decode_bytes(&bytes, "bomb.dcm", &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("bomb.dcm: corrupt or truncated dicom file: element (7FE0,0010) at byte")
+            && e.contains(&format!("declares a value of {} bytes", 64 << 20))
+            && e.contains("bytes follow"),
+        "{e} (file of {n} bytes)"
+    );
+}
+
+/// The same inside a sequence item: nested elements are checked too.
+#[test]
+fn a_nested_declared_length_past_the_end_is_refused() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, VR};
+    use dicom_object::InMemDicomObject;
+    let mut item = InMemDicomObject::new_empty();
+    item.put(DataElement::new(
+        dicom_core::Tag(0x0009, 0x1001),
+        VR::OB,
+        dicom_core::PrimitiveValue::from(vec![1u8, 2, 3, 4]),
+    ));
+    let mut file = ct().to_file(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN);
+    file.put(DataElement::new(
+        dicom_core::Tag(0x0009, 0x1000),
+        VR::SQ,
+        DataSetSequence::from(vec![item]),
+    ));
+    let mut bytes = crate::util::file_bytes(&file);
+    // Valid as written.
+    decode_bytes(&bytes, "seq.dcm", &DecodeOptions::default()).unwrap();
+    declare_length(&mut bytes, (0x0009, 0x1001), 32 << 20);
+    let e = decode_bytes(&bytes, "seq.dcm", &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("element (0009,1001)") && e.contains(&format!("{} bytes", 32 << 20)),
+        "{e}"
+    );
+}
+
+/// The second `image_decode` fuzz finding (`fuzz/regressions/image_decode-oom-dicom.bin`, its
+/// first byte is the fuzz target's frame selector): the meta group's length (0002,0000)
+/// disagrees with its elements, so dicom-rs, which reads the meta group by that length, starts
+/// the data set 2 bytes off and read a 4 GB length there; the pre-check followed the group
+/// number and never saw that length. It now reads the meta group the way dicom-rs does.
+#[test]
+fn a_meta_group_length_that_misaligns_the_data_set_is_refused_before_allocating() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/image_decode-oom-dicom.bin");
+    let data = std::fs::read(&path).unwrap();
+    let e = decode_bytes(&data[1..], "fuzz.dcm", &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("fuzz.dcm: corrupt or truncated dicom file: element (")
+            && e.contains("bytes follow"),
+        "{e}"
+    );
+}
+
+/// Third `image_decode` fuzz finding (`fuzz/regressions/image_decode-oom-dicom-fffe.bin`): a
+/// (FFFE,FFFF) tag, which dicom-rs reads as an ordinary element with a VR and a 3 GB length,
+/// was skipped by the pre-check as if it were an item header.
+#[test]
+fn an_unknown_fffe_tag_is_checked_like_any_element() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/image_decode-oom-dicom-fffe.bin");
+    let data = std::fs::read(&path).unwrap();
+    let e = decode_bytes(&data[1..], "fuzz.dcm", &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("fuzz.dcm: corrupt or truncated dicom file: element (FFFE,FFFF)")
+            && e.contains("bytes follow"),
+        "{e}"
+    );
+}

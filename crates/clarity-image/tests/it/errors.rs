@@ -1,7 +1,7 @@
 use clarity_image::{DecodeError, DecodeOptions, Limits, decode_bytes, decode_file};
 use image::{ExtendedColorType, ImageFormat};
 
-use crate::util::{Dcm, encode_with_image, png_claiming};
+use crate::util::{Dcm, encode_with_image, png_claiming, png_claiming_as};
 
 fn err(bytes: &[u8], name: &str) -> String {
     decode_bytes(bytes, name, &DecodeOptions::default())
@@ -86,6 +86,39 @@ fn decompression_bomb_header_is_refused_before_decoding() {
     };
     let e = decode_bytes(&png, "big.png", &opts).unwrap_err();
     assert!(!matches!(e, DecodeError::TooManyPixels { .. }), "{e}");
+}
+
+#[test]
+fn decoded_bytes_are_limited_from_the_header_before_decoding() {
+    // 10000 × 10000 is within max_pixels (100 000 000), but as 16-bit RGBA it decodes to
+    // 800 000 000 bytes (it took 3.3 GB before the limit).
+    let png = png_claiming_as(10_000, 10_000, 16, 6);
+    assert_eq!(
+        err(&png, "deep.png"),
+        "deep.png: image is 10000x10000 rgba16, 800000000 bytes decoded, over the max_decoded_bytes limit of 536870912; raise max_decoded_bytes if the file is trusted"
+    );
+    // The same header as 8-bit grey (100 MB) passes the limit and the short data is found.
+    let e = decode_bytes(
+        &png_claiming_as(10_000, 10_000, 8, 0),
+        "flat.png",
+        &DecodeOptions::default(),
+    )
+    .unwrap_err();
+    assert!(!matches!(e, DecodeError::TooManyBytes { .. }), "{e}");
+    // A lower limit is honoured, and DICOM frames are checked too (4 × 4 × 2 bytes = 32).
+    let opts = DecodeOptions {
+        limits: Limits {
+            max_decoded_bytes: 31,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let e = decode_bytes(&Dcm::ct(4, 4, vec![0; 16]).to_bytes(), "ct.dcm", &opts).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("32 bytes decoded, over the max_decoded_bytes limit of 31"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -160,9 +160,17 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 
 /// A real PNG whose IHDR (with a valid CRC) claims `w` x `h`.
 pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    png_claiming_as(w, h, 8, 0)
+}
+
+/// A 1×1 8-bit grey PNG whose IHDR claims `w`×`h` at `bit_depth` and `color_type` (6: RGBA),
+/// with a valid CRC: the header passes, the data does not.
+pub fn png_claiming_as(w: u32, h: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
     let mut png = encode_with_image(image::ImageFormat::Png, &[7], 1, 1, ExtendedColorType::L8);
     png[16..20].copy_from_slice(&w.to_be_bytes());
     png[20..24].copy_from_slice(&h.to_be_bytes());
+    png[24] = bit_depth;
+    png[25] = color_type;
     let crc = crc32(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     png

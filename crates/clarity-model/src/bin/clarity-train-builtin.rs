@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clarity_model::{TrainConfig, heldout_accuracy, train};
+use clarity_model::{Augment, TrainConfig, heldout_accuracy, train};
 
 fn main() -> ExitCode {
     match run() {
@@ -38,6 +38,48 @@ fn run() -> Result<(), String> {
             "--epochs" => cfg.epochs = num("--epochs", value("--epochs")?)?,
             "--eval" => eval = num("--eval", value("--eval")?)?,
             "--batch" => cfg.batch_size = num("--batch", value("--batch")?)?,
+            "--sizes" => {
+                let v = value("--sizes")?;
+                cfg.render_sizes = v
+                    .split(',')
+                    .map(|s| num("--sizes", s.to_string()).map(|n| n as u32))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--paired-normals" => {
+                cfg.paired_normal_every = num("--paired-normals", value("--paired-normals")?)?
+            }
+            "--no-augment" => cfg.augment = None,
+            "--augment" => {
+                // clean_fraction,blur_max,noise_max,tone_max[,blur_power]
+                let v = value("--augment")?;
+                let f: Vec<f32> = v
+                    .split(',')
+                    .map(|s| s.parse::<f32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("--augment expects 4 numbers, got {v:?}"))?;
+                let (clean_fraction, blur_max, noise_max, tone_max, power) = match f[..] {
+                    [c, b, n, t] => (c, b, n, t, 1.0),
+                    [c, b, n, t, p] => (c, b, n, t, p),
+                    _ => {
+                        return Err(format!(
+                            "--augment expects CLEAN,BLUR,NOISE,TONE[,BLUR_POWER] (4 or 5 numbers), got {v:?}"
+                        ));
+                    }
+                };
+                if !(power >= 1.0 && power.fract() == 0.0 && power <= 8.0) {
+                    return Err(format!(
+                        "--augment: BLUR_POWER must be a whole number 1..=8, got {power}"
+                    ));
+                }
+                let blur_power = power as u32;
+                cfg.augment = Some(Augment {
+                    clean_fraction,
+                    blur_max,
+                    blur_power,
+                    noise_max,
+                    tone_max,
+                });
+            }
             "--lr" => {
                 let v = value("--lr")?;
                 cfg.learning_rate = v
@@ -46,7 +88,7 @@ fn run() -> Result<(), String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--eval N]"
+                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--sizes 128,256] [--paired-normals K] [--augment CLEAN,BLUR,NOISE,TONE[,BLUR_POWER] | --no-augment] [--eval N]"
                 );
                 return Ok(());
             }
@@ -70,7 +112,7 @@ fn run() -> Result<(), String> {
     let bytes = trained.to_safetensors();
     let hash = blake3::hash(&bytes).to_hex().to_string();
     let model = trained.model();
-    for size in [64, 256] {
+    for size in [64, 128, 256] {
         let acc = heldout_accuracy(&model, eval, size).map_err(|e| e.to_string())?;
         eprintln!("held-out accuracy ({eval} phantoms, {size}x{size}): {acc:.4}");
     }

@@ -156,17 +156,22 @@ pub fn write(dir: &Path) {
     let cliffs = json!({"cliffs": [
         {"axis": "gaussian_blur.sigma", "metric": "esi", "threshold": 0.9, "level": 1,
          "direction": "increasing", "relative_position": 0.333, "metric_value": 0.833,
-         "steepest": {"level": 2, "drop": 0.333}},
+         "steepest": {"level": 2, "drop": 0.333}, "crossing": 0.7, "severity": 0.7,
+         "interval": {"near": 0.4, "far": null, "never_cross": 12, "resamples": 200, "non_monotone": 3},
+         "case_flips": {"cases": 6, "cross": 2, "flip_back": 1}},
         {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 0,
          "direction": "decreasing", "relative_position": 1.0, "metric_value": 0.5,
          "steepest": {"level": 0, "drop": 0.333}},
         {"axis": "jpeg.quality", "metric": "esi", "threshold": 0.9, "level": 0, "case_id": "c1"}
-    ]});
+    ], "ranking": {"esi": {"scale": "severity_presets", "entries": [
+        {"axis": "gaussian_blur.sigma", "direction": "increasing", "rank": 1},
+        {"axis": "jpeg.quality", "direction": "decreasing", "rank": 2}
+    ]}}});
     std::fs::write(dir.join("cliffs.json"), cliffs.to_string()).unwrap();
 
     let mc = json!({"k": 2, "cells": [
         {"cell": 2, "majority_agreement": 1.0, "answer_entropy": 0.0, "confidence_mean": 0.9, "confidence_var": 0.0},
-        {"cell": 9, "answer_distribution": {"nodule": 2, "normal": 3, "<none>": 1}, "majority_agreement": 0.833, "answer_entropy": 0.451, "confidence_mean": 0.7, "confidence_var": 0.02}
+        {"cell": 9, "answer_distribution": {"nodule": 2, "normal": 3, "<none>": 1}, "majority_agreement": 0.8, "majority_cases": 5, "ties": 1, "answer_entropy": 1.011, "seed_entropy": 0.116, "seed_agreement": 0.917, "confidence_mean": 0.7, "confidence_var": 0.02}
     ]});
     std::fs::write(dir.join("montecarlo.json"), mc.to_string()).unwrap();
     std::fs::write(dir.join("bundle.json"), "{\"files\": {}}\n").unwrap();

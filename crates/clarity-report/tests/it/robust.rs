@@ -104,7 +104,7 @@ proptest! {
             axes: vec![a.clone(), a],
             curves: vec![AxisCurves { axis: 0, metrics: metrics.clone(), line: metrics }],
             refined: vec![RefinedCliff { axis: 0, metric: Metric::Esi, threshold: 0.9, initial: (0.0, 1.0), bracket: (0.25, 0.5), rounds: 2, crossing: Some(0.3), crossing_lo: None, crossing_hi: Some(0.6), located: None, stopped: "uncertainty".into(), non_monotone_cases: 1, cohort_recrossings: 0, summary: justification.clone() }],
-            cliffs: vec![Cliff { axis: 0, metric: Metric::Esi, threshold: 0.9, level: Some(levels - 1), steepest: None, direction: Some("increasing".into()), relative_position: None, metric_value: None }],
+            cliffs: vec![Cliff { axis: 0, metric: Metric::Esi, threshold: 0.9, level: Some(levels - 1), steepest: None, direction: Some("increasing".into()), relative_position: None, metric_value: None, crossing: None, severity: None, interval: None, recovers_at: None, case_flips: None, rank: None }],
             slices: vec![Slice { x_axis: 0, y_axis: 1, metric: Metric::Esi,
                 values: (0..levels).map(|j| values[..levels].iter().map(|v| v.map(|v| (v + j as f64 * 0.01).min(1.0))).collect()).collect() }],
             gradients: vec![Gradient { axis: 0, metric: Metric::Esi, per_unit: values[..levels].to_vec(), per_step: values[..levels].iter().map(|v| v.map(|v| -v)).collect() }],

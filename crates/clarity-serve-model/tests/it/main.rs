@@ -1,5 +1,7 @@
-//! Server tests without sockets, through `tower::ServiceExt::oneshot`.
+//! Server tests: the protocol through `tower::ServiceExt::oneshot`, the connection limits
+//! over real sockets (`limits`).
 
 mod builtin;
 mod fake;
 mod http;
+mod limits;

@@ -78,3 +78,28 @@ async fn pages_render() {
     assert!(missing.text().contains("no run of case"));
     assert_eq!(get(&app, "/jobs/7").await.status, StatusCode::NOT_FOUND);
 }
+
+/// Bad query input to a page is an error page naming the parameter (HTML, the API's status),
+/// not axum's plain-text rejection.
+#[tokio::test]
+async fn pages_answer_bad_query_input_with_an_error_page() {
+    let app = app(shared_root());
+    for (uri, needle) in [
+        (
+            "/sweeps/sweeps%2Fa/run?case=phantom-0000&cell=abc&seed=0",
+            "cell",
+        ),
+        ("/sweeps/sweeps%2Fa/run?case=phantom-0000&cell=0", "seed"),
+        ("/sweeps/sweeps%2Fa/runs?limit=-3", "limit"),
+    ] {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text());
+        let ct = r.headers["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/html"), "{uri}: {ct}");
+        let html = r.text();
+        assert!(
+            html.contains(r#"id="error""#) && html.contains(needle),
+            "{uri}: {html}"
+        );
+    }
+}

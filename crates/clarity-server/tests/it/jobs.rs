@@ -206,3 +206,163 @@ async fn configs_must_stay_under_the_root() {
         .await
         .assert_error(StatusCode::NOT_IMPLEMENTED, "cannot start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_config_is_saved_under_the_root_and_run_there() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("configs")).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = app_with(root.path(), Some(engine_launcher(calls.clone())));
+    let post = |toml: &str, save_as: &str| {
+        serde_json::json!({ "toml": toml, "save_as": save_as }).to_string()
+    };
+    let r = post_json(
+        &app,
+        "/api/v1/jobs",
+        &post(&config("../out/posted", 0), "configs/p.toml"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.json()["sweep"], "out/posted");
+    assert_eq!(r.json()["config"], "configs/p.toml");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("configs/p.toml")).unwrap(),
+        config("../out/posted", 0)
+    );
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        get(&app, "/api/v1/jobs/1/events"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(events(&body.text()).pop().unwrap()["status"], "finished");
+    assert!(root.path().join("out/posted/plan.json").is_file());
+    // Posting the same text again is allowed (it resumes); other text under that name is not.
+    let again = post_json(
+        &app,
+        "/api/v1/jobs",
+        &post(&config("../out/posted", 0), "configs/p.toml"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.text());
+    post_json(
+        &app,
+        "/api/v1/jobs",
+        &post(&config("../out/other", 0), "configs/p.toml"),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "exists with other contents");
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        get(&app, "/api/v1/jobs/2/events"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(events(&body.text()).pop().unwrap()["status"], "finished");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_posted_config_may_only_reference_paths_under_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(outside.path().join("imgs")).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = app_with(root.path(), Some(engine_launcher(calls.clone())));
+    let post = |toml: &str, save_as: &str| {
+        serde_json::json!({ "toml": toml, "save_as": save_as }).to_string()
+    };
+    let builtin = "kind = \"builtin\"\nn = 4\nsize = 64\ndepth = 8\nseed = 0";
+    let folder = |p: &str| {
+        config("out/f", 0).replace(builtin, &format!("kind = \"folder\"\npath = \"{p}\""))
+    };
+    let cases = [
+        // A cohort outside the root, absolute or through `..`.
+        (
+            post(
+                &folder(&outside.path().join("imgs").display().to_string()),
+                "f.toml",
+            ),
+            StatusCode::FORBIDDEN,
+            "cohort",
+        ),
+        (
+            post(&folder("../imgs"), "f.toml"),
+            StatusCode::FORBIDDEN,
+            "cohort",
+        ),
+        // Output outside the root.
+        (
+            post(&config("../escaped", 0), "e.toml"),
+            StatusCode::FORBIDDEN,
+            "output",
+        ),
+        // Adapters that run a program or fetch a URL.
+        (
+            post(
+                &config("out/c", 0).replace(
+                    "[adapter]\nkind = \"builtin\"",
+                    "[adapter]\nkind = \"command\"\nprogram = \"/bin/sh\"",
+                ),
+                "c.toml",
+            ),
+            StatusCode::FORBIDDEN,
+            "not `command`",
+        ),
+        // Saved outside the root, hidden, or not as .toml.
+        (
+            post(&config("out/x", 0), "../x.toml"),
+            StatusCode::FORBIDDEN,
+            "`..`",
+        ),
+        (
+            post(&config("out/x", 0), "/tmp/x.toml"),
+            StatusCode::FORBIDDEN,
+            "relative",
+        ),
+        (
+            post(&config("out/x", 0), ".x.toml"),
+            StatusCode::BAD_REQUEST,
+            "hidden",
+        ),
+        (
+            post(&config("out/x", 0), "x.txt"),
+            StatusCode::BAD_REQUEST,
+            ".toml",
+        ),
+        (
+            post(&config("out/x", 0), "no/dir/x.toml"),
+            StatusCode::BAD_REQUEST,
+            "does not exist",
+        ),
+        // Not a config: the message names the file as posted, not a temporary one.
+        (
+            post("cohort = 3", "bad.toml"),
+            StatusCode::BAD_REQUEST,
+            "bad.toml",
+        ),
+        // Neither or both ways of naming a config.
+        (
+            r#"{"toml":"x"}"#.to_string(),
+            StatusCode::BAD_REQUEST,
+            "save_as",
+        ),
+        (
+            r#"{"config":"a.toml","toml":"x","save_as":"a.toml"}"#.to_string(),
+            StatusCode::BAD_REQUEST,
+            "expected",
+        ),
+    ];
+    for (body, status, needle) in &cases {
+        post_json(&app, "/api/v1/jobs", body)
+            .await
+            .assert_error(*status, needle);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was launched");
+    // Nothing was left behind: no config, no temporary file.
+    let left: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
