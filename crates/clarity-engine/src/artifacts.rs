@@ -17,11 +17,11 @@ use crate::plan::{Plan, key_bytes};
 use std::io::Write as _;
 
 pub const PLAN_FILE: &str = "plan.json";
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub const JOURNAL_FILE: &str = clarity_store::JOURNAL_FILE;
 /// The observations table (Parquet, [`clarity_store`]), written when the sweep is sealed.
 pub const OBSERVATIONS_FILE: &str = clarity_store::OBSERVATIONS_FILE;
 /// The JSONL observations of format-1 sweep directories (and of `clarity export --jsonl`).
-pub const LEGACY_OBSERVATIONS_FILE: &str = "observations.jsonl";
+pub const LEGACY_OBSERVATIONS_FILE: &str = clarity_store::LEGACY_OBSERVATIONS_FILE;
 /// Layout version of the sweep directory written by this version (recorded in `bundle.json`
 /// and in the table's `clarity.format` metadata): 1 = `observations.jsonl` next to the
 /// journal, 2 = `observations.parquet`, journal removed once sealed.
@@ -123,7 +123,7 @@ pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
 /// Whether `dir` holds a finished sweep's observations (the table, or the `observations.jsonl`
 /// of a format-1 directory).
 pub fn has_observations(dir: &Path) -> bool {
-    dir.join(OBSERVATIONS_FILE).is_file() || dir.join(LEGACY_OBSERVATIONS_FILE).is_file()
+    clarity_store::SweepRecords::finished(dir).is_some()
 }
 
 /// Reopens a sealed sweep for more runs (`--retry-failed`, a rerun): when `dir` holds the
@@ -147,17 +147,15 @@ pub fn unseal(dir: &Path) -> Result<(), EngineError> {
             {
                 return Ok(());
             }
-            let line = match clarity_core::json::to_canonical_line(&r) {
+            // With its digest, as the executor appends it: a line without one is not used.
+            let line = match journal::line_of(&r) {
                 Ok(l) => l,
                 Err(e) => {
-                    failed = Some(e.into());
+                    failed = Some(e);
                     return Ok(());
                 }
             };
-            if let Err(e) = w
-                .write_all(line.as_bytes())
-                .and_then(|_| w.write_all(b"\n"))
-            {
+            if let Err(e) = w.write_all(line.as_bytes()) {
                 failed = Some(e.into());
             }
             Ok(())
@@ -193,37 +191,19 @@ pub(crate) fn store_err(e: clarity_store::StoreError) -> EngineError {
     }
 }
 
-/// Calls `f` on every record of a sealed sweep in `dir`, in plan order: from the table, else
-/// from a format-1 `observations.jsonl`.
+/// Calls `f` on every record of a finished sweep in `dir`, in plan order
+/// ([`clarity_store::SweepRecords`]: the table, else a format-1 `observations.jsonl`).
 pub fn for_each_record(
     dir: &Path,
     f: &mut dyn FnMut(RunRecord) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
-    let table = dir.join(OBSERVATIONS_FILE);
-    if table.is_file() {
-        let mut failed = None;
-        clarity_store::read(&table, |r| {
-            if failed.is_none()
-                && let Err(e) = f(r)
-            {
-                failed = Some(e);
-            }
-            Ok(())
-        })
-        .map_err(store_err)?;
-        return failed.map_or(Ok(()), Err);
-    }
-    let legacy = dir.join(LEGACY_OBSERVATIONS_FILE);
-    if legacy.is_file() {
-        journal::scan(&legacy, |_, r| f(r))?;
-        return Ok(());
-    }
-    Err(EngineError::OutputDir {
+    let records = clarity_store::SweepRecords::finished(dir).ok_or_else(|| EngineError::OutputDir {
         path: dir.to_path_buf(),
         message: format!(
             "holds no finished sweep (no {OBSERVATIONS_FILE} or {LEGACY_OBSERVATIONS_FILE}); run it to the end first"
         ),
-    })
+    })?;
+    records.for_each(|_, r| f(r))
 }
 
 /// Key (32 bytes) → byte offset of its latest record in the journal.

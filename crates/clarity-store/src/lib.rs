@@ -33,6 +33,14 @@
 //! Saliency is stored once (this file replaces the JSONL copies), exactly (the floats of the
 //! journal), in 4 bytes per value before compression; `numpy.frombuffer(b, "<f4")` reads it.
 //! [`read`] streams a file back into [`RunRecord`]s, one row group at a time.
+//!
+//! [`SweepRecords`] ([`sweep`]) finds a sweep directory's records whatever its format (this
+//! table, the `observations.jsonl` of format-1 directories, or the journal of an unfinished
+//! sweep): every consumer reads them through it.
+
+pub mod sweep;
+
+pub use sweep::{JOURNAL_FILE, LEGACY_OBSERVATIONS_FILE, SweepRecords};
 
 use std::collections::BTreeMap;
 use std::io::Write;
