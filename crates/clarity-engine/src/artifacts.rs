@@ -16,6 +16,10 @@ use crate::lock::{LOCK_FILE, OutputLock};
 use crate::plan::{Plan, key_bytes};
 use std::io::Write as _;
 
+/// The reader of a sweep directory's records, whatever its format (re-exported for the
+/// engine's consumers).
+pub use clarity_store::SweepRecords;
+
 pub const PLAN_FILE: &str = "plan.json";
 pub const JOURNAL_FILE: &str = clarity_store::JOURNAL_FILE;
 /// The observations table (Parquet, [`clarity_store`]), written when the sweep is sealed.

@@ -55,7 +55,7 @@ impl SweepRecords {
         SweepRecords::find(dir).ok_or_else(|| StoreError::File {
             path: dir.to_path_buf(),
             message: format!(
-                "holds no run records (no {OBSERVATIONS_FILE}, {LEGACY_OBSERVATIONS_FILE} or {JOURNAL_FILE}); run the sweep first"
+                "no {OBSERVATIONS_FILE} (or {LEGACY_OBSERVATIONS_FILE}, {JOURNAL_FILE}): no run is recorded there; run the sweep first"
             ),
         })
     }
