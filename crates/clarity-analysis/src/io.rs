@@ -289,7 +289,7 @@ pub struct AnalysisSummary {
     pub min_esi: Option<f64>,
     pub manifest_mismatches: Vec<ManifestCheck>,
     /// R2L only: the failed runs and why (empty for a Clarity sweep, whose failures are in
-    /// `observations.jsonl`).
+    /// its observations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_runs: Vec<crate::data::FailedRun>,
     /// The headline lines joined by newlines (the same lines as metrics.json `headline`).

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clarity_engine::artifacts::{BUNDLE_FILE, JOURNAL_FILE, PLAN_FILE, TELEMETRY_FILE};
-use clarity_store::SweepRecords;
 use clarity_engine::{Cache, ExecOptions, default_jobs, load_config, output_dir, prepare};
+use clarity_store::SweepRecords;
 use serde_json::{Value, json};
 
 use crate::args::{CacheCommand, Cli, Command, InspectArgs, PlanArgs, RunArgs};

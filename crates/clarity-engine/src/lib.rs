@@ -18,7 +18,7 @@
 //! |---|---|
 //! | `plan.json` | `schema_version`, `tool_version`, `config` (resolved), `axes`, `cells`, `recipes` (per cell, the effective perturbation steps), `cases`, `seeds`, `normalization`, `adapter` (identity), `analysis` (`{}` when not set), `runs`, `plan_hash` |
 //! | `journal.jsonl` | while running: one [`clarity_core::RunRecord`] per executed key, in completion order; removed once the sweep is sealed (the table holds every record) |
-//! | `observations.parquet` | one record per run in plan order (case, cell, seed): [`clarity_store`] (JSONL with `clarity export DIR --jsonl`) |
+//! | `observations.parquet` | one record per run in plan order (case, cell, seed): [`clarity_store`]; read it (or the `observations.jsonl` of a format-1 directory) with [`clarity_store::SweepRecords`] |
 //! | `bundle.json` | `format` (layout version, [`artifacts::FORMAT_VERSION`]) and SHA-256 of each artifact (see [`artifacts::write_bundle`]) |
 //! | `shard.json` | shard directories only ([`merge`]) |
 //! | `telemetry.json` | timings and counts (not deterministic, not bundled) |

@@ -106,7 +106,9 @@ fn a_second_run_on_a_locked_output_dir_fails_at_once_naming_the_holder() {
         .assert()
         .code(0);
     assert_eq!(
-        crate::util::observation_lines(&s.path("out")).lines().count(),
+        crate::util::observation_lines(&s.path("out"))
+            .lines()
+            .count(),
         36
     );
 }

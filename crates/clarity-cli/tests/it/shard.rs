@@ -82,14 +82,26 @@ fn merged_shards_equal_the_plain_run_byte_for_byte() {
             assert!(err.contains("shard 1/2 is not finished"), "{err}");
             assert!(!s.path("early").exists());
             s.clarity()
-                .args(["run", "sweep.toml", "-o", &dirs[1], "--shard", "1/2", "--no-cache", "-q"])
+                .args([
+                    "run",
+                    "sweep.toml",
+                    "-o",
+                    &dirs[1],
+                    "--shard",
+                    "1/2",
+                    "--no-cache",
+                    "-q",
+                ])
                 .assert()
                 .code(0);
             assert!(s.calls() >= 2 * RUNS, "the N = 2 shards ran the model");
         }
         for d in &dirs {
             assert!(s.path(d).join("shard.json").is_file());
-            assert!(!s.path(d).join("metrics.json").exists(), "a shard is not analysed");
+            assert!(
+                !s.path(d).join("metrics.json").exists(),
+                "a shard is not analysed"
+            );
             assert!(!s.path(d).join("journal.jsonl").exists());
         }
         // Any order of the shard directories.
@@ -124,7 +136,10 @@ fn merge_refuses_shards_that_do_not_fit_together() {
     // The same shard twice.
     expect_err(&[&two[0], &two[0]], "overlapping shards");
     // Shards of different counts.
-    expect_err(&[&two[0], &three[1]], "all shards must be of the same count");
+    expect_err(
+        &[&two[0], &three[1]],
+        "all shards must be of the same count",
+    );
     // Not a shard directory.
     s.clarity()
         .args(["run", "sweep.toml", "-o", "plain", "-q", "--no-report"])
