@@ -161,7 +161,7 @@ fn merge_errors_name_the_problem() {
     let whole = tmp.path().join("whole");
     rt().block_on(run_sweep(&p, &whole, &opts(None, None)))
         .unwrap();
-    let not_shard = e(&[whole.clone()]);
+    let not_shard = e(std::slice::from_ref(&whole));
     assert!(not_shard.contains("not a shard directory"), "{not_shard}");
     assert!(!out.exists(), "nothing written on error");
 
