@@ -13,9 +13,10 @@
 # timing; the sequence of delays does not.
 #
 # Compared with the uninterrupted run, byte for byte: every file of the output directory
-# (report.html, report.pdf, metrics.json, metrics.csv, cases.csv, observations.jsonl,
+# (report.html, report.pdf, metrics.json, metrics.csv, cases.csv, observations.parquet,
 # plan.json, surface.json, gradients.json, cliffs.json, montecarlo.json, bundle.json), the
-# journal as a sorted list of lines (its order is completion order), and every file of the
+# journal when one is left (as a sorted list of lines: its order is completion order; a sealed
+# sweep has none), and every file of the
 # cache (names and bytes). Not compared: telemetry.json (timings), .clarity.lock (a PID) and
 # hidden temporaries `.NAME.tmp-PID-N` that a kill -9 leaves between write and rename (never
 # read; `clarity cache gc` removes them); they are counted and reported.
@@ -91,7 +92,13 @@ digest() {
     cd "$dir"
     find out cache -type f ! -name telemetry.json ! -name .clarity.lock ! -name journal.jsonl \
       ! -name '.*.tmp-*' -print0 | sort -z | xargs -0 sha256sum
-    echo "journal (sorted): $(sort out/journal.jsonl | sha256sum)"
+    # A sealed sweep has no journal (observations.parquet holds the records); an unsealed
+    # one's is compared as a sorted list of lines (its order is completion order).
+    if [ -e out/journal.jsonl ]; then
+      echo "journal (sorted): $(sort out/journal.jsonl | sha256sum)"
+    else
+      echo "journal: removed once sealed"
+    fi
   )
 }
 

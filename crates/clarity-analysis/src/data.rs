@@ -82,7 +82,7 @@ pub struct SourceInfo {
     /// R2L only: one check per run, in sweep-manifest order.
     pub manifest_checks: Vec<ManifestCheck>,
     /// R2L only: the runs that failed and why, in sweep-manifest order (a Clarity sweep keeps
-    /// its failures in `observations.jsonl`).
+    /// its failures in its observations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_runs: Vec<FailedRun>,
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     #[error(transparent)]
+    Store(#[from] clarity_store::StoreError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("{path}: invalid JSON: {source}")]
     Json {

@@ -1,10 +1,10 @@
 //! Reading sweep directories and writing the analysis artifacts.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use clarity_core::json::{self, to_canonical_string};
 use clarity_core::{Axis, AxisValue, Case, Cell, Normalization, RunRecord, SCHEMA_VERSION};
+use clarity_store::SweepRecords;
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -103,179 +103,73 @@ fn read_plan(dir: &Path) -> Result<Plan, AnalysisError> {
     })
 }
 
-/// Where a Clarity sweep's records are: the Parquet table (format 2), else the JSONL copy in
-/// plan order (format 1), else the journal (an unfinished sweep).
-enum Records {
-    Table(PathBuf),
-    Jsonl(PathBuf),
+/// Where a Clarity sweep's records are: the one reader of every format
+/// ([`clarity_store::SweepRecords`]: the Parquet table, a format-1 `observations.jsonl`, or
+/// the journal of an unfinished sweep).
+fn journal_path(dir: &Path) -> Result<SweepRecords, AnalysisError> {
+    Ok(SweepRecords::open(dir)?)
 }
 
-fn journal_path(dir: &Path) -> Result<Records, AnalysisError> {
-    let table = dir.join(clarity_store::OBSERVATIONS_FILE);
-    if table.exists() {
-        return Ok(Records::Table(table));
-    }
-    for name in ["observations.jsonl", "journal.jsonl"] {
-        let p = dir.join(name);
-        if p.exists() {
-            return Ok(Records::Jsonl(p));
-        }
-    }
-    Err(AnalysisError::Invalid(format!(
-        "{}: no {} (or observations.jsonl, journal.jsonl)",
-        dir.display(),
-        clarity_store::OBSERVATIONS_FILE
-    )))
-}
+/// Records read per parallel batch.
+const CHUNK: usize = 4096;
 
-/// Reads the records of a Parquet table in batches of [`CHUNK`] `(row number, record)`.
-fn table_chunks(
-    path: &Path,
+/// Reads a sweep's records in batches of [`CHUNK`] `(row or line number, record)`, so only one
+/// batch is in memory at a time.
+fn chunks(
+    src: &SweepRecords,
     mut f: impl FnMut(&[(usize, RunRecord)]) -> Result<(), AnalysisError>,
 ) -> Result<(), AnalysisError> {
     let mut batch: Vec<(usize, RunRecord)> = Vec::with_capacity(CHUNK);
-    let mut n = 0usize;
-    let mut failed: Option<AnalysisError> = None;
-    let r = clarity_store::read(path, |rec| {
-        n += 1;
+    src.for_each(|n, rec| {
         batch.push((n, rec));
-        if batch.len() == CHUNK {
-            if let Err(e) = f(&batch) {
-                failed = Some(e);
-                return Err("stopped".into());
-            }
-            batch.clear();
-        }
-        Ok(())
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    r.map_err(|e| AnalysisError::Invalid(e.to_string()))?;
-    if !batch.is_empty() {
-        f(&batch)?;
-    }
-    Ok(())
-}
-
-/// Lines of a journal read per parallel batch.
-const CHUNK: usize = 4096;
-
-/// Parses a journal line.
-fn parse_line(path: &Path, n: usize, line: &str) -> Result<RunRecord, AnalysisError> {
-    serde_json::from_str(line).map_err(|e| AnalysisError::Line {
-        path: path.to_path_buf(),
-        line: n,
-        message: format!("not a run record: {e}"),
-    })
-}
-
-/// Reads a JSONL journal in batches of [`CHUNK`] non-empty lines `(line number, text)`, so only
-/// one batch is in memory at a time.
-fn stream_chunks(
-    path: &Path,
-    mut f: impl FnMut(&[(usize, String)]) -> Result<(), AnalysisError>,
-) -> Result<(), AnalysisError> {
-    let file = fs_err::File::open(path)?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut batch: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
-    let mut n = 0usize;
-    loop {
-        let mut line = String::new();
-        let read = reader
-            .read_line(&mut line)
-            .map_err(|e| AnalysisError::Line {
-                path: path.to_path_buf(),
-                line: n + 1,
-                message: e.to_string(),
-            })?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        batch.push((n, line));
         if batch.len() == CHUNK {
             f(&batch)?;
             batch.clear();
         }
-    }
+        Ok::<(), AnalysisError>(())
+    })?;
     if !batch.is_empty() {
         f(&batch)?;
     }
     Ok(())
 }
 
-/// Calls `f` on every record of a sweep's records in order, parsing JSONL batches in parallel.
+/// Calls `f` on every record of a sweep's records in order.
 fn stream_records(
-    src: &Records,
+    src: &SweepRecords,
     mut f: impl FnMut(&RunRecord) -> Result<(), String>,
 ) -> Result<(), AnalysisError> {
-    match src {
-        Records::Table(path) => table_chunks(path, |batch| {
-            for (n, r) in batch {
-                f(r).map_err(|message| AnalysisError::Line {
-                    path: path.to_path_buf(),
-                    line: *n,
-                    message,
-                })?;
-            }
-            Ok(())
-        }),
-        Records::Jsonl(path) => stream_chunks(path, |batch| {
-            let parsed: Vec<Result<RunRecord, AnalysisError>> = batch
-                .par_iter()
-                .map(|(n, l)| parse_line(path, *n, l))
-                .collect();
-            for ((n, _), r) in batch.iter().zip(parsed) {
-                f(&r?).map_err(|message| AnalysisError::Line {
-                    path: path.to_path_buf(),
-                    line: *n,
-                    message,
-                })?;
-            }
-            Ok(())
-        }),
-    }
+    let path = src.path();
+    chunks(src, |batch| {
+        for (n, r) in batch {
+            f(r).map_err(|message| AnalysisError::Line {
+                path: path.to_path_buf(),
+                line: *n,
+                message,
+            })?;
+        }
+        Ok(())
+    })
 }
 
 /// Second pass over the records: prepare rows in parallel, commit them in order.
-fn stream_rows(src: &Records, b: &mut RowBuilder<'_>) -> Result<(), AnalysisError> {
-    let path = match src {
-        Records::Table(p) | Records::Jsonl(p) => p,
-    };
+fn stream_rows(src: &SweepRecords, b: &mut RowBuilder<'_>) -> Result<(), AnalysisError> {
+    let path = src.path();
     let line_err = |n: usize, message: String| AnalysisError::Line {
         path: path.to_path_buf(),
         line: n,
         message,
     };
-    match src {
-        Records::Table(_) => table_chunks(path, |batch| {
-            let prepared: Vec<Result<_, AnalysisError>> = batch
-                .par_iter()
-                .map(|(n, r)| b.prepare(r).map_err(|m| line_err(*n, m)))
-                .collect();
-            for ((n, _), p) in batch.iter().zip(prepared) {
-                b.commit(p?).map_err(|m| line_err(*n, m))?;
-            }
-            Ok(())
-        }),
-        Records::Jsonl(_) => stream_chunks(path, |batch| {
-            let prepared: Vec<Result<_, AnalysisError>> = batch
-                .par_iter()
-                .map(|(n, l)| {
-                    let r = parse_line(path, *n, l)?;
-                    b.prepare(&r).map_err(|m| line_err(*n, m))
-                })
-                .collect();
-            for ((n, _), p) in batch.iter().zip(prepared) {
-                b.commit(p?).map_err(|m| line_err(*n, m))?;
-            }
-            Ok(())
-        }),
-    }
+    chunks(src, |batch| {
+        let prepared: Vec<Result<_, AnalysisError>> = batch
+            .par_iter()
+            .map(|(n, r)| b.prepare(r).map_err(|m| line_err(*n, m)))
+            .collect();
+        for ((n, _), p) in batch.iter().zip(prepared) {
+            b.commit(p?).map_err(|m| line_err(*n, m))?;
+        }
+        Ok(())
+    })
 }
 
 /// Loads a Clarity sweep directory (`plan.json` + `observations.parquet`, or the
@@ -395,7 +289,7 @@ pub struct AnalysisSummary {
     pub min_esi: Option<f64>,
     pub manifest_mismatches: Vec<ManifestCheck>,
     /// R2L only: the failed runs and why (empty for a Clarity sweep, whose failures are in
-    /// `observations.jsonl`).
+    /// its observations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_runs: Vec<crate::data::FailedRun>,
     /// The headline lines joined by newlines (the same lines as metrics.json `headline`).

@@ -28,6 +28,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Plan, execute, analyse and report a sweep (resumes an interrupted one).
     Run(RunArgs),
+    /// Combine the shard directories of `clarity run CONFIG --shard I/N` into one sweep
+    /// directory (byte-identical to the unsharded run's), then analyse and report it.
+    Merge(MergeArgs),
     /// Print what a sweep would run, without running anything.
     Plan(PlanArgs),
     /// Summarise a sweep directory and verify its bundle.
@@ -300,9 +303,40 @@ pub struct RunArgs {
     pub fail_if_inconclusive: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Run only shard I of N (0-based, e.g. `--shard 0/4`): the runs whose content key falls
+    /// in it. The output directory becomes a shard directory (shard.json and the shard's own
+    /// observations.parquet; no analysis, no report); `clarity merge` combines the N shards.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with_all = ["refine", "fail_if"])]
+    pub shard: Option<clarity_engine::Shard>,
     /// Test hook: stop as if interrupted after N recorded runs.
     #[arg(long, hide = true)]
     pub abort_after: Option<usize>,
+}
+
+/// `--shard I/N` (a usage error says what is expected).
+fn parse_shard(s: &str) -> Result<clarity_engine::Shard, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The sweep directory to write (new or empty, or an earlier merge of the same plan).
+    pub output: PathBuf,
+    /// The shard directories, one per shard `0/N … N-1/N` (written by `clarity run CONFIG
+    /// --shard I/N`), in any order.
+    #[arg(required = true, num_args = 1..)]
+    pub shards: Vec<PathBuf>,
+    /// The sweep's config: the report's worst-case thumbnails are regenerated from its cohort,
+    /// as `clarity run` does (it must plan the shards' plan.json). Without it the report shows
+    /// answers only.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop after the merged observations (no analysis, no report).
+    #[arg(long)]
+    pub no_analysis: bool,
+    /// Analyse but do not render report.html / report.pdf.
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Raise (or lower) the config's `[limits]` for this invocation.

@@ -4,10 +4,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clarity_engine::artifacts::{
-    BUNDLE_FILE, JOURNAL_FILE, OBSERVATIONS_FILE, PLAN_FILE, TELEMETRY_FILE,
-};
+use clarity_engine::artifacts::{BUNDLE_FILE, JOURNAL_FILE, PLAN_FILE, TELEMETRY_FILE};
 use clarity_engine::{Cache, ExecOptions, default_jobs, load_config, output_dir, prepare};
+use clarity_store::SweepRecords;
 use serde_json::{Value, json};
 
 use crate::args::{CacheCommand, Cli, Command, InspectArgs, PlanArgs, RunArgs};
@@ -52,6 +51,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     };
     match cli.command {
         Command::Run(args) => block_on(cmd_run(args, &out, None)),
+        Command::Merge(args) => crate::merge::cmd_merge(args, &out),
         Command::Plan(args) => cmd_plan(args, &out),
         Command::Probe(args) => block_on(crate::probe::cmd_probe(args, &out)),
         Command::Inspect(args) => cmd_inspect(args, &out),
@@ -171,11 +171,15 @@ pub(crate) async fn cmd_run(
         retry_failed: args.retry_failed,
         retry,
         interrupt: Some(interrupt),
-        shard: None,
+        shard: args.shard,
         abort_after: args.abort_after,
     };
     let result = clarity_engine::run_sweep(&prepared, &dir, &opts).await;
     let outcome = result?;
+    if let Some(shard) = args.shard {
+        signal.abort();
+        return crate::merge::shard_summary(&dir, shard, &outcome, &prepared, out);
+    }
     // `[probe]` in the sweep config: the probe runs too (before the analysis, so the bundle
     // and the report include it).
     let probe = match &prepared.config.probe {
@@ -256,8 +260,9 @@ pub(crate) async fn cmd_run(
     } else if s.failed_total > 0 {
         let _ = writeln!(
             text,
-            "{} runs failed: see observations.jsonl (exit code {EXIT_FAILED_RUNS})",
-            s.failed_total
+            "{} runs failed: see {} (exit code {EXIT_FAILED_RUNS})",
+            s.failed_total,
+            clarity_engine::artifacts::OBSERVATIONS_FILE
         );
         EXIT_FAILED_RUNS
     } else {
@@ -360,20 +365,25 @@ fn cmd_inspect(args: InspectArgs, out: &Out) -> anyhow::Result<u8> {
         .with_context(|| format!("{}: invalid JSON", plan_path.display()))?;
     let len = |k: &str| plan.get(k).and_then(Value::as_array).map_or(0, Vec::len);
     let planned = plan.get("runs").and_then(Value::as_u64).unwrap_or(0);
-    let (source, complete) = if dir.join(OBSERVATIONS_FILE).is_file() {
-        (OBSERVATIONS_FILE, true)
-    } else {
-        (JOURNAL_FILE, false)
-    };
+    // The records wherever this directory's format keeps them (table, format-1 JSONL, or the
+    // journal of an unfinished sweep).
+    let records = SweepRecords::find(dir);
+    let (source, complete) = records
+        .as_ref()
+        .map_or((JOURNAL_FILE, false), |r| (r.file_name(), r.is_finished()));
     let (mut ok, mut failed, mut bad_lines) = (0u64, 0u64, 0u64);
-    if let Ok(text) = std::fs::read_to_string(dir.join(source)) {
-        for line in text.lines() {
-            match serde_json::from_str::<clarity_core::RunRecord>(line) {
-                Ok(r) if r.observation().is_some() => ok += 1,
-                Ok(_) => failed += 1,
-                Err(_) => bad_lines += 1,
+    if let Some(r) = &records
+        && let Err(e) = r.for_each(|_, rec| {
+            if rec.observation().is_some() {
+                ok += 1;
+            } else {
+                failed += 1;
             }
-        }
+            Ok::<(), clarity_store::StoreError>(())
+        })
+    {
+        tracing::warn!("{e}");
+        bad_lines += 1;
     }
     // Verify the bundle.
     let mut mismatches = Vec::new();

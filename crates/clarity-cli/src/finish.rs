@@ -1,6 +1,6 @@
 //! After the runs: the analysis (`clarity_analysis`) and the report (`clarity_report`).
 //!
-//! [`analyze_and_report`] is the hook `clarity run` calls once `observations.jsonl` is written:
+//! [`analyze_and_report`] is the hook `clarity run` calls once the observations are sealed:
 //! it writes the analysis artifacts, re-seals `bundle.json` over them, then renders
 //! `report.html` / `report.pdf` (which show the bundle's hash, so they are not in it).
 

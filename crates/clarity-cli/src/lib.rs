@@ -7,7 +7,7 @@
 //! | 0 | success |
 //! | 1 | runtime error (another `clarity` holds the output directory's lock: the error names its PID; I/O, adapter could not run at all, `--fail-fast` stop, bundle or R2L manifest hash mismatch) |
 //! | 2 | usage, config or input error (nothing was run or written, existing output untouched) |
-//! | 3 | the sweep finished and every artifact was written, but some runs failed (they are recorded in `observations.jsonl` with their error and left out of the metrics) |
+//! | 3 | the sweep finished and every artifact was written, but some runs failed (they are recorded in `observations.parquet` with their error and left out of the metrics) |
 //! | 4 | a `--fail-if` gate failed: its verdict is `breaks` (or inconclusive / not measured, see `--fail-if-inconclusive`); every artifact was written. Takes precedence over 3 |
 //! | 130 | interrupted by SIGINT (Ctrl-C); run the same command again to resume |
 //! | 143 | interrupted by SIGTERM (`docker stop`, systemd, Slurm's `scancel`): handled like SIGINT (in-flight runs cancelled, command-adapter process groups killed, journal synced); run the same command again to resume |
@@ -19,6 +19,7 @@ mod args;
 mod commands;
 pub mod console;
 pub mod finish;
+mod merge;
 mod probe;
 mod serve;
 mod signals;

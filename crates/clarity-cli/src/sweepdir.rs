@@ -101,33 +101,7 @@ pub(crate) fn cmd_report(args: ReportArgs, out: &Out) -> anyhow::Result<u8> {
     }
     let prepared = match &args.config {
         None => None,
-        Some(path) => {
-            let prepared = prepare(load_config(path)?)?;
-            let plan_path = dir.join(PLAN_FILE);
-            let recorded = std::fs::read_to_string(&plan_path)
-                .ok()
-                .and_then(|t| plan_hash_of(&t));
-            match recorded {
-                Some(h) if h == prepared.plan.plan_hash => {}
-                Some(h) => {
-                    return Err(UsageError(format!(
-                        "{}: plans {} but {} records plan {h}: not this sweep's config",
-                        path.display(),
-                        prepared.plan.plan_hash,
-                        plan_path.display()
-                    ))
-                    .into());
-                }
-                None => {
-                    return Err(UsageError(format!(
-                        "--config needs a Clarity sweep directory ({} has no readable plan_hash)",
-                        plan_path.display()
-                    ))
-                    .into());
-                }
-            }
-            Some(prepared)
-        }
+        Some(path) => Some(prepare_for_dir(path, dir)?),
     };
     let r = crate::finish::write_report(dir, prepared.as_ref())?;
     let mut text = String::new();
@@ -161,6 +135,34 @@ pub(crate) fn cmd_report(args: ReportArgs, out: &Out) -> anyhow::Result<u8> {
         }),
     )?;
     Ok(EXIT_OK)
+}
+
+/// The config at `path`, prepared (cohort loaded, planned), when it plans the sweep whose
+/// `plan.json` is in `dir`; a usage error otherwise.
+pub(crate) fn prepare_for_dir(
+    path: &std::path::Path,
+    dir: &std::path::Path,
+) -> anyhow::Result<clarity_engine::Prepared> {
+    let prepared = prepare(load_config(path)?)?;
+    let plan_path = dir.join(PLAN_FILE);
+    let recorded = std::fs::read_to_string(&plan_path)
+        .ok()
+        .and_then(|t| plan_hash_of(&t));
+    match recorded {
+        Some(h) if h == prepared.plan.plan_hash => Ok(prepared),
+        Some(h) => Err(UsageError(format!(
+            "{}: plans {} but {} records plan {h}: not this sweep's config",
+            path.display(),
+            prepared.plan.plan_hash,
+            plan_path.display()
+        ))
+        .into()),
+        None => Err(UsageError(format!(
+            "--config needs a Clarity sweep directory ({} has no readable plan_hash)",
+            plan_path.display()
+        ))
+        .into()),
+    }
 }
 
 /// A usage error (exit 2) unless `dir` is a Clarity or R2L sweep directory.

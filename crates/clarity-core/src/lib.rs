@@ -2,7 +2,7 @@
 //!
 //! - [`Observation`]: what one model call returned (answer, justification, confidence,
 //!   entropy, class probabilities, saliency).
-//! - [`RunRecord`]: one line of a sweep's journal / `observations.jsonl`: which case, cell and
+//! - [`RunRecord`]: one line of a sweep's journal, one row of its observations: which case, cell and
 //!   seed, the content key, and the [`Outcome`] (an observation or a failure).
 //! - [`AxisValue`], [`Axis`], [`Cell`], [`Case`]: the grid and cohort as the analysis sees them.
 //! - [`Normalization`]: how raw answers are compared (exact, folded, choices, regex).

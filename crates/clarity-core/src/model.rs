@@ -114,7 +114,7 @@ pub enum Outcome {
     Failed { error: String, attempts: u32 },
 }
 
-/// One run's record: the unit of the journal and of `observations.jsonl`.
+/// One run's record: the unit of the journal and of the observations table (one row).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// Content key (hex).

@@ -1,5 +1,5 @@
-//! The sweep directory: `plan.json`, `journal.jsonl`, `observations.jsonl`, `bundle.json`,
-//! `telemetry.json` (layout in the crate docs).
+//! The sweep directory: `plan.json`, `journal.jsonl` (while running), `observations.parquet`,
+//! `bundle.json`, `telemetry.json` (layout in the crate docs).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,14 +10,26 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::EngineError;
-use crate::fsutil::{write_atomic, write_atomic_with};
+use crate::fsutil::{write_atomic, write_atomic_owned, write_atomic_with};
 use crate::journal;
 use crate::lock::{LOCK_FILE, OutputLock};
 use crate::plan::{Plan, key_bytes};
+use std::io::Write as _;
+
+/// The reader of a sweep directory's records, whatever its format (re-exported for the
+/// engine's consumers).
+pub use clarity_store::SweepRecords;
 
 pub const PLAN_FILE: &str = "plan.json";
-pub const JOURNAL_FILE: &str = "journal.jsonl";
-pub const OBSERVATIONS_FILE: &str = "observations.jsonl";
+pub const JOURNAL_FILE: &str = clarity_store::JOURNAL_FILE;
+/// The observations table (Parquet, [`clarity_store`]), written when the sweep is sealed.
+pub const OBSERVATIONS_FILE: &str = clarity_store::OBSERVATIONS_FILE;
+/// The JSONL observations of format-1 sweep directories (and of `clarity export --jsonl`).
+pub const LEGACY_OBSERVATIONS_FILE: &str = clarity_store::LEGACY_OBSERVATIONS_FILE;
+/// Layout version of the sweep directory written by this version (recorded in `bundle.json`
+/// and in the table's `clarity.format` metadata): 1 = `observations.jsonl` next to the
+/// journal, 2 = `observations.parquet`, journal removed once sealed.
+pub const FORMAT_VERSION: u32 = 2;
 pub const BUNDLE_FILE: &str = "bundle.json";
 pub const TELEMETRY_FILE: &str = "telemetry.json";
 /// Per-run scratch directories live under this subdirectory (removed after each run).
@@ -55,6 +67,12 @@ pub fn prepare_output_dir(dir: &Path, plan: &Plan) -> Result<OutputLock, EngineE
 }
 
 fn check_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+    check_output_dir_hash(dir, &plan.plan_hash)
+}
+
+/// As [`prepare_output_dir`]'s check, by plan hash: `dir` is missing, empty, or holds the sweep
+/// of `plan_hash`.
+pub fn check_output_dir_hash(dir: &Path, plan_hash: &str) -> Result<(), EngineError> {
     let err = |message: String| EngineError::OutputDir {
         path: dir.to_path_buf(),
         message,
@@ -67,12 +85,12 @@ fn check_output_dir(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
         if plan_path.exists() {
             let text = fs_err::read_to_string(&plan_path)?;
             match plan_hash_of(&text) {
-                Some(h) if h == plan.plan_hash => {}
+                Some(h) if h == plan_hash => {}
                 Some(h) => {
                     return Err(err(format!(
                         "holds a different sweep (plan_hash {}…, this config gives {}…); choose another output directory or remove it",
                         &h[..h.len().min(12)],
-                        &plan.plan_hash[..12]
+                        &plan_hash[..plan_hash.len().min(12)]
                     )));
                 }
                 None => return Err(err("plan.json is unreadable; not touching it".into())),
@@ -106,11 +124,90 @@ pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
     write_atomic_with(&dir.join(PLAN_FILE), |w| plan.write_json(w))
 }
 
-/// Calls `f` on every record of a sealed sweep's observations table in `dir` (none when the
-/// sweep was never sealed).
-pub fn scan_sealed(dir: &Path, f: &mut dyn FnMut(&RunRecord)) -> Result<(), EngineError> {
-    let _ = (dir, f);
+/// Whether `dir` holds a finished sweep's observations (the table, or the `observations.jsonl`
+/// of a format-1 directory).
+pub fn has_observations(dir: &Path) -> bool {
+    clarity_store::SweepRecords::finished(dir).is_some()
+}
+
+/// Reopens a sealed sweep for more runs (`--retry-failed`, a rerun): when `dir` holds the
+/// observations table but no journal, the journal is rebuilt from the table (one record per
+/// distinct key, in table order), so resuming works as before sealing. A no-op otherwise.
+pub fn unseal(dir: &Path) -> Result<(), EngineError> {
+    let table = dir.join(OBSERVATIONS_FILE);
+    let journal = dir.join(JOURNAL_FILE);
+    if journal.exists() || !table.is_file() {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::new();
+    write_atomic_owned(&journal, |mut w| {
+        let mut failed: Option<EngineError> = None;
+        clarity_store::read(&table, |r| {
+            if failed.is_some() {
+                return Ok(());
+            }
+            if let Some(k) = key_bytes(&r.key)
+                && !seen.insert(k)
+            {
+                return Ok(());
+            }
+            // With its digest, as the executor appends it: a line without one is not used.
+            let line = match journal::line_of(&r) {
+                Ok(l) => l,
+                Err(e) => {
+                    failed = Some(e);
+                    return Ok(());
+                }
+            };
+            if let Err(e) = w.write_all(line.as_bytes()) {
+                failed = Some(e.into());
+            }
+            Ok(())
+        })
+        .map_err(store_err)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(w),
+        }
+    })
+}
+
+/// Writes the observations table of `plan` (of its `shard`) from the journal, then removes the
+/// journal: the table holds every record (see [`unseal`] for the way back).
+pub fn seal(
+    dir: &Path,
+    plan: &Plan,
+    shard: Option<&crate::shard::Shard>,
+) -> Result<(), EngineError> {
+    write_table(dir, plan, shard)?;
+    let journal = dir.join(JOURNAL_FILE);
+    if journal.exists() {
+        fs_err::remove_file(&journal)?;
+        crate::fsutil::sync_dir(dir);
+    }
     Ok(())
+}
+
+pub(crate) fn store_err(e: clarity_store::StoreError) -> EngineError {
+    match e {
+        clarity_store::StoreError::Io(e) => EngineError::Io(e),
+        e => EngineError::Internal(e.to_string()),
+    }
+}
+
+/// Calls `f` on every record of a finished sweep in `dir`, in plan order
+/// ([`clarity_store::SweepRecords`]: the table, else a format-1 `observations.jsonl`).
+pub fn for_each_record(
+    dir: &Path,
+    f: &mut dyn FnMut(RunRecord) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let records = clarity_store::SweepRecords::finished(dir).ok_or_else(|| EngineError::OutputDir {
+        path: dir.to_path_buf(),
+        message: format!(
+            "holds no finished sweep (no {OBSERVATIONS_FILE} or {LEGACY_OBSERVATIONS_FILE}); run it to the end first"
+        ),
+    })?;
+    records.for_each(|_, r| f(r))
 }
 
 /// Key (32 bytes) → byte offset of its latest record in the journal.
@@ -159,15 +256,19 @@ pub fn for_each_planned(
     Ok(())
 }
 
-/// Writes `observations.jsonl`: one record per run, in plan order, from the journal.
-pub fn write_observations(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
-    write_atomic_with(&dir.join(OBSERVATIONS_FILE), |w| {
-        for_each_planned(dir, plan, None, &mut |rec| {
-            let mut line = clarity_core::json::to_canonical_line(&rec)?;
-            line.push('\n');
-            w.write_all(line.as_bytes())?;
-            Ok(())
-        })
+/// Writes `observations.parquet`: one record per run (of `shard`'s runs when set), in plan
+/// order, from the journal. Deterministic: the same records give the same bytes.
+pub fn write_table(
+    dir: &Path,
+    plan: &Plan,
+    shard: Option<&crate::shard::Shard>,
+) -> Result<(), EngineError> {
+    write_atomic_owned(&dir.join(OBSERVATIONS_FILE), |w| {
+        let mut table = clarity_store::TableWriter::new(w).map_err(store_err)?;
+        for_each_planned(dir, plan, shard, &mut |rec| {
+            table.push(&rec).map_err(store_err)
+        })?;
+        Ok(table.finish().map_err(store_err)?.0)
     })
 }
 
@@ -201,6 +302,7 @@ pub fn write_bundle(dir: &Path) -> Result<Vec<BundleEntry>, EngineError> {
     }
     let v = json!({
         "schema_version": SCHEMA_VERSION,
+        "format": FORMAT_VERSION,
         "algorithm": "sha256",
         "files": files,
     });

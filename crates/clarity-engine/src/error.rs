@@ -100,3 +100,9 @@ fn render_config(
     s.push_str(message);
     s
 }
+
+impl From<clarity_store::StoreError> for EngineError {
+    fn from(e: clarity_store::StoreError) -> Self {
+        crate::artifacts::store_err(e)
+    }
+}

@@ -175,8 +175,6 @@ async fn execute_inner(
             state.insert(k, matches!(r.outcome, Outcome::Ok { .. }));
         }
     };
-    // A sealed sweep (run again, e.g. with --retry-failed): its table holds the records.
-    crate::artifacts::scan_sealed(dir, &mut note)?;
     let mut journal = Journal::open(&dir.join(crate::artifacts::JOURNAL_FILE), |_, r| {
         note(&r);
         Ok(())

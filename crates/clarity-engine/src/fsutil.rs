@@ -1,6 +1,6 @@
 //! Write-then-rename with fsync, so an artifact is either the old one or the complete new one.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsynced, then
@@ -14,6 +14,18 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<(), E> {
+    write_atomic_owned(path, |mut w| {
+        f(&mut w)?;
+        Ok(w)
+    })
+}
+
+/// As [`write_atomic_with`], for writers that must own their sink (the Parquet writer): `f`
+/// gets the buffered temporary file and hands it back when done.
+pub fn write_atomic_owned<E: From<std::io::Error>>(
+    path: &Path,
+    f: impl FnOnce(BufWriter<std::fs::File>) -> Result<BufWriter<std::fs::File>, E>,
+) -> Result<(), E> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -21,9 +33,8 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
     let result = (|| {
-        let file = fs_err::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-        f(&mut w)?;
+        let file = fs_err::File::create(&tmp)?.into_parts().0;
+        let w = f(BufWriter::with_capacity(1 << 16, file))?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);

@@ -125,6 +125,26 @@ fn scan_verified(
     Ok(offset)
 }
 
+/// The journal line of `record`: its canonical JSON with `digest`, and a newline (what
+/// [`Journal::append`] writes; [`crate::artifacts::unseal`] rebuilds a journal with it).
+pub(crate) fn line_of(record: &RunRecord) -> Result<String, EngineError> {
+    // The digest is of the record as a reader will see it (parsed back from its canonical
+    // line), so that both sides hash the same canonical text.
+    let text = clarity_core::json::to_canonical_line(record)?;
+    let read_back: RunRecord = serde_json::from_str(&text)
+        .map_err(|e| EngineError::Internal(format!("journal record does not read back: {e}")))?;
+    let mut value = clarity_core::json::to_canonical_value(&read_back)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert(
+            "digest".into(),
+            serde_json::Value::String(record_digest(&read_back)?),
+        );
+    }
+    let mut line = clarity_core::json::to_canonical_line(&value)?;
+    line.push('\n');
+    Ok(line)
+}
+
 /// Reads the record whose line starts at `offset` (from [`scan`]).
 pub fn read_at(
     file: &mut BufReader<std::fs::File>,
@@ -184,21 +204,7 @@ impl Journal {
 
     /// Appends one record (one `write` call per line).
     pub fn append(&mut self, record: &RunRecord) -> Result<(), EngineError> {
-        // The digest is of the record as a reader will see it (parsed back from its canonical
-        // line), so that both sides hash the same canonical text.
-        let text = clarity_core::json::to_canonical_line(record)?;
-        let read_back: RunRecord = serde_json::from_str(&text).map_err(|e| {
-            EngineError::Internal(format!("journal record does not read back: {e}"))
-        })?;
-        let mut value = clarity_core::json::to_canonical_value(&read_back)?;
-        if let serde_json::Value::Object(map) = &mut value {
-            map.insert(
-                "digest".into(),
-                serde_json::Value::String(record_digest(&read_back)?),
-            );
-        }
-        let mut line = clarity_core::json::to_canonical_line(&value)?;
-        line.push('\n');
+        let line = line_of(record)?;
         self.file.write_all(line.as_bytes())?;
         self.unsynced += 1;
         if self.unsynced >= SYNC_EVERY {

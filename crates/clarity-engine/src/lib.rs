@@ -17,9 +17,10 @@
 //! | file | content |
 //! |---|---|
 //! | `plan.json` | `schema_version`, `tool_version`, `config` (resolved), `axes`, `cells`, `recipes` (per cell, the effective perturbation steps), `cases`, `seeds`, `normalization`, `adapter` (identity), `analysis` (`{}` when not set), `runs`, `plan_hash` |
-//! | `journal.jsonl` | one [`clarity_core::RunRecord`] per executed key, in completion order |
-//! | `observations.jsonl` | one record per run in plan order (case, cell, seed) |
-//! | `bundle.json` | SHA-256 of each artifact (see [`artifacts::write_bundle`]) |
+//! | `journal.jsonl` | while running: one [`clarity_core::RunRecord`] per executed key, in completion order; removed once the sweep is sealed (the table holds every record) |
+//! | `observations.parquet` | one record per run in plan order (case, cell, seed): [`clarity_store`]; read it (or the `observations.jsonl` of a format-1 directory) with [`clarity_store::SweepRecords`] |
+//! | `bundle.json` | `format` (layout version, [`artifacts::FORMAT_VERSION`]) and SHA-256 of each artifact (see [`artifacts::write_bundle`]) |
+//! | `shard.json` | shard directories only ([`merge`]) |
 //! | `telemetry.json` | timings and counts (not deterministic, not bundled) |
 //!
 //! Determinism: a run's result depends only on its content key (the perturbation RNG is seeded
@@ -35,6 +36,7 @@ pub mod executor;
 mod fsutil;
 pub mod journal;
 pub mod lock;
+pub mod merge;
 pub mod plan;
 pub mod probe_config;
 pub mod shard;
@@ -104,15 +106,31 @@ pub struct SweepOutcome {
 }
 
 /// Prepares `dir` (refusing to clobber a different sweep), writes `plan.json`, executes the
-/// missing runs and writes `observations.jsonl`, `bundle.json` and `telemetry.json`.
+/// missing runs and seals the sweep: `observations.parquet` (the journal is then removed),
+/// `bundle.json` and `telemetry.json`. With `opts.shard`, only the shard's runs: the directory
+/// gets `shard.json` and the shard's own table, no bundle ([`merge`] combines the shards).
 pub async fn run_sweep(
     prepared: &Prepared,
     dir: &std::path::Path,
     opts: &ExecOptions,
 ) -> Result<SweepOutcome, EngineError> {
     let plan = prepared.plan.clone();
+    merge::check_dir_for(dir, &plan.plan_hash, opts.shard)?;
     let lock = artifacts::prepare_output_dir(dir, &plan)?;
+    merge::check_dir_for(dir, &plan.plan_hash, opts.shard)?;
     artifacts::write_plan(dir, &plan)?;
+    let mut marker = opts.shard.map(|s| merge::ShardMarker {
+        schema_version: clarity_core::SCHEMA_VERSION,
+        plan_hash: plan.plan_hash.clone(),
+        index: s.index,
+        count: s.count,
+        complete: false,
+        runs: 0,
+    });
+    if let Some(m) = &marker {
+        merge::write_marker(dir, m)?;
+    }
+    artifacts::unseal(dir)?;
     let stats = execute_sweep(
         plan.clone(),
         prepared.cohort.clone(),
@@ -121,8 +139,16 @@ pub async fn run_sweep(
         opts,
     )
     .await?;
-    artifacts::write_observations(dir, &plan)?;
-    let bundle = artifacts::write_bundle(dir)?;
+    artifacts::seal(dir, &plan, opts.shard.as_ref())?;
+    let bundle = match &mut marker {
+        Some(m) => {
+            m.complete = true;
+            m.runs = stats.runs as u64;
+            merge::write_marker(dir, m)?;
+            Vec::new()
+        }
+        None => artifacts::write_bundle(dir)?,
+    };
     artifacts::write_telemetry(dir, &stats)?;
     Ok(SweepOutcome {
         output_dir: dir.to_path_buf(),

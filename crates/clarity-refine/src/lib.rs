@@ -306,7 +306,7 @@ pub const REFINE_DIR: &str = "refine";
 const METHOD: &str = "bisection of each cohort cliff's bracket on its axis's line through the baseline (every other axis at its identity, as the analysis finds cliffs): each midpoint (rounded as the artifacts store it) is run on the whole cohort, and the half whose ends straddle the threshold on the cohort curve is kept. The crossing is interpolated between the measured points around it; its 95% interval is the percentile interval over case resamples of every measured point. Bisection stops once the bracket is no wider than that interval, at the tolerance, after the round budget, or when no value is left inside. Cases whose metric rises again along the line, and places where the cohort curve climbs back over the threshold, are listed as non-monotone";
 
 /// Refines every cohort cliff of the finished sweep in `dir` (its `plan.json` and
-/// `observations.jsonl` must be those of `prepared`). Rounds run sequentially (each depends on
+/// observations must be those of `prepared`). Rounds run sequentially (each depends on
 /// the one before); the runs of a round run in parallel as `opts` says.
 pub async fn refine_sweep(
     prepared: &Prepared,

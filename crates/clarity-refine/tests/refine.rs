@@ -172,12 +172,9 @@ async fn bisection_brackets_the_true_cliff_within_the_tolerance() {
     assert!(c.rounds.iter().all(|r| r.n == 3));
     assert_eq!(report.runs, 7 * 6);
     assert_eq!(executed, 7 * 6);
-    let round = tmp
-        .path()
-        .join("out")
-        .join(&c.rounds[0].dir)
-        .join("observations.jsonl");
-    assert_eq!(std::fs::read_to_string(round).unwrap().lines().count(), 6);
+    let round = tmp.path().join("out").join(&c.rounds[0].dir);
+    let records = clarity_engine::artifacts::SweepRecords::finished(&round).unwrap();
+    assert_eq!(records.read_all().unwrap().len(), 6);
     assert!(
         report.summary_lines()[0].contains("between 2.117 and 2.125 after 7 rounds"),
         "{:?}",

@@ -3,7 +3,7 @@
 //! Entry points: [`write_report`] (sweep directory → both files), [`render_html`] and
 //! [`render_pdf`] (from a [`ReportData`] built by hand or by [`load::load`]).
 //!
-//! [`write_report`] reads a sweep directory (the engine's `plan.json` and `observations.jsonl`,
+//! [`write_report`] reads a sweep directory (the engine's `plan.json` and observations,
 //! the analysis artifacts `metrics.json`, `surface.json`, `gradients.json`, `cliffs.json`,
 //! `montecarlo.json`, and `bundle.json`) into a [`ReportData`] ([`load`]), builds the report's
 //! sections once ([`doc`]) and lays them out twice: HTML with inline SVG plots ([`html`]) and PDF

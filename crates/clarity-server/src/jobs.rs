@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clarity_engine::CohortConfig;
-use clarity_engine::artifacts::{JOURNAL_FILE, OBSERVATIONS_FILE, PLAN_FILE};
+use clarity_engine::artifacts::{JOURNAL_FILE, OBSERVATIONS_FILE, PLAN_FILE, SweepRecords};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -223,15 +223,36 @@ pub fn start(
     Ok(initial)
 }
 
-/// Counts the journal's complete lines (and failed records) incrementally.
+/// Counts the journal's complete lines (and failed records) incrementally; once the sweep is
+/// sealed (the journal removed, the table written), the table's runs.
 #[derive(Default)]
 struct JournalCount {
     offset: u64,
     lines: u64,
     failed: u64,
+    sealed: bool,
 }
 
 impl JournalCount {
+    /// Counts from the sealed sweep's records (once): every run and the failed ones.
+    fn sealed(&mut self, dir: &Path) {
+        if self.sealed {
+            return;
+        }
+        let Some(records) = SweepRecords::finished(dir) else {
+            return;
+        };
+        let (mut lines, mut failed) = (0u64, 0u64);
+        let read = records.for_each(|_, r| {
+            lines += 1;
+            failed += u64::from(r.observation().is_none());
+            Ok::<(), clarity_engine::EngineError>(())
+        });
+        if read.is_ok() {
+            (self.lines, self.failed, self.sealed) = (lines, failed, true);
+        }
+    }
+
     fn update(&mut self, path: &Path) {
         let Ok(mut f) = std::fs::File::open(path) else {
             return;
@@ -282,6 +303,9 @@ async fn monitor(job: Arc<Job>, mut done: oneshot::Receiver<Result<u8, String>>)
         };
         let dir = &job.dir;
         count.update(&dir.join(JOURNAL_FILE));
+        if newer(&dir.join(OBSERVATIONS_FILE), since) {
+            count.sealed(dir);
+        }
         if planned.is_none() && newer(&dir.join(PLAN_FILE), since) {
             planned = std::fs::read_to_string(dir.join(PLAN_FILE))
                 .ok()

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use clarity_analysis::{Normalizer, SourceKind};
 use clarity_core::{Axis, Cell, Saliency};
 use clarity_engine::Prepared;
-use clarity_engine::artifacts::OBSERVATIONS_FILE;
+use clarity_engine::artifacts::has_observations;
 use clarity_report::ReportData;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -115,7 +115,7 @@ impl Caches {
 pub fn status(dir: &Path, kind: SourceKind, running: bool) -> &'static str {
     if running {
         "running"
-    } else if kind == SourceKind::Clarity && !dir.join(OBSERVATIONS_FILE).exists() {
+    } else if kind == SourceKind::Clarity && !has_observations(dir) {
         "incomplete"
     } else if !dir.join("metrics.json").is_file() {
         "not analysed"

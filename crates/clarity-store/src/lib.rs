@@ -33,6 +33,14 @@
 //! Saliency is stored once (this file replaces the JSONL copies), exactly (the floats of the
 //! journal), in 4 bytes per value before compression; `numpy.frombuffer(b, "<f4")` reads it.
 //! [`read`] streams a file back into [`RunRecord`]s, one row group at a time.
+//!
+//! [`SweepRecords`] ([`sweep`]) finds a sweep directory's records whatever its format (this
+//! table, the `observations.jsonl` of format-1 directories, or the journal of an unfinished
+//! sweep): every consumer reads them through it.
+
+pub mod sweep;
+
+pub use sweep::{JOURNAL_FILE, LEGACY_OBSERVATIONS_FILE, SweepRecords};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -436,143 +444,206 @@ pub fn read(
     mut f: impl FnMut(RunRecord) -> Result<(), String>,
 ) -> Result<(), StoreError> {
     let reader = open(path)?;
-    let named = |e: StoreError| match e {
+    let mut row = 0u64;
+    for g in 0..reader.num_row_groups() {
+        read_group(&reader, g, &mut row, &mut f).map_err(|e| named(path, e))?;
+    }
+    Ok(())
+}
+
+fn named(path: &Path, e: StoreError) -> StoreError {
+    match e {
         e @ StoreError::File { .. } => e,
         e => StoreError::File {
             path: path.to_path_buf(),
             message: e.to_string(),
         },
-    };
-    let mut row = 0u64;
-    for g in 0..reader.num_row_groups() {
-        let rg = reader.get_row_group(g).map_err(|e| named(e.into()))?;
-        let n = rg.metadata().num_rows().max(0) as usize;
-        let rg = rg.as_ref();
-        let strs = |i: usize, opt: bool| -> Result<Vec<Option<String>>, StoreError> {
-            let (v, d) = read_col::<ByteArrayType>(rg, i, n, opt)?;
-            let v: Vec<String> = v
-                .into_iter()
-                .map(|b| text(b, COLUMNS[i]))
-                .collect::<Result<_, _>>()?;
-            Ok(if opt {
-                spread(v, d)
-            } else {
-                v.into_iter().map(Some).collect()
-            })
-        };
-        let mut go = || -> Result<(), StoreError> {
-            let key = strs(0, false)?;
-            let case_id = strs(1, false)?;
-            let (cell, _) = read_col::<Int32Type>(rg, 2, n, false)?;
-            let (seed, _) = read_col::<Int64Type>(rg, 3, n, false)?;
-            let status = strs(4, false)?;
-            let error = strs(5, true)?;
-            let (a, d) = read_col::<Int32Type>(rg, 6, n, true)?;
-            let attempts = spread(a, d);
-            let answer = strs(7, true)?;
-            let justification = strs(8, true)?;
-            let (v, d) = read_col::<DoubleType>(rg, 9, n, true)?;
-            let confidence = spread(v, d);
-            let (v, d) = read_col::<DoubleType>(rg, 10, n, true)?;
-            let entropy = spread(v, d);
-            let probabilities = strs(11, true)?;
-            let metadata = strs(12, true)?;
-            let (v, d) = read_col::<Int32Type>(rg, 13, n, true)?;
-            let sal_w = spread(v, d);
-            let (v, d) = read_col::<Int32Type>(rg, 14, n, true)?;
-            let sal_h = spread(v, d);
-            let (v, d) = read_col::<ByteArrayType>(rg, 15, n, true)?;
-            let saliency = spread(v, d);
-            let mut cols = (
-                key.into_iter(),
-                case_id.into_iter(),
-                status.into_iter(),
-                error.into_iter(),
-                answer.into_iter(),
-                justification.into_iter(),
-                probabilities.into_iter(),
-                metadata.into_iter(),
-                saliency.into_iter(),
-            );
-            for i in 0..n {
-                row += 1;
-                let at = |m: String| StoreError::Record(format!("row {row}: {m}"));
-                let key = cols.0.next().flatten().unwrap_or_default();
-                let case_id = cols.1.next().flatten().unwrap_or_default();
-                let status = cols.2.next().flatten().unwrap_or_default();
-                let error = cols.3.next().flatten();
-                let answer = cols.4.next().flatten();
-                let justification = cols.5.next().flatten();
-                let probs = cols.6.next().flatten();
-                let meta = cols.7.next().flatten();
-                let sal = cols.8.next().flatten();
-                let outcome = match status.as_str() {
-                    "failed" => Outcome::Failed {
-                        error: error.unwrap_or_default(),
-                        attempts: attempts[i].unwrap_or(0) as u32,
-                    },
-                    "ok" => {
-                        let probabilities: BTreeMap<String, f64> = match probs {
-                            Some(p) => serde_json::from_str(&p)
-                                .map_err(|e| at(format!("probabilities_json: {e}")))?,
-                            None => BTreeMap::new(),
-                        };
-                        let metadata: BTreeMap<String, serde_json::Value> = match meta {
-                            Some(m) => serde_json::from_str(&m)
-                                .map_err(|e| at(format!("metadata_json: {e}")))?,
-                            None => BTreeMap::new(),
-                        };
-                        let saliency = match (sal, sal_w[i], sal_h[i]) {
-                            (Some(b), Some(w), Some(h)) => {
-                                let data = b.data();
-                                let (w, h) = (w as u32, h as u32);
-                                if data.len() as u64 != w as u64 * h as u64 * 4 {
-                                    return Err(at(format!(
-                                        "saliency has {} bytes, expected {w} x {h} x 4",
-                                        data.len()
-                                    )));
-                                }
-                                let values = data
-                                    .chunks_exact(4)
-                                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                                    .collect();
-                                Some(Saliency {
-                                    width: w,
-                                    height: h,
-                                    values,
-                                })
-                            }
-                            (None, None, None) => None,
-                            _ => return Err(at("incomplete saliency columns".into())),
-                        };
-                        Outcome::Ok {
-                            observation: Observation {
-                                answer,
-                                justification,
-                                confidence: confidence[i],
-                                entropy: entropy[i],
-                                probabilities,
-                                saliency,
-                                metadata,
-                            },
-                        }
-                    }
-                    s => return Err(at(format!("status `{s}`, expected ok or failed"))),
-                };
-                let rec = RunRecord {
-                    key,
-                    case_id,
-                    cell: cell[i] as u32 as usize,
-                    seed: seed[i] as u64,
-                    outcome,
-                };
-                f(rec).map_err(at)?;
-            }
-            Ok(())
-        };
-        go().map_err(named)?;
     }
-    Ok(())
+}
+
+/// The records of a table as an iterator (pull), one row group decoded at a time: for merging
+/// several tables in step (`clarity merge`).
+pub struct TableReader {
+    path: PathBuf,
+    reader: SerializedFileReader<std::fs::File>,
+    group: usize,
+    row: u64,
+    buf: std::collections::VecDeque<RunRecord>,
+}
+
+impl TableReader {
+    pub fn open(path: &Path) -> Result<TableReader, StoreError> {
+        Ok(TableReader {
+            path: path.to_path_buf(),
+            reader: open(path)?,
+            group: 0,
+            row: 0,
+            buf: Default::default(),
+        })
+    }
+
+    /// Rows in the table (from the footer).
+    pub fn rows(&self) -> u64 {
+        self.reader.metadata().file_metadata().num_rows().max(0) as u64
+    }
+
+    /// The next record without taking it.
+    pub fn peek(&mut self) -> Result<Option<&RunRecord>, StoreError> {
+        while self.buf.is_empty() && self.group < self.reader.num_row_groups() {
+            let g = self.group;
+            self.group += 1;
+            let buf = &mut self.buf;
+            read_group(&self.reader, g, &mut self.row, &mut |r| {
+                buf.push_back(r);
+                Ok(())
+            })
+            .map_err(|e| named(&self.path, e))?;
+        }
+        Ok(self.buf.front())
+    }
+
+    /// Takes the next record.
+    pub fn next_record(&mut self) -> Result<Option<RunRecord>, StoreError> {
+        self.peek()?;
+        Ok(self.buf.pop_front())
+    }
+}
+
+/// Decodes row group `g`, calling `f` on each record (`row` counts rows across groups, for
+/// error messages).
+fn read_group(
+    reader: &SerializedFileReader<std::fs::File>,
+    g: usize,
+    row: &mut u64,
+    f: &mut dyn FnMut(RunRecord) -> Result<(), String>,
+) -> Result<(), StoreError> {
+    let rg = reader.get_row_group(g)?;
+    let n = rg.metadata().num_rows().max(0) as usize;
+    let rg = rg.as_ref();
+    let strs = |i: usize, opt: bool| -> Result<Vec<Option<String>>, StoreError> {
+        let (v, d) = read_col::<ByteArrayType>(rg, i, n, opt)?;
+        let v: Vec<String> = v
+            .into_iter()
+            .map(|b| text(b, COLUMNS[i]))
+            .collect::<Result<_, _>>()?;
+        Ok(if opt {
+            spread(v, d)
+        } else {
+            v.into_iter().map(Some).collect()
+        })
+    };
+    let mut go = || -> Result<(), StoreError> {
+        let key = strs(0, false)?;
+        let case_id = strs(1, false)?;
+        let (cell, _) = read_col::<Int32Type>(rg, 2, n, false)?;
+        let (seed, _) = read_col::<Int64Type>(rg, 3, n, false)?;
+        let status = strs(4, false)?;
+        let error = strs(5, true)?;
+        let (a, d) = read_col::<Int32Type>(rg, 6, n, true)?;
+        let attempts = spread(a, d);
+        let answer = strs(7, true)?;
+        let justification = strs(8, true)?;
+        let (v, d) = read_col::<DoubleType>(rg, 9, n, true)?;
+        let confidence = spread(v, d);
+        let (v, d) = read_col::<DoubleType>(rg, 10, n, true)?;
+        let entropy = spread(v, d);
+        let probabilities = strs(11, true)?;
+        let metadata = strs(12, true)?;
+        let (v, d) = read_col::<Int32Type>(rg, 13, n, true)?;
+        let sal_w = spread(v, d);
+        let (v, d) = read_col::<Int32Type>(rg, 14, n, true)?;
+        let sal_h = spread(v, d);
+        let (v, d) = read_col::<ByteArrayType>(rg, 15, n, true)?;
+        let saliency = spread(v, d);
+        let mut cols = (
+            key.into_iter(),
+            case_id.into_iter(),
+            status.into_iter(),
+            error.into_iter(),
+            answer.into_iter(),
+            justification.into_iter(),
+            probabilities.into_iter(),
+            metadata.into_iter(),
+            saliency.into_iter(),
+        );
+        for i in 0..n {
+            *row += 1;
+            let row = *row;
+            let at = |m: String| StoreError::Record(format!("row {row}: {m}"));
+            let key = cols.0.next().flatten().unwrap_or_default();
+            let case_id = cols.1.next().flatten().unwrap_or_default();
+            let status = cols.2.next().flatten().unwrap_or_default();
+            let error = cols.3.next().flatten();
+            let answer = cols.4.next().flatten();
+            let justification = cols.5.next().flatten();
+            let probs = cols.6.next().flatten();
+            let meta = cols.7.next().flatten();
+            let sal = cols.8.next().flatten();
+            let outcome = match status.as_str() {
+                "failed" => Outcome::Failed {
+                    error: error.unwrap_or_default(),
+                    attempts: attempts[i].unwrap_or(0) as u32,
+                },
+                "ok" => {
+                    let probabilities: BTreeMap<String, f64> = match probs {
+                        Some(p) => serde_json::from_str(&p)
+                            .map_err(|e| at(format!("probabilities_json: {e}")))?,
+                        None => BTreeMap::new(),
+                    };
+                    let metadata: BTreeMap<String, serde_json::Value> = match meta {
+                        Some(m) => serde_json::from_str(&m)
+                            .map_err(|e| at(format!("metadata_json: {e}")))?,
+                        None => BTreeMap::new(),
+                    };
+                    let saliency = match (sal, sal_w[i], sal_h[i]) {
+                        (Some(b), Some(w), Some(h)) => {
+                            let data = b.data();
+                            let (w, h) = (w as u32, h as u32);
+                            if data.len() as u64 != w as u64 * h as u64 * 4 {
+                                return Err(at(format!(
+                                    "saliency has {} bytes, expected {w} x {h} x 4",
+                                    data.len()
+                                )));
+                            }
+                            let values = data
+                                .chunks_exact(4)
+                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                                .collect();
+                            Some(Saliency {
+                                width: w,
+                                height: h,
+                                values,
+                            })
+                        }
+                        (None, None, None) => None,
+                        _ => return Err(at("incomplete saliency columns".into())),
+                    };
+                    Outcome::Ok {
+                        observation: Observation {
+                            answer,
+                            justification,
+                            confidence: confidence[i],
+                            entropy: entropy[i],
+                            probabilities,
+                            saliency,
+                            metadata,
+                        },
+                    }
+                }
+                s => return Err(at(format!("status `{s}`, expected ok or failed"))),
+            };
+            let rec = RunRecord {
+                key,
+                case_id,
+                cell: cell[i] as u32 as usize,
+                seed: seed[i] as u64,
+                outcome,
+            };
+            f(rec).map_err(at)?;
+        }
+        Ok(())
+    };
+    go()
 }
 
 #[cfg(test)]

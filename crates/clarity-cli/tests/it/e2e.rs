@@ -1,7 +1,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{Sweep, assert_same_artifacts};
+use crate::util::{Sweep, assert_same_artifacts, observation_lines};
 
 /// 3 cases x (brightness {0.5, 1, 1.5} x contrast {0.5, 1}) x 2 seeds.
 const RUNS: usize = 36;
@@ -25,7 +25,7 @@ fn end_to_end_deterministic_across_jobs_and_warm_rerun_calls_nothing() {
     assert_eq!(s.calls(), RUNS);
     for f in [
         "plan.json",
-        "observations.jsonl",
+        "observations.parquet",
         "bundle.json",
         "telemetry.json",
         "metrics.json",
@@ -55,7 +55,7 @@ fn end_to_end_deterministic_across_jobs_and_warm_rerun_calls_nothing() {
     assert_eq!(v["stats"]["adapter_calls"], 0);
     assert_same_artifacts(&s.path("one"), &s.path("three"));
     // The answers depend on the perturbation: contrast cells say "yes".
-    let obs = std::fs::read_to_string(s.path("one/observations.jsonl")).unwrap();
+    let obs = observation_lines(&s.path("one"));
     assert_eq!(obs.lines().count(), RUNS);
     assert_eq!(obs.matches(r#""answer":"yes""#).count(), 18);
 
@@ -70,7 +70,7 @@ fn end_to_end_deterministic_across_jobs_and_warm_rerun_calls_nothing() {
         .clone();
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains("runs recorded (observations.jsonl): 36 ok, 0 failed"),
+        text.contains("runs recorded (observations.parquet): 36 ok, 0 failed"),
         "{text}"
     );
     assert!(text.contains("files verified"), "{text}");
@@ -119,7 +119,7 @@ fn failing_runs_are_recorded_and_exit_code_is_3() {
         .args(["run", "sweep.toml", "--no-report", "-q"])
         .assert()
         .code(3);
-    let obs = std::fs::read_to_string(s.path("out/observations.jsonl")).unwrap();
+    let obs = observation_lines(&s.path("out"));
     let failed: Vec<&str> = obs
         .lines()
         .filter(|l| l.contains(r#""status":"failed""#))
@@ -189,7 +189,7 @@ fn kill_9_then_resume_gives_identical_bytes_and_reruns_only_missing_runs() {
     child.wait().unwrap();
     // Let model processes that were in flight finish their (now orphaned) work.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!s.path("killed/observations.jsonl").exists());
+    assert!(!s.path("killed/observations.parquet").exists());
     let recorded = std::fs::read_to_string(&journal)
         .unwrap()
         .lines()
@@ -247,8 +247,9 @@ fn abort_hook_then_resume_without_cache() {
         ])
         .assert()
         .code(0);
-    let journal = std::fs::read_to_string(s.path("a/journal.jsonl")).unwrap();
-    assert_eq!(journal.lines().count(), RUNS);
+    // Sealed: the journal is gone, the table holds one record per run.
+    assert!(!s.path("a/journal.jsonl").exists());
+    assert_eq!(observation_lines(&s.path("a")).lines().count(), RUNS);
     // Runs cancelled in flight by the abort may run twice; recorded ones never do.
     assert!(s.calls() - after_abort <= RUNS - 4);
 }
@@ -283,7 +284,7 @@ fn sigint_stops_cleanly_with_130_and_resumes() {
     assert_eq!(out.status.code(), Some(130));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("interrupted;"), "{stderr}");
-    assert!(!s.path("out/observations.jsonl").exists());
+    assert!(!s.path("out/observations.parquet").exists());
     // Every journal line is a complete record.
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.ends_with('\n'));

@@ -105,8 +105,12 @@ fn a_second_run_on_a_locked_output_dir_fails_at_once_naming_the_holder() {
         .args(["run", "sweep.toml", "--no-cache", "--no-report", "-q"])
         .assert()
         .code(0);
-    let journal = std::fs::read_to_string(s.path("out/journal.jsonl")).unwrap();
-    assert_eq!(journal.lines().count(), 36);
+    assert_eq!(
+        crate::util::observation_lines(&s.path("out"))
+            .lines()
+            .count(),
+        36
+    );
 }
 
 #[test]
@@ -134,7 +138,7 @@ fn sigterm_stops_like_sigint_kills_the_model_group_and_resumes() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    assert!(!s.path("out/observations.jsonl").exists());
+    assert!(!s.path("out/observations.parquet").exists());
     // Resumable: the same command finishes, with the bytes of an uninterrupted run.
     s.write("delay.txt", "0");
     s.clarity()

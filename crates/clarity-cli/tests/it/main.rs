@@ -7,6 +7,7 @@ mod hardening;
 mod hygiene;
 mod probe;
 mod refine;
+mod shard;
 mod sweepdir;
 mod util;
 mod verdicts;

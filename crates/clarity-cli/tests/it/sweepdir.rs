@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::util::{Sweep, artifacts};
+use crate::util::{Sweep, artifacts, observation_lines};
 
 fn finished_without_analysis() -> Sweep {
     let s = Sweep::new();
@@ -282,9 +282,9 @@ fn http_get(addr: &str, path: &str) -> String {
     out
 }
 
-/// (case, cell, seed) → answer, from observations.jsonl.
+/// (case, cell, seed) → answer, from the observations.
 fn answers(dir: &Path) -> Vec<(String, u64, u64, String)> {
-    let text = std::fs::read_to_string(dir.join("observations.jsonl")).unwrap();
+    let text = observation_lines(dir);
     text.lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -418,7 +418,7 @@ timeout_s = 5
         .args(["run", "down.toml", "--no-cache", "--no-report", "-q"])
         .assert()
         .code(3);
-    let obs = std::fs::read_to_string(s.path("down/observations.jsonl")).unwrap();
+    let obs = observation_lines(&s.path("down"));
     assert_eq!(obs.lines().count(), 4);
     for line in obs.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

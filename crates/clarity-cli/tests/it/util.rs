@@ -151,3 +151,16 @@ pub fn assert_same_artifacts(a: &Path, b: &Path) {
         );
     }
 }
+
+/// The records of the finished sweep in `dir` (through the one reader of every storage format),
+/// as canonical JSON lines: the text a format-1 `observations.jsonl` held.
+pub fn observation_lines(dir: &Path) -> String {
+    let records = clarity_engine::artifacts::SweepRecords::finished(dir)
+        .unwrap_or_else(|| panic!("{}: no finished sweep", dir.display()));
+    let mut text = String::new();
+    for r in records.read_all().unwrap() {
+        text.push_str(&clarity_core::json::to_canonical_line(&r).unwrap());
+        text.push('\n');
+    }
+    text
+}

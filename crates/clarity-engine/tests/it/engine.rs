@@ -224,8 +224,19 @@ fn read(dir: &Path, f: &str) -> Vec<u8> {
     std::fs::read(dir.join(f)).unwrap()
 }
 
+/// The records of a sealed sweep's table, in plan order.
+fn records(dir: &Path) -> Vec<RunRecord> {
+    let mut v = Vec::new();
+    clarity_store::read(&dir.join("observations.parquet"), |r| {
+        v.push(r);
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
 fn artifacts_equal(a: &Path, b: &Path) {
-    for f in ["plan.json", "observations.jsonl", "bundle.json"] {
+    for f in ["plan.json", "observations.parquet", "bundle.json"] {
         assert!(read(a, f) == read(b, f), "{f} differs");
     }
 }
@@ -270,11 +281,7 @@ fn jobs_do_not_change_bytes_and_warm_cache_makes_no_calls() {
     artifacts_equal(&d1, &d3);
 
     // The answers really depend on the perturbation: darker cells answer "dark".
-    let obs = String::from_utf8(read(&d1, "observations.jsonl")).unwrap();
-    let recs: Vec<RunRecord> = obs
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let recs = records(&d1);
     let answers: std::collections::BTreeSet<_> = recs
         .iter()
         .filter_map(|r| r.observation()?.answer.clone())
@@ -302,7 +309,7 @@ fn interrupted_then_resumed_is_identical_and_runs_each_key_once() {
     o.abort_after = Some(5);
     let e = rt.block_on(run_sweep(&p, &dir, &o)).unwrap_err();
     assert!(matches!(e, EngineError::Interrupted { .. }), "{e}");
-    assert!(!dir.join("observations.jsonl").exists());
+    assert!(!dir.join("observations.parquet").exists());
     let journal = dir.join("journal.jsonl");
     let lines_before = std::fs::read_to_string(&journal).unwrap().lines().count();
     assert!(lines_before >= 5);
@@ -321,12 +328,9 @@ fn interrupted_then_resumed_is_identical_and_runs_each_key_once() {
     assert_eq!(adapter.calls() - calls_before, 24 - lines_before);
     assert_eq!(s.stats.executed, 24 - lines_before);
     artifacts_equal(&reference, &dir);
-    // Every key appears once in the journal.
-    let text = std::fs::read_to_string(&journal).unwrap();
-    let mut keys: Vec<_> = text
-        .lines()
-        .map(|l| serde_json::from_str::<RunRecord>(l).unwrap().key)
-        .collect();
+    // Sealed: the journal is gone, every key appears once in the table.
+    assert!(!journal.exists());
+    let mut keys: Vec<_> = records(&dir).into_iter().map(|r| r.key).collect();
     let n = keys.len();
     keys.sort();
     keys.dedup();
@@ -340,7 +344,9 @@ fn damaged_journal_line_in_the_middle_is_an_error() {
     let rt = rt();
     let p = prepared(BASE, Arc::new(MeanAdapter::new(0.45)));
     let dir = tmp.path().join("d");
-    rt.block_on(run_sweep(&p, &dir, &opts(1, None))).unwrap();
+    let mut o = opts(1, None);
+    o.abort_after = Some(3);
+    rt.block_on(run_sweep(&p, &dir, &o)).unwrap_err();
     let journal = dir.join("journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
     std::fs::write(&journal, format!("garbage\n{text}")).unwrap();
@@ -366,10 +372,8 @@ fn failing_runs_are_recorded_and_the_sweep_completes() {
     let s = rt.block_on(run_sweep(&p, &dir, &opts(2, None))).unwrap();
     // phantom-0001 fails everywhere except the baseline (2 seeds): 10 failures.
     assert_eq!(s.stats.failed_total, 10);
-    let text = String::from_utf8(read(&dir, "observations.jsonl")).unwrap();
-    let failed: Vec<RunRecord> = text
-        .lines()
-        .map(|l| serde_json::from_str::<RunRecord>(l).unwrap())
+    let failed: Vec<RunRecord> = records(&dir)
+        .into_iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
         .collect();
     assert_eq!(failed.len(), 10);
@@ -433,7 +437,7 @@ fn a_different_sweep_never_clobbers_an_output_dir() {
     let dir = tmp.path().join("d");
     let p = prepared(BASE, Arc::new(MeanAdapter::new(0.45)));
     rt.block_on(run_sweep(&p, &dir, &opts(1, None))).unwrap();
-    let before = read(&dir, "observations.jsonl");
+    let before = read(&dir, "observations.parquet");
     let other = prepared(
         &BASE.replace("[1.5, 0.5]", "[2]"),
         Arc::new(MeanAdapter::new(0.45)),
@@ -442,7 +446,7 @@ fn a_different_sweep_never_clobbers_an_output_dir() {
         .block_on(run_sweep(&other, &dir, &opts(1, None)))
         .unwrap_err();
     assert!(e.to_string().contains("holds a different sweep"), "{e}");
-    assert_eq!(read(&dir, "observations.jsonl"), before);
+    assert_eq!(read(&dir, "observations.parquet"), before);
 
     // A non-empty directory that is not a sweep is refused too.
     let foreign = tmp.path().join("foreign");
@@ -517,7 +521,8 @@ fn plan_json_has_the_documented_shape() {
         .iter()
         .map(|f| f["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["observations.jsonl", "plan.json"]);
+    assert_eq!(names, ["observations.parquet", "plan.json"]);
+    assert_eq!(bundle["format"], 2);
 }
 
 #[test]

@@ -94,7 +94,7 @@ fn a_poisoned_cache_entry_is_refused_and_redone() {
     // Refused and redone: one call, the others from the cache, the same bytes as the first run.
     assert_eq!(a2.calls(), 1);
     assert_eq!(out.stats.cached, runs - 1);
-    for f in ["observations.jsonl", "bundle.json"] {
+    for f in ["observations.parquet", "bundle.json"] {
         assert!(
             std::fs::read(tmp.path().join("one").join(f)).unwrap()
                 == std::fs::read(tmp.path().join("two").join(f)).unwrap(),
@@ -188,19 +188,32 @@ fn a_tampered_journal_line_is_refused_and_redone_on_resume() {
         ..Default::default()
     };
     let rt = rt();
-    let a1 = Arc::new(MeanAdapter::new(0.45));
-    rt.block_on(run_sweep(&prepared(a1.clone()), &dir, &no_cache))
+    // The honest run's table.
+    let honest = tmp.path().join("honest");
+    let a0 = Arc::new(MeanAdapter::new(0.45));
+    rt.block_on(run_sweep(&prepared(a0.clone()), &honest, &no_cache))
         .unwrap();
-    assert_eq!(a1.calls(), 4);
-    let observations = std::fs::read(dir.join("observations.jsonl")).unwrap();
-    // Run again untouched: every record verifies, nothing is redone.
+    assert_eq!(a0.calls(), 4);
+    let observations = std::fs::read(honest.join("observations.parquet")).unwrap();
+    // A sealed sweep reopened (its journal rebuilt from the table): every record verifies,
+    // nothing is redone.
     let a2 = Arc::new(MeanAdapter::new(0.45));
-    rt.block_on(run_sweep(&prepared(a2.clone()), &dir, &no_cache))
+    rt.block_on(run_sweep(&prepared(a2.clone()), &honest, &no_cache))
         .unwrap();
     assert_eq!(a2.calls(), 0);
+    // An interrupted sweep keeps its journal (some of the 4 runs).
+    let interrupted = ExecOptions {
+        abort_after: Some(1),
+        ..no_cache.clone()
+    };
+    let a1 = Arc::new(MeanAdapter::new(0.45));
+    let r = rt.block_on(run_sweep(&prepared(a1.clone()), &dir, &interrupted));
+    assert!(matches!(r, Err(EngineError::Interrupted { .. })));
     // Edit one journal line: same key, another answer, still a valid record.
     let journal = dir.join("journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
+    let recorded = text.lines().count();
+    assert!((1..4).contains(&recorded), "{recorded} lines");
     let first = text.lines().next().unwrap();
     let edited = if first.contains("\"bright\"") {
         first.replace("\"bright\"", "\"dark\"")
@@ -212,10 +225,11 @@ fn a_tampered_journal_line_is_refused_and_redone_on_resume() {
     let a3 = Arc::new(MeanAdapter::new(0.45));
     rt.block_on(run_sweep(&prepared(a3.clone()), &dir, &no_cache))
         .unwrap();
-    // Refused and redone: one call, and the artifacts are those of the honest run.
-    assert_eq!(a3.calls(), 1);
+    // Refused and redone (plus the runs the interruption left), and the artifacts are those
+    // of the honest run.
+    assert_eq!(a3.calls(), 1 + 4 - recorded);
     assert_eq!(
-        std::fs::read(dir.join("observations.jsonl")).unwrap(),
+        std::fs::read(dir.join("observations.parquet")).unwrap(),
         observations
     );
 }

@@ -5,3 +5,4 @@ mod engine;
 mod hardening;
 mod plan_props;
 mod plan_scale;
+mod shard;
