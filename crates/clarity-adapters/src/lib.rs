@@ -101,6 +101,13 @@ pub trait Adapter: Send + Sync {
     fn needs_image_file(&self) -> bool {
         false
     }
+    /// Checks, once before the first run of a sweep, that the model can be reached (a
+    /// server is up and serves the model…). The engine calls it only when runs remain to do;
+    /// an error fails the sweep before any run. Default: nothing to check.
+    async fn preflight(&self) -> Result<(), BuildError> {
+        Ok(())
+    }
+
     /// Runs one input. CPU-bound adapters should do their work inside
     /// `tokio::task::spawn_blocking` so the runtime stays responsive.
     async fn run(&self, input: RunInput) -> Result<Observation, AdapterError>;
@@ -133,6 +140,9 @@ pub enum AdapterConfig {
 pub enum BuildError {
     #[error("adapter {adapter}: {message}")]
     Invalid { adapter: String, message: String },
+    /// The pre-flight check failed: the model cannot be reached or is not served.
+    #[error("adapter {adapter}: {message}")]
+    Unavailable { adapter: String, message: String },
 }
 
 impl AdapterConfig {

@@ -209,6 +209,10 @@ async fn execute_inner(
         ..Default::default()
     };
 
+    // One check before the first run (a dead endpoint fails the sweep once, not each run).
+    if !todo.is_empty() {
+        adapter.preflight().await?;
+    }
     let cpu = Arc::new(Semaphore::new(jobs));
     let (calls, in_flight) = match adapter.workload() {
         Workload::Cpu => (cpu.clone(), jobs),

@@ -7,3 +7,4 @@ mod common;
 mod config;
 mod faults;
 mod serve_model;
+mod vllm;

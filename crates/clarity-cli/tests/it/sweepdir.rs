@@ -378,7 +378,8 @@ bootstrap_iterations = 20
 #[test]
 fn unreachable_openai_server_fails_runs_not_the_sweep() {
     // A port nothing listens on: every run fails with a connection error, is recorded with it,
-    // and the sweep completes (exit 3) with the analysis written.
+    // and the sweep completes (exit 3) with the analysis written. (`preflight = false`: with
+    // the check on, the sweep fails once before any run.)
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -407,6 +408,7 @@ attempts = 1
 kind = "openai"
 model = "m"
 base_url = "http://127.0.0.1:{port}"
+preflight = false
 max_retries = 1
 backoff_base_ms = 1
 backoff_max_ms = 2
@@ -433,6 +435,58 @@ timeout_s = 5
         serde_json::from_str(&std::fs::read_to_string(s.path("down/metrics.json")).unwrap())
             .unwrap();
     assert_eq!(m["runs"]["failed"], 4, "{m}");
+}
+
+#[test]
+fn unreachable_openai_server_fails_the_sweep_once_in_preflight() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = Sweep::new();
+    s.write(
+        "down.toml",
+        &format!(
+            r#"prompt = "Is there a nodule?"
+seeds = [0]
+output = "down"
+[cohort]
+kind = "builtin"
+n = 2
+size = 64
+[normalization]
+mode = "exact"
+[axes]
+"gaussian_blur.sigma" = [2]
+[adapter]
+kind = "openai"
+model = "m"
+base_url = "http://127.0.0.1:{port}"
+max_retries = 1
+backoff_base_ms = 1
+backoff_max_ms = 2
+timeout_s = 5
+"#
+        ),
+    );
+    let out = s
+        .clarity()
+        .args(["run", "down.toml", "--no-cache", "--no-report", "-q"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "pre-flight check of model \"m\" at http://127.0.0.1:{port} failed"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("preflight = false"), "{stderr}");
+    // No run was attempted.
+    let journal = std::fs::read_to_string(s.path("down/journal.jsonl")).unwrap_or_default();
+    assert_eq!(journal.lines().count(), 0, "{journal}");
 }
 
 fn clarity_serve_model_name() -> &'static str {
