@@ -1,6 +1,8 @@
 //! The JPEG round-trip variants weighed for the `jpeg` kernel (issue 17), quality 50 on the
 //! 512² gray and RGB inputs of `kernels.rs`: the `image` crate's encoder or `jpeg-encoder`
-//! (AVX2, 4:2:0 box-averaged chroma as libjpeg), decoded through `image` or `zune-jpeg` directly.
+//! (AVX2, 4:2:0 box-averaged chroma as libjpeg), decoded through `image` or `zune-jpeg` directly;
+//! `roundtrip/kernel` is the `jpeg` kernel as registered (jpeg-encoder with gray rows handed over
+//! whole, zune-jpeg).
 //!
 //! `cargo bench -p clarity-perturb --bench jpeg_variants -- --warm-up-time 1 --measurement-time 3`
 
@@ -105,6 +107,32 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function("roundtrip/jpeg-encoder+zune", |x| {
             x.iter(|| dec_zune(&enc_je(&img, 512, 512, nc), nc))
+        });
+        let kernel = clarity_perturb::registry()
+            .iter()
+            .find(|k| k.name() == "jpeg")
+            .expect("jpeg kernel");
+        let params = kernel
+            .resolve(
+                &[(
+                    "quality".to_string(),
+                    clarity_perturb::ParamValue::Num(50.0),
+                )]
+                .into_iter()
+                .collect(),
+            )
+            .expect("params");
+        let ch = if nc == 1 {
+            clarity_image::Channels::Gray
+        } else {
+            clarity_image::Channels::Rgb
+        };
+        let image = clarity_image::Image::from_u8(512, 512, ch, img.clone()).expect("size");
+        g.bench_function("roundtrip/kernel", |x| {
+            x.iter(|| {
+                let mut rng = clarity_perturb::rng_from_seed([0; 32]);
+                kernel.apply(&image, &params, &mut rng).expect("jpeg")
+            })
         });
         g.finish();
     }
