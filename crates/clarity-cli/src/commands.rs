@@ -511,6 +511,5 @@ fn cmd_inspect(args: InspectArgs, out: &Out) -> anyhow::Result<u8> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    let d = sha2::Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }

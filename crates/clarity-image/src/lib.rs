@@ -16,8 +16,10 @@
 //! written in the record. DICOM goes stored value → modality units (rescale slope/intercept)
 //! → VOI window ([`WindowChoice`]: the file's tags, a [`WindowPreset`] or explicit) → 16-bit
 //! grey, MONOCHROME1 inverted; the record holds the formula. Encoding: [`encode_png`] /
-//! [`write_png`] write lossless, byte-deterministic PNG.
+//! [`write_png`] write lossless, byte-deterministic PNG. [`colormap`] holds the viridis map of
+//! every overlay, thumbnail and plot.
 
+pub mod colormap;
 mod decode;
 mod dicom;
 mod encode;

@@ -4,6 +4,7 @@
 //! distinction needs no hue), each with its id. Small images are enlarged by an integer factor
 //! (nearest neighbour) so outlines and ids stay legible.
 
+use clarity_image::colormap::viridis;
 use clarity_image::{Channels, Image};
 
 use crate::regions::{Region, RegionKind};
@@ -16,36 +17,6 @@ pub const MIN_SIDE: u32 = 256;
 
 /// Describes the rendering for `probe.json`.
 pub const DESCRIPTION: &str = "gray image; viridis heatmap with alpha = 0.65 × saliency; evidence regions outlined solid white, controls dashed white, ids in white on a black shadow; enlarged by an integer factor (nearest neighbour) to at least 256 px";
-
-/// Viridis at 11 stops (matplotlib), linearly interpolated.
-const VIRIDIS: [(u8, u8, u8); 11] = [
-    (0x44, 0x01, 0x54),
-    (0x48, 0x28, 0x78),
-    (0x3e, 0x4a, 0x89),
-    (0x31, 0x68, 0x8e),
-    (0x26, 0x82, 0x8e),
-    (0x1f, 0x9e, 0x89),
-    (0x35, 0xb7, 0x79),
-    (0x6d, 0xcd, 0x59),
-    (0xb4, 0xde, 0x2c),
-    (0xfd, 0xe7, 0x25),
-    (0xfd, 0xe7, 0x25),
-];
-
-fn viridis(t: f64) -> [f64; 3] {
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    // 10 intervals over the first 10 stops; the 11th pads the top.
-    let pos = t * 9.0;
-    let i = (pos.floor() as usize).min(8);
-    let f = pos - i as f64;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
-    let mix = |x: u8, y: u8| x as f64 + (y as f64 - x as f64) * f;
-    [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
-}
 
 /// 3×5 glyphs for region ids (rows top to bottom, 3 bits each, MSB left).
 fn glyph(c: char) -> Option<[u8; 5]> {

@@ -235,7 +235,9 @@ pub fn load(dir: &Path, opts: &LoadOptions<'_>) -> Result<ReportData, ReportErro
     };
     let bundle_path = dir.join("bundle.json");
     let bundle_hash = if bundle_path.exists() {
-        Some(hex(&sha2::Sha256::digest(fs_err::read(&bundle_path)?)))
+        Some(hex::encode(sha2::Sha256::digest(fs_err::read(
+            &bundle_path,
+        )?)))
     } else {
         None
     };
@@ -863,10 +865,6 @@ fn r2l_baseline(metrics: &Value) -> Option<Vec<(String, String)>> {
             Some((name, value))
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The rank of cliff `e` in `cliffs.json`'s `ranking` (matched by metric, axis name and

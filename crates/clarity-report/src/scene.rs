@@ -36,34 +36,11 @@ pub mod okabe_ito {
     pub const PURPLE: Rgb = Rgb(0xCC, 0x79, 0xA7);
 }
 
-/// Viridis at 11 evenly spaced stops (matplotlib's table), linearly interpolated.
-const VIRIDIS: [(u8, u8, u8); 11] = [
-    (0x44, 0x01, 0x54),
-    (0x48, 0x24, 0x75),
-    (0x41, 0x44, 0x87),
-    (0x35, 0x5f, 0x8d),
-    (0x2a, 0x78, 0x8e),
-    (0x21, 0x91, 0x8c),
-    (0x22, 0xa8, 0x84),
-    (0x44, 0xbf, 0x70),
-    (0x7a, 0xd1, 0x51),
-    (0xbd, 0xdf, 0x26),
-    (0xfd, 0xe7, 0x25),
-];
-
-/// Viridis colour of `t` in `[0, 1]` (clamped).
+/// Viridis colour of `t` in `[0, 1]` (clamped), rounded to 8 bits: the one map of
+/// [`clarity_image::colormap`], shared with the probe's overlays.
 pub fn viridis(t: f64) -> Rgb {
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let pos = t * 10.0;
-    let i = (pos.floor() as usize).min(9);
-    let f = pos - i as f64;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
-    let mix = |x: u8, y: u8| (x as f64 + (y as f64 - x as f64) * f).round() as u8;
-    Rgb(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    let [r, g, b] = clarity_image::colormap::viridis8(t);
+    Rgb(r, g, b)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

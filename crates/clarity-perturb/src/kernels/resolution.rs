@@ -378,36 +378,91 @@ fn to8(s: u16) -> u8 {
     ((s as u32 * 255 + 32767) / 65535) as u8
 }
 
-/// Encodes 8-bit samples as baseline JPEG (4:2:0 for RGB, as libjpeg's default) with the `image`
-/// crate's encoder and decodes them back.
-fn jpeg_roundtrip(
+/// A gray image for `jpeg-encoder`, handing over whole rows (its own gray buffer pushes one
+/// sample at a time, a sixth of the encoding time at 512²). Same samples, same bytes.
+struct GrayRows<'a> {
+    data: &'a [u8],
+    w: u16,
+    h: u16,
+}
+
+impl jpeg_encoder::ImageBuffer for GrayRows<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Luma
+    }
+    fn width(&self) -> u16 {
+        self.w
+    }
+    fn height(&self) -> u16 {
+        self.h
+    }
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let w = usize::from(self.w);
+        let start = usize::from(y) * w;
+        buffers[0].extend_from_slice(&self.data[start..start + w]);
+    }
+}
+
+/// Encodes 8-bit samples as baseline JPEG the way libjpeg does by default (IJG tables scaled by
+/// quality, standard Huffman tables, integer DCT, RGB as YCbCr with 4:2:0 box-averaged chroma at
+/// every quality) with `jpeg-encoder`, and decodes them with `zune-jpeg` (the decoder `image`
+/// uses). Both crates pick AVX2 at run time; their SIMD paths are ports of libjpeg-turbo's
+/// (encoder) and zune's own, tested against their scalar paths, so the bytes do not depend on
+/// the CPU. Variants measured in docs/performance.md (JPEG).
+pub(crate) fn jpeg_roundtrip(
     data: &[u8],
     w: u32,
     h: u32,
     channels: Channels,
     quality: u8,
 ) -> Result<Vec<u8>, PerturbError> {
-    use image::ImageEncoder;
-    let color = match channels {
-        Channels::Gray => image::ExtendedColorType::L8,
-        Channels::Rgb => image::ExtendedColorType::Rgb8,
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    let (w16, h16) = (w as u16, h as u16);
+    let mut buf = Vec::with_capacity(data.len() / 4 + 1024);
+    let mut enc = jpeg_encoder::Encoder::new(&mut buf, quality);
+    // Chroma only (gray is one full-resolution component whatever this says).
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    enc.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    let (encoded, colorspace) = match channels {
+        Channels::Gray => {
+            let rows = GrayRows {
+                data,
+                w: w16,
+                h: h16,
+            };
+            (enc.encode_image(rows), ColorSpace::Luma)
+        }
+        Channels::Rgb => (
+            enc.encode(data, w16, h16, jpeg_encoder::ColorType::Rgb),
+            ColorSpace::RGB,
+        ),
     };
-    let mut buf = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality)
-        .write_image(data, w, h, color)
-        .map_err(|e| unsupported("jpeg", format!("encoding failed: {e}")))?;
-    let decoded = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
-        .map_err(|e| unsupported("jpeg", format!("decoding failed: {e}")))?;
-    Ok(match channels {
-        Channels::Gray => decoded.into_luma8().into_raw(),
-        Channels::Rgb => decoded.into_rgb8().into_raw(),
-    })
+    encoded.map_err(|e| unsupported("jpeg", format!("encoding failed: {e}")))?;
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(colorspace)
+        .set_strict_mode(false)
+        .set_max_width(usize::from(w16))
+        .set_max_height(usize::from(h16));
+    let decoded = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&buf), options)
+        .decode()
+        .map_err(|e| unsupported("jpeg", format!("decoding failed: {e:?}")))?;
+    if decoded.len() != data.len() {
+        return Err(unsupported(
+            "jpeg",
+            format!(
+                "decoding gave {} samples, expected {}",
+                decoded.len(),
+                data.len()
+            ),
+        ));
+    }
+    Ok(decoded)
 }
 
 impl Perturbation for Jpeg {
     meta!(
         "jpeg",
-        1,
+        2,
         Resolution,
         random = false,
         "JPEG encode/decode at a quality: lossy compression in teleradiology, screenshots, web/PACS exports (16-bit: the 8-bit error is added back at 16-bit scale)",

@@ -11,10 +11,7 @@ fn path() -> PathBuf {
 }
 
 pub fn check(name: &str, bytes: &[u8]) {
-    let hash: String = sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex::encode(sha2::Sha256::digest(bytes));
     let text = std::fs::read_to_string(path()).unwrap_or_default();
     let mut map: BTreeMap<String, String> = text
         .lines()

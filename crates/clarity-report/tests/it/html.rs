@@ -74,10 +74,6 @@ fn deterministic_bytes_and_golden_hash() {
     crate::golden::check("report.html", first.as_bytes());
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[test]
 fn every_section_with_the_right_numbers() {
     let (_dir, html) = generate(true);
@@ -256,7 +252,7 @@ fn every_section_with_the_right_numbers() {
     assert!(prov.contains("0123456789abcdef0123456789abcdef"));
     assert!(prov.contains("clarity 0.1.0"));
     // SHA-256 of the fixture's bundle.json bytes.
-    let bundle = hex(&sha2::Sha256::digest(b"{\"files\": {}}\n"));
+    let bundle = hex::encode(sha2::Sha256::digest(b"{\"files\": {}}\n"));
     assert!(prov.contains(&bundle), "{prov}");
 }
 

@@ -1,0 +1,141 @@
+//! Sample types (`u8`, `u16`), rebuilding an image around new samples, and buffer geometry.
+
+use clarity_image::{Image, Samples};
+
+/// A sample type: `u8` or `u16`.
+pub(crate) trait Sample: Copy + Default + PartialEq + Send + Sync + 'static {
+    const MAX: u32;
+    fn to_u32(self) -> u32;
+    fn to_f32(self) -> f32;
+    /// Rounds half up and clamps to `[0, MAX]`. NaN maps to 0.
+    fn from_f32(v: f32) -> Self;
+    /// Clamps to `[0, MAX]`.
+    fn from_i64(v: i64) -> Self;
+    /// Truncates a value already in `[0, MAX]`.
+    fn from_u32_trunc(v: u32) -> Self;
+    /// [`Sample::from_f32`] for loops inside [`vectorized`]: the same values without a float to
+    /// int `as` (its saturation blocks vectorisation): the clamped, floored value is read off the
+    /// mantissa bits of `y + 2^23`.
+    #[inline(always)]
+    fn from_f32_simd(v: f32) -> Self {
+        // Not `clamp`: it keeps NaN, which must become 0.
+        #[allow(clippy::manual_clamp)]
+        let y = (v + 0.5).max(0.0).min(Self::MAX as f32).floor();
+        Self::from_u32_trunc((y + 8_388_608.0).to_bits() - 0x4B00_0000)
+    }
+}
+
+impl Sample for u8 {
+    const MAX: u32 = 255;
+    #[inline(always)]
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        // +0.5 then truncation rounds half up; clamping first (NaN stays NaN, which `as` maps
+        // to 0) gives the same values as a saturating `as u8` but vectorises.
+        (v + 0.5).clamp(0.0, 255.0) as i32 as u8
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v.clamp(0, 255) as u8
+    }
+    #[inline(always)]
+    fn from_u32_trunc(v: u32) -> Self {
+        v as u8
+    }
+}
+
+impl Sample for u16 {
+    const MAX: u32 = 65535;
+    #[inline(always)]
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        (v + 0.5).clamp(0.0, 65535.0) as i32 as u16
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v.clamp(0, 65535) as u16
+    }
+    #[inline(always)]
+    fn from_u32_trunc(v: u32) -> Self {
+        v as u16
+    }
+}
+
+/// Rebuilds an image with the same layout from a new sample buffer.
+pub(crate) fn same_layout(image: &Image, samples: Samples) -> Image {
+    Image::new(image.width(), image.height(), image.channels(), samples)
+        .expect("kernel output keeps the input layout")
+}
+
+/// Applies a generic per-depth function to the samples and rebuilds the image.
+macro_rules! map_samples {
+    ($image:expr, |$v:ident| $body:expr) => {{
+        let img: &clarity_image::Image = $image;
+        let samples = match img.samples() {
+            clarity_image::Samples::U8($v) => clarity_image::Samples::U8($body),
+            clarity_image::Samples::U16($v) => clarity_image::Samples::U16($body),
+        };
+        $crate::kernels::common::same_layout(img, samples)
+    }};
+}
+pub(crate) use map_samples;
+
+/// Geometry of an interleaved sample buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dims {
+    pub w: usize,
+    pub h: usize,
+    pub c: usize,
+}
+
+impl Dims {
+    pub fn of(image: &Image) -> Self {
+        Dims {
+            w: image.width() as usize,
+            h: image.height() as usize,
+            c: image.channels().count(),
+        }
+    }
+    pub fn row_len(self) -> usize {
+        self.w * self.c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simd_and_scalar_conversions_round_the_same_way() {
+        // NaN and out-of-range values round the same way on both paths.
+        let odd = [
+            f32::NAN,
+            -3.0,
+            0.49,
+            0.5,
+            254.5,
+            255.49,
+            300.0,
+            65534.5,
+            1e9,
+        ];
+        for x in odd {
+            assert_eq!(u8::from_f32_simd(x), u8::from_f32(x), "{x}");
+            assert_eq!(u16::from_f32_simd(x), u16::from_f32(x), "{x}");
+        }
+    }
+}
