@@ -19,6 +19,7 @@ mod api;
 pub mod compare;
 mod console;
 mod console_pages;
+mod console_probe;
 mod error;
 mod jobs;
 mod paths;
@@ -38,7 +39,7 @@ use axum::routing::{MethodRouter, get, post};
 use subtle::ConstantTimeEq;
 
 pub use error::ApiError;
-pub use jobs::{LaunchRequest, Launcher};
+pub use jobs::{LaunchKind, LaunchRequest, Launcher};
 pub use paths::{encode_id, resolve_under};
 
 /// Largest request body accepted (bytes): the API takes small JSON documents only.
@@ -117,6 +118,7 @@ fn routes() -> Routes {
         .page("/sweeps/{id}", get(console_pages::sweep))
         .page("/sweeps/{id}/runs", get(console_pages::runs))
         .page("/sweeps/{id}/run", get(console_pages::run))
+        .page("/sweeps/{id}/probe", get(console_probe::probe))
         .page("/launch", get(console_pages::launch))
         .page("/jobs/{job}", get(console_pages::job))
         .page("/compare", get(console_pages::compare))

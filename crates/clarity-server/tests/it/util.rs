@@ -116,6 +116,15 @@ impl Resp {
         let m = self.json()["error"].as_str().unwrap().to_string();
         assert!(m.contains(needle), "error `{m}` lacks `{needle}`");
     }
+    /// Asserts a console error page with this status whose message contains `needle`.
+    pub fn assert_error_page(&self, status: StatusCode, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let t = self.text();
+        assert!(
+            t.contains(r#"id="error""#) && t.contains(needle),
+            "page lacks `{needle}`: {t}"
+        );
+    }
 }
 
 pub async fn send(app: &Router, req: Request<Body>) -> Resp {
