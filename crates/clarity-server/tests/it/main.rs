@@ -8,3 +8,4 @@ mod jobs;
 mod probe;
 mod security;
 mod util;
+mod window;

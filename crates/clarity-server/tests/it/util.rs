@@ -44,8 +44,13 @@ cliff_threshold = 0.8
 
 /// Writes `name.toml` under `root` and runs + analyses it through the engine and analysis.
 pub fn run_sweep(root: &Path, name: &str, output: &str, phantom_seed: u64) -> PathBuf {
+    run_config(root, name, &config(output, phantom_seed))
+}
+
+/// Writes `text` to `name.toml` under `root` and runs + analyses it; returns the sweep's dir.
+pub fn run_config(root: &Path, name: &str, text: &str) -> PathBuf {
     let cfg = root.join(format!("{name}.toml"));
-    std::fs::write(&cfg, config(output, phantom_seed)).unwrap();
+    std::fs::write(&cfg, text).unwrap();
     let config = clarity_engine::load_config(&cfg).unwrap();
     let dir = clarity_engine::output_dir(&config, None).unwrap();
     let prepared = clarity_engine::prepare(config).unwrap();
