@@ -7,7 +7,10 @@
 //!   ([`clarity_analysis::io::load_dir`], [`clarity_report::load::load`]); curves and heatmaps are
 //!   the report's own SVG scenes ([`clarity_report::doc::build`]).
 //! - Sweeps started from the console run through a [`Launcher`] supplied by the binary: the CLI
-//!   passes the very function behind `clarity run`, so artifacts, lock and resume are the same.
+//!   passes the very functions behind `clarity run` and `clarity probe` ([`LaunchKind`]), so
+//!   artifacts, lock and resume are the same; resuming a sweep is running its config again.
+//! - The counterfactual console (`/sweeps/{id}/probe`) reads the sweep's `probe.json` and
+//!   serves its `overlays/` through the artifact route.
 //!
 //! Security (SPEC §8): loopback by default; off loopback a bearer token is required (compared
 //! in constant time); on loopback without a token, requests must name a loopback `Host` (no DNS
