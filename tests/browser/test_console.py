@@ -7,12 +7,15 @@ Run by tests/browser/run.sh (which installs Chromium, chromedriver and Selenium)
         [--chromium /usr/bin/chromium] [--chromedriver /usr/bin/chromedriver] \
         [--screenshots docs/img]
 
-It writes two tiny sweeps with `clarity run` into a temporary root (4 builtin phantoms, 64 px,
-blur x noise, one seed: 24 runs each), starts `clarity serve --root ROOT --addr 127.0.0.1:0`,
-reads the URL it prints, and walks the console like a user: the sweep list, a sweep page
-(headline, curves), the case browser (filter to flipped runs, open one: both images, both
-answers, changed words highlighted), the compare view, launching a sweep and watching its
-progress reach 100% over server-sent events, and cancelling a longer one.
+It writes three tiny sweeps with `clarity run` into a temporary root (4 builtin phantoms, 64 px,
+blur x noise, one seed: 24 runs each; the third with a two-fill `[probe]`), starts `clarity
+serve --root ROOT --addr 127.0.0.1:0`, reads the URL it prints, and walks the console like a
+user: the sweep list, a sweep page (headline, curves), the case browser (filter to flipped runs,
+open one: both images, both answers, changed words highlighted), the compare view, the
+counterfactual console (verdicts per fill, layer toggles, opacity, the region table, another
+case), running a probe from a sweep page to the end, launching a sweep and watching its
+progress reach 100% over server-sent events, and cancelling a longer one (which then offers
+Resume).
 
 Prints one line per test and closes with `N passed, N failed`; exits 1 if any failed.
 """
@@ -61,10 +64,17 @@ cliff_threshold = 0.8
 """
 
 
-def write_config(root, name, output, phantom_seed=0, n=4, seeds="[0]"):
+# A cheap probe (two fills) for the probed sweep: `clarity run` runs it after the sweep.
+PROBE = """
+[probe]
+fills = ["constant", "mean"]
+"""
+
+
+def write_config(root, name, output, phantom_seed=0, n=4, seeds="[0]", extra=""):
     path = os.path.join(root, name)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(CONFIG.format(output=output, phantom_seed=phantom_seed, n=n, seeds=seeds))
+        f.write(CONFIG.format(output=output, phantom_seed=phantom_seed, n=n, seeds=seeds) + extra)
     return path
 
 
@@ -157,7 +167,7 @@ def test_sweep_list(c):
     c.get("/")
     links = c.find_all("#sweeps a.sweep")
     names = sorted(a.text for a in links)
-    assert names == ["a", "b"], f"sweep list shows {names}"
+    assert names == ["a", "b", "p"], f"sweep list shows {names}"
     c.screenshot("sweeps")
 
 
@@ -225,6 +235,62 @@ def test_compare_two_sweeps(c):
     c.screenshot("compare")
 
 
+def test_probe_page_layers_and_region_table(c):
+    c.get("/sweeps/out%2Fp")
+    c.find("#probe-link").click()
+    c.wait(lambda: c.find_all("#probe-verdicts tbody tr"), what="the verdict table")
+    fills = [r.get_attribute("data-fill") for r in c.find_all("#probe-verdicts tbody tr")]
+    assert fills == ["constant", "mean", "all_fills"], fills
+    c.wait(lambda: image_loaded(c, "#probe-heatmap") and image_loaded(c, "#probe-plain"),
+           what="the overlay and the image under it")
+    regions = c.find_all("#probe-regions tbody tr.region")
+    assert regions, "no region table"
+    assert c.find_all("#probe-regions tr.region.evidence"), "no evidence region row"
+    controls = c.find_all("#probe-outlines g.outline.control")
+    evidence = c.find_all("#probe-outlines g.outline.evidence")
+    assert evidence, "no evidence outline"
+    c.screenshot("probe")
+    # Toggles: control outlines, evidence outlines, the heatmap; the opacity slider.
+    shown = lambda els: [e.is_displayed() for e in els]
+    c.find("#t-controls").click()
+    assert not any(shown(controls)), "control outlines still shown"
+    assert all(shown(evidence)), "evidence outlines hidden with the controls"
+    c.find("#t-outlines").click()
+    assert not any(shown(evidence)), "evidence outlines still shown"
+    c.find("#t-heatmap").click()
+    assert not c.find("#probe-heatmap").is_displayed(), "heatmap still shown"
+    c.find("#t-heatmap").click()
+    c.driver.execute_script(
+        "var s = document.getElementById('t-opacity'); s.value = 40;"
+        "s.dispatchEvent(new Event('input'));")
+    op = c.driver.execute_script("return document.getElementById('probe-heatmap').style.opacity")
+    assert float(op) == 0.4, f"opacity {op}"
+    assert c.find("#opacity-value").text == "40"
+    # Pick another case: its own regions.
+    first = c.find("#case-title").text
+    other = next(a for a in c.find_all("#probe-cases a.pick") if a.text != first)
+    want = other.text
+    other.click()
+    c.wait(lambda: c.find("#case-title").text == want, what="the other case")
+    assert c.find_all("#probe-regions tbody tr.region")
+
+
+def test_run_probe_from_the_sweep_page(c):
+    c.get("/sweeps/out%2Fb")
+    assert not c.find_all("#probe-link"), "sweep b has no probe yet"
+    c.find("#run-probe").click()
+    c.wait(lambda: "/jobs/" in c.driver.current_url, what="the job page")
+    assert c.find("#kind").text == "probe"
+    c.wait(lambda: c.find("#status").text != "running", timeout=60, what="the probe to end")
+    assert c.find("#status").text == "finished", c.find("#job-error").text
+    assert int(c.find("#done").text) > 0, "no probe runs counted"
+    link = c.find("#probe-result")
+    c.wait(link.is_displayed, what="the link to the probe page")
+    link.click()
+    c.wait(lambda: c.find_all("#probe-verdicts tbody tr"), what="the new probe's verdicts")
+    assert c.find_all("#probe-regions tbody tr.region")
+
+
 def test_launch_and_watch_progress_to_100(c):
     c.get("/launch")
     c.screenshot("launch")
@@ -282,6 +348,10 @@ def test_launch_a_long_sweep_and_cancel_it(c):
     done, planned = int(c.find("#done").text), int(c.find("#planned").text)
     assert status == "cancelled", f"status {status} ({done}/{planned}), error {c.find('#job-error').text!r}"
     assert 0 < done < planned, f"{done} / {planned}"
+    # The interrupted sweep offers Resume on its page.
+    c.find("#sweep-link").click()
+    c.wait(lambda: c.find_all("#title"), what="the cancelled sweep's page")
+    assert c.find("#resume").is_displayed(), "no Resume button on an incomplete sweep"
 
 
 TESTS = [
@@ -290,6 +360,8 @@ TESTS = [
     test_case_browser_filter_and_open_a_flipped_run,
     test_flip_count_link_opens_those_runs,
     test_compare_two_sweeps,
+    test_probe_page_layers_and_region_table,
+    test_run_probe_from_the_sweep_page,
     test_launch_and_watch_progress_to_100,
     test_posted_config_outside_the_root_is_refused,
     test_posted_config_runs_to_100,
@@ -308,8 +380,9 @@ def main():
     args.clarity = os.path.abspath(args.clarity)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="clarity-browser-") as root:
-        for name, out, seed in (("a.toml", "out/a", 0), ("b.toml", "out/b", 7)):
-            write_config(root, name, out, seed)
+        for name, out, seed, extra in (("a.toml", "out/a", 0, ""), ("b.toml", "out/b", 7, ""),
+                                       ("p.toml", "out/p", 1, PROBE)):
+            write_config(root, name, out, seed, extra=extra)
             subprocess.run([args.clarity, "--quiet", "run", name], cwd=root, check=True)
         write_config(root, "launch.toml", "out/launched", 3)
         # Long enough to cancel: 32 phantoms x 6 cells x 8 seeds = 1536 runs.

@@ -53,7 +53,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => block_on(cmd_run(args, &out, None)),
         Command::Merge(args) => crate::merge::cmd_merge(args, &out),
         Command::Plan(args) => cmd_plan(args, &out),
-        Command::Probe(args) => block_on(crate::probe::cmd_probe(args, &out)),
+        Command::Probe(args) => block_on(crate::probe::cmd_probe(args, &out, None)),
         Command::Inspect(args) => cmd_inspect(args, &out),
         Command::Analyze(args) => crate::sweepdir::cmd_analyze(args, &out),
         Command::Report(args) => crate::sweepdir::cmd_report(args, &out),

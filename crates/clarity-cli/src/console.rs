@@ -5,28 +5,40 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use clarity_server::{LaunchRequest, Launcher, ServerConfig};
+use clarity_server::{LaunchKind, LaunchRequest, Launcher, ServerConfig};
 use serde_json::json;
 
 use crate::args::{CompareArgs, ServeArgs};
 use crate::commands::UsageError;
 use crate::{Cli, Command, EXIT_INTERRUPTED, EXIT_OK, Out};
 
-/// Sweeps started from the console run through `clarity run CONFIG` itself: the arguments are
-/// parsed by the same parser and handed to the same function, on this thread's own runtime.
+/// Sweeps and probes started from the console run through `clarity run CONFIG` and `clarity
+/// probe CONFIG` themselves: the arguments are parsed by the same parser and handed to the same
+/// functions, on this thread's own runtime.
 pub fn launcher() -> Launcher {
     Arc::new(|req: LaunchRequest| {
         let config = req.config.to_string_lossy().into_owned();
-        let cli = Cli::try_parse_from(["clarity", "--quiet", "run", config.as_str()])
-            .map_err(|e| e.to_string())?;
-        let Command::Run(args) = cli.command else {
-            return Err("internal: `run` did not parse as a run".into());
+        let sub = match req.kind {
+            LaunchKind::Run => "run",
+            LaunchKind::Probe => "probe",
         };
+        let cli = Cli::try_parse_from(["clarity", "--quiet", sub, config.as_str()])
+            .map_err(|e| e.to_string())?;
         let out = Out {
             quiet: true,
             json: false,
         };
-        match crate::commands::block_on(crate::commands::cmd_run(args, &out, Some(req.interrupt))) {
+        let interrupt = Some(req.interrupt);
+        let r = match cli.command {
+            Command::Run(args) => {
+                crate::commands::block_on(crate::commands::cmd_run(args, &out, interrupt))
+            }
+            Command::Probe(args) => {
+                crate::commands::block_on(crate::probe::cmd_probe(args, &out, interrupt))
+            }
+            _ => return Err(format!("internal: `{sub}` did not parse as itself")),
+        };
+        match r {
             Ok(code) => Ok(code),
             Err(e) if crate::exit_code(&e) == EXIT_INTERRUPTED => Ok(EXIT_INTERRUPTED),
             Err(e) => Err(format!("{e:#}")),

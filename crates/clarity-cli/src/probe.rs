@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use clarity_engine::artifacts::{OBSERVATIONS_FILE, prepare_output_dir, write_bundle, write_plan};
+use clarity_engine::artifacts::{has_observations, prepare_output_dir, write_bundle, write_plan};
 use clarity_engine::{ExecOptions, default_jobs, load_config, output_dir, prepare};
 use serde_json::json;
 
@@ -15,7 +15,12 @@ use crate::{EXIT_OK, Out};
 /// Writes `plan.json` (so the directory is a sweep directory a later `clarity run` resumes),
 /// runs the probe into `probe.json` and `overlays/`, re-seals `bundle.json`; when the sweep's
 /// observations are already there, the analysis and report are redone so the report shows it.
-pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> {
+/// `interrupt` (the console's cancel button) stops it like Ctrl-C does.
+pub(crate) async fn cmd_probe(
+    args: ProbeArgs,
+    out: &Out,
+    interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
+) -> anyhow::Result<u8> {
     let mut config = load_config(&args.config)?;
     args.limits.apply(&mut config.limits);
     let dir = output_dir(&config, args.output.as_deref())?;
@@ -35,7 +40,8 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     let prepared = prepare(config)?;
     let _lock = prepare_output_dir(&dir, &prepared.plan)?;
     write_plan(&dir, &prepared.plan)?;
-    let (interrupt, signal) = crate::signals::spawn_interrupt_listener();
+    let (interrupt, signal) =
+        crate::signals::spawn_interrupt_listener_for(interrupt.unwrap_or_default());
     let opts = ExecOptions {
         jobs,
         fail_fast: false,
@@ -50,7 +56,7 @@ pub(crate) async fn cmd_probe(args: ProbeArgs, out: &Out) -> anyhow::Result<u8> 
     let result = clarity_probe::run_probe(&prepared, &settings, &dir, &opts).await;
     signal.abort();
     let p = result?;
-    let report = if dir.join(OBSERVATIONS_FILE).is_file() {
+    let report = if has_observations(&dir) {
         crate::finish::analyze_and_report(&dir, &prepared, true, &[])?.report
     } else {
         write_bundle(&dir).with_context(|| format!("sealing {}", dir.display()))?;

@@ -58,14 +58,8 @@ pub(crate) async fn wait_for_interrupt() {
     }
 }
 
-/// Spawns the listener: the returned `Notify` is notified at the first SIGINT or SIGTERM (abort
-/// the handle when done).
-pub(crate) fn spawn_interrupt_listener() -> (Arc<Notify>, JoinHandle<()>) {
-    spawn_interrupt_listener_for(Arc::new(Notify::new()))
-}
-
-/// As [`spawn_interrupt_listener`], notifying `interrupt` (which a caller such as the console
-/// may also notify to cancel).
+/// Spawns the listener: `interrupt` (returned) is notified at the first SIGINT or SIGTERM
+/// (abort the handle when done); a caller such as the console may also notify it to cancel.
 pub(crate) fn spawn_interrupt_listener_for(
     interrupt: Arc<Notify>,
 ) -> (Arc<Notify>, JoinHandle<()>) {

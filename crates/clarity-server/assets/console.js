@@ -1,6 +1,7 @@
 // Clarity console: progressive enhancement only (every page is readable without it).
-// Zoom on images, the saliency-overlay toggle, launching a sweep (POST JSON) and the live
-// progress of a job (server-sent events). Talks to this server only.
+// Zoom on images, the saliency-overlay toggle, launching a sweep, resuming or probing one (POST
+// JSON), the probe page's layer toggles and the live progress of a job (server-sent events).
+// Talks to this server only.
 (function () {
   "use strict";
   document.querySelectorAll("img.zoomable").forEach(function (img) {
@@ -28,6 +29,38 @@
       else { err.textContent = r.body.error || "could not start the sweep"; }
     }).catch(function (e) { err.textContent = String(e); });
   };
+  // The sweep page's Resume / Run probe buttons: {kind, sweep}.
+  document.querySelectorAll("button.job-start").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      startJob({ kind: btn.getAttribute("data-kind"), sweep: btn.getAttribute("data-sweep") },
+        document.getElementById("sweep-job-error"));
+    });
+  });
+  // The counterfactual console: layer toggles and the heatmap's opacity.
+  var stack = document.getElementById("probe-stack");
+  if (stack) {
+    var heat = document.getElementById("probe-heatmap");
+    var outlines = document.getElementById("probe-outlines");
+    var opacity = document.getElementById("t-opacity");
+    var bind = function (id, f) {
+      var e = document.getElementById(id);
+      if (e) { e.addEventListener("input", f); e.addEventListener("change", f); f(); }
+    };
+    bind("t-heatmap", function () {
+      if (heat) { heat.style.display = document.getElementById("t-heatmap").checked ? "" : "none"; }
+    });
+    bind("t-opacity", function () {
+      if (heat) { heat.style.opacity = String(opacity.value / 100); }
+      var v = document.getElementById("opacity-value");
+      if (v) { v.textContent = opacity.value; }
+    });
+    bind("t-outlines", function () {
+      if (outlines) { outlines.classList.toggle("hide-evidence", !document.getElementById("t-outlines").checked); }
+    });
+    bind("t-controls", function () {
+      if (outlines) { outlines.classList.toggle("hide-controls", !document.getElementById("t-controls").checked); }
+    });
+  }
   var form = document.getElementById("launch-form");
   if (form) {
     form.addEventListener("submit", function (ev) {
@@ -61,6 +94,8 @@
       set("rate", p.rate);
       set("eta", p.eta_s === null ? "–" : p.eta_s);
       if (p.error) { set("job-error", p.error); }
+      var pr = document.getElementById("probe-result");
+      if (pr && p.status === "finished") { pr.hidden = false; }
       document.getElementById("cancel").disabled = p.status !== "running";
     };
     var es = new EventSource("/api/v1/jobs/" + id + "/events");

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::rejection;
+use crate::jobs::JobKind;
 use crate::paths::{discover_configs, discover_sweeps, resolve_under};
 use crate::sweeps::{RunFilter, Which};
 use crate::{ApiError, AppState};
@@ -214,16 +215,30 @@ fn mime_of(name: &str) -> &'static str {
     }
 }
 
-/// An artifact of the sweep (a plain file directly in its directory), e.g. `report.html`.
+/// Subdirectories of a sweep whose files are served too (the probe's overlay PNGs).
+const SERVED_SUBDIRS: &[&str] = &[clarity_probe::OVERLAY_DIR];
+
+/// Is `name` a plain file name (not empty, not hidden, no separator)?
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.contains('\\') && !name.starts_with('.')
+}
+
+/// An artifact of the sweep (a plain file directly in its directory, e.g. `report.html`, or in
+/// one of [`SERVED_SUBDIRS`], e.g. `overlays/case-0001.png`).
 pub async fn file(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let (id, name) = path_param(p)?;
     let dir = sweep_dir(&state, &id)?;
-    if name.is_empty() || name.contains('/') || name.contains('\\') || name.starts_with('.') {
+    let ok = match name.split_once('/') {
+        Some((sub, file)) => SERVED_SUBDIRS.contains(&sub) && plain_name(file),
+        None => plain_name(&name),
+    };
+    if !ok {
         return Err(ApiError::forbidden(format!(
-            "`{name}`: expected the name of a file in the sweep directory"
+            "`{name}`: expected the name of a file in the sweep directory or in its {}/",
+            SERVED_SUBDIRS.join("/, ")
         )));
     }
     let real = std::fs::canonicalize(dir.join(&name))
@@ -267,6 +282,9 @@ pub async fn list_jobs(State(state): State<AppState>) -> Json<Value> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartJob {
+    /// `run` (default), `probe` or `resume`.
+    #[serde(default)]
+    pub kind: Option<String>,
     /// A sweep config under the root (relative path)…
     #[serde(default)]
     pub config: Option<String>,
@@ -275,6 +293,47 @@ pub struct StartJob {
     pub toml: Option<String>,
     #[serde(default)]
     pub save_as: Option<String>,
+    /// `resume` and `probe`: a sweep directory's id; its config is the one under the root that
+    /// plans it (as for its images).
+    #[serde(default)]
+    pub sweep: Option<String>,
+}
+
+/// What `POST /api/v1/jobs` was asked to start, before any file is touched.
+enum Start {
+    Config(String, JobKind),
+    Posted { text: String, save_as: String },
+    Sweep(String, JobKind),
+}
+
+const START_SHAPES: &str = "expected {\"config\": PATH}, {\"toml\": TEXT, \"save_as\": PATH}, \
+     {\"kind\": \"probe\", \"config\": PATH} or {\"kind\": \"probe\"|\"resume\", \"sweep\": ID}";
+
+impl StartJob {
+    fn parse(self) -> Result<Start, ApiError> {
+        let kind = match self.kind.as_deref() {
+            None | Some("run") => JobKind::Run,
+            Some("probe") => JobKind::Probe,
+            Some("resume") => JobKind::Resume,
+            Some(k) => {
+                return Err(ApiError::bad_request(format!(
+                    "`kind`: expected run, probe or resume, got `{k}`"
+                )));
+            }
+        };
+        match (kind, self.config, self.toml, self.save_as, self.sweep) {
+            (JobKind::Run | JobKind::Probe, Some(c), None, None, None) => {
+                Ok(Start::Config(c, kind))
+            }
+            (JobKind::Run, None, Some(text), Some(save_as), None) => {
+                Ok(Start::Posted { text, save_as })
+            }
+            (JobKind::Probe | JobKind::Resume, None, None, None, Some(id)) => {
+                Ok(Start::Sweep(id, kind))
+            }
+            _ => Err(ApiError::bad_request(START_SHAPES)),
+        }
+    }
 }
 
 pub async fn start_job(
@@ -282,31 +341,38 @@ pub async fn start_job(
     body: Result<Json<StartJob>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(req) = body.map_err(rejection)?;
+    let start = req.parse()?;
     let Some(launcher) = state.0.launcher.clone() else {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "this server cannot start sweeps (no launcher)",
         ));
     };
-    let config = match (req.config, req.toml, req.save_as) {
-        (Some(c), None, None) => Ok(c),
-        (None, Some(text), Some(save_as)) => Err((text, save_as)),
-        _ => {
-            return Err(ApiError::bad_request(
-                "expected {\"config\": PATH} or {\"toml\": TEXT, \"save_as\": PATH}",
-            ));
-        }
+    // A sweep id is checked like every other (under the root, a sweep directory).
+    let sweep = match &start {
+        Start::Sweep(id, _) => Some(sweep_dir(&state, id)?),
+        _ => None,
     };
     let s = state.clone();
     let p = blocking(move || {
-        let rel = match config {
-            Ok(rel) => rel,
-            Err((text, save_as)) => {
+        let (rel, kind) = match start {
+            Start::Config(rel, kind) => (rel, kind),
+            Start::Posted { text, save_as } => {
                 crate::posted::save(s.root(), &save_as, &text)?;
-                save_as
+                (save_as, JobKind::Run)
+            }
+            Start::Sweep(id, kind) => {
+                let dir = sweep.expect("resolved above");
+                let (rel, _) = crate::sweeps::find_config(s.root(), &dir).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        format!("`{id}`: {e} to {} it", kind.verb()),
+                    )
+                })?;
+                (rel, kind)
             }
         };
-        crate::jobs::start(&s.0.jobs, s.root(), &launcher, &rel)
+        crate::jobs::start(&s.0.jobs, s.root(), &launcher, &rel, kind)
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(json!(p))))

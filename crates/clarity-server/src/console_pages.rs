@@ -127,6 +127,31 @@ pub async fn sweep(
             }
         }
         b.push_str("</p>");
+        // Jobs on this sweep: resume it (run its config again) and probe it; both need the
+        // config under the root that plans it (the server finds it when asked).
+        let clarity = sum["kind"] == "clarity";
+        let status = str_of(&sum["status"]);
+        if clarity && !running && s.0.launcher.is_some() {
+            b.push_str(r#"<p class="actions" id="sweep-jobs">"#);
+            if status == "incomplete" || status == "not analysed" {
+                let _ = write!(
+                    b,
+                    r#"<button type="button" class="job-start" id="resume" data-kind="resume" data-sweep="{}">Resume</button> "#,
+                    esc(&id)
+                );
+            }
+            let _ = write!(
+                b,
+                r#"<button type="button" class="job-start" id="run-probe" data-kind="probe" data-sweep="{}">Run probe</button> <span class="error" id="sweep-job-error"></span></p>"#,
+                esc(&id)
+            );
+        }
+        if files.iter().any(|x| x == clarity_probe::PROBE_FILE) {
+            let _ = write!(
+                b,
+                r#"<p><a class="button" id="probe-link" href="/sweeps/{enc}/probe">Counterfactual probe</a> <span class="muted">verdict per fill, overlays and the per-region table</span></p>"#
+            );
+        }
         // Flips per cell on each axis's line through the baseline: one click to "which cases
         // flipped under blur 2".
         if let Ok(t) = s.0.sweeps.runs(&dir) {
@@ -514,7 +539,7 @@ pub async fn launch(State(state): State<AppState>) -> PageResult {
     for j in state.0.jobs.all() {
         let _ = write!(
             b,
-            r#"<tr><td><a href="/jobs/{0}">{0}</a></td><td>{1}</td><td><a href="/sweeps/{2}">{3}</a></td><td>{4}</td><td class="num">{5} / {6}</td></tr>"#,
+            r#"<tr><td><a href="/jobs/{0}">{0}</a></td><td>{7}: {1}</td><td><a href="/sweeps/{2}">{3}</a></td><td>{4}</td><td class="num">{5} / {6}</td></tr>"#,
             j.id,
             esc(&j.config),
             encode_id(&j.sweep),
@@ -523,7 +548,8 @@ pub async fn launch(State(state): State<AppState>) -> PageResult {
             j.done,
             j.planned
                 .map(|p| p.to_string())
-                .unwrap_or_else(|| "?".into())
+                .unwrap_or_else(|| "?".into()),
+            j.kind
         );
     }
     b.push_str("</tbody></table>");
@@ -541,15 +567,29 @@ pub async fn job(
     };
     let p = job.progress();
     let b = format!(
-        r#"<h1>Job {id} <span class="muted">· {config}</span></h1>
+        r#"<h1>Job {id} <span class="muted">· <span id="kind">{kind}</span> · {config}</span></h1>
 <div class="job" id="job" data-job="{id}" data-sweep="{sweep_enc}">
 <progress id="bar" max="100" value="{pct}"></progress> <span id="percent">{pct}</span>%
 <dl class="kv"><dt>Status</dt><dd id="status">{status}</dd><dt>Phase</dt><dd id="phase">{phase}</dd>
 <dt>Runs</dt><dd><span id="done">{done}</span> / <span id="planned">{planned}</span>, <span id="failed">{failed}</span> failed</dd>
 <dt>Rate</dt><dd><span id="rate">{rate}</span> runs/s, ETA <span id="eta">–</span> s</dd></dl>
-<p><button id="cancel" type="button">Cancel</button> <a id="sweep-link" href="/sweeps/{sweep_enc}">{sweep}</a></p>
+<p><button id="cancel" type="button">Cancel</button> <a id="sweep-link" href="/sweeps/{sweep_enc}">{sweep}</a>{probe_link}</p>
 <p class="error" id="job-error"></p></div>"#,
         config = esc(&p.config),
+        kind = p.kind,
+        probe_link = if p.kind == "probe" {
+            format!(
+                r#" <a id="probe-result" href="/sweeps/{}/probe"{}>counterfactual console</a>"#,
+                encode_id(&p.sweep),
+                if p.status == "finished" {
+                    ""
+                } else {
+                    " hidden"
+                }
+            )
+        } else {
+            String::new()
+        },
         sweep_enc = encode_id(&p.sweep),
         sweep = esc(&p.sweep),
         pct = p.percent,

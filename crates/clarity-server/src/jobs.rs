@@ -1,7 +1,8 @@
-//! Sweeps started from the console: a config file under the root is run by the [`Launcher`]
-//! (the binary passes the function behind `clarity run`) on its own thread; a monitor follows
-//! the sweep directory (plan → journal → observations → metrics → report) and publishes
-//! [`Progress`] to any number of server-sent-event streams.
+//! Sweeps and probes started from the console: a config file under the root is run by the
+//! [`Launcher`] (the binary passes the functions behind `clarity run` and `clarity probe`) on
+//! its own thread; a monitor follows the sweep directory (plan → journal → observations →
+//! metrics → report; for a probe, its own journal → probe.json) and publishes [`Progress`] to
+//! any number of server-sent-event streams. Resuming a sweep is running its config again.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -10,24 +11,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use clarity_engine::CohortConfig;
 use clarity_engine::artifacts::{JOURNAL_FILE, OBSERVATIONS_FILE, PLAN_FILE, SweepRecords};
+use clarity_engine::{CohortConfig, EngineError};
+use clarity_probe::{PROBE_DIR, PROBE_FILE};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot, watch};
 
 use crate::ApiError;
 use crate::paths::{id_of, is_under, resolve_under};
 
+/// What a launch runs: the config as `clarity run CONFIG` (which resumes an interrupted
+/// sweep), or as `clarity probe CONFIG`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchKind {
+    Run,
+    Probe,
+}
+
 /// What the launcher is asked to run.
 pub struct LaunchRequest {
     /// The config file (under the root; already validated).
     pub config: PathBuf,
+    /// `clarity run` or `clarity probe`.
+    pub kind: LaunchKind,
     /// Notified when the user cancels: the sweep stops cleanly and can be resumed.
     pub interrupt: Arc<Notify>,
 }
 
-/// Runs a sweep to the end on the calling thread (blocking) and returns `clarity run`'s exit
-/// code (130 when interrupted), or an error message.
+/// Runs a sweep (or a probe) to the end on the calling thread (blocking) and returns `clarity
+/// run`'s (`clarity probe`'s) exit code (130 when interrupted), or an error message.
 pub type Launcher = Arc<dyn Fn(LaunchRequest) -> Result<u8, String> + Send + Sync>;
 
 /// How often the monitor looks at the sweep directory.
@@ -37,17 +49,20 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Progress {
     pub id: u64,
+    /// `run` (a config started), `resume` (a sweep's config started again) or `probe`.
+    pub kind: &'static str,
     /// The config, relative to the root.
     pub config: String,
     /// The sweep directory's id (relative to the root).
     pub sweep: String,
     /// `running`, `finished`, `failed` or `cancelled`.
     pub status: &'static str,
-    /// `plan`, `run`, `analyse`, `report` or `done`.
+    /// `plan`, `run`, `probe`, `analyse`, `report` or `done`.
     pub phase: &'static str,
-    /// Runs planned (known once `plan.json` is written).
+    /// Runs planned (known once `plan.json` is written; a probe's runs are not known ahead).
     pub planned: Option<u64>,
-    /// Runs recorded in the journal (including those resumed from an earlier attempt).
+    /// Runs recorded in the journal (including those resumed from an earlier attempt; a
+    /// probe's own journal, `probe/journal.jsonl`, for a probe).
     pub done: u64,
     /// Of which failed.
     pub failed: u64,
@@ -65,6 +80,7 @@ pub struct Progress {
 
 pub struct Job {
     dir: PathBuf,
+    kind: LaunchKind,
     interrupt: Arc<Notify>,
     tx: watch::Sender<Progress>,
 }
@@ -155,13 +171,70 @@ pub fn check(
     Ok((config, out))
 }
 
+/// What a job does, as [`Progress::kind`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Run a config (`clarity run`).
+    Run,
+    /// Run a sweep's config again (`clarity run`, which resumes from the journal).
+    Resume,
+    /// Probe a config (`clarity probe`).
+    Probe,
+}
+
+impl JobKind {
+    fn name(self) -> &'static str {
+        match self {
+            JobKind::Run => "run",
+            JobKind::Resume => "resume",
+            JobKind::Probe => "probe",
+        }
+    }
+    /// What the job does to a sweep, for messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            JobKind::Run => "run",
+            JobKind::Resume => "resume",
+            JobKind::Probe => "probe",
+        }
+    }
+    fn launch(self) -> LaunchKind {
+        match self {
+            JobKind::Run | JobKind::Resume => LaunchKind::Run,
+            JobKind::Probe => LaunchKind::Probe,
+        }
+    }
+}
+
+/// Fails with 409 and the engine's own lock error when another process (or another sweep in
+/// this one) holds `dir`'s output lock, so a refusal is seen at once instead of as a failed
+/// job. The launcher takes the lock itself; this only looks.
+fn check_unlocked(dir: &Path) -> Result<(), ApiError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    match clarity_engine::lock::OutputLock::acquire(dir) {
+        Ok(lock) => {
+            drop(lock);
+            Ok(())
+        }
+        Err(e @ EngineError::Locked { .. }) => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            e.to_string(),
+        )),
+        // Anything else (e.g. an unwritable directory) is the launcher's to report.
+        Err(_) => Ok(()),
+    }
+}
+
 /// Checks the config (see [`check`]) and starts it. The config file, its output directory and
-/// its cohort must all be under `root`.
+/// its cohort must all be under `root`; the output directory may not be locked.
 pub fn start(
     jobs: &Jobs,
     root: &Path,
     launcher: &Launcher,
     config_rel: &str,
+    kind: JobKind,
 ) -> Result<Progress, ApiError> {
     let path = resolve_under(root, config_rel)?;
     if !path.is_file() {
@@ -179,10 +252,12 @@ pub fn start(
             format!("a sweep is already running in `{}`", id_of(root, &dir)),
         ));
     }
+    check_unlocked(&dir)?;
     let id = jobs.next.fetch_add(1, Ordering::SeqCst) + 1;
     let interrupt = Arc::new(Notify::new());
     let initial = Progress {
         id,
+        kind: kind.name(),
         config: config_rel.to_string(),
         sweep: id_of(root, &dir),
         status: "running",
@@ -200,6 +275,7 @@ pub fn start(
     let (tx, _) = watch::channel(initial.clone());
     let job = Arc::new(Job {
         dir: dir.clone(),
+        kind: kind.launch(),
         interrupt: interrupt.clone(),
         tx,
     });
@@ -208,6 +284,7 @@ pub fn start(
     let launcher = launcher.clone();
     let req = LaunchRequest {
         config: path,
+        kind: kind.launch(),
         interrupt,
     };
     // Its own thread: the launcher blocks (and may start its own async runtime).
@@ -302,18 +379,29 @@ async fn monitor(job: Arc<Job>, mut done: oneshot::Receiver<Result<u8, String>>)
             _ = tokio::time::sleep(POLL) => None,
         };
         let dir = &job.dir;
-        count.update(&dir.join(JOURNAL_FILE));
-        if newer(&dir.join(OBSERVATIONS_FILE), since) {
-            count.sealed(dir);
+        let probe = job.kind == LaunchKind::Probe;
+        if probe {
+            count.update(&dir.join(PROBE_DIR).join(JOURNAL_FILE));
+        } else {
+            count.update(&dir.join(JOURNAL_FILE));
+            if newer(&dir.join(OBSERVATIONS_FILE), since) {
+                count.sealed(dir);
+            }
         }
-        if planned.is_none() && newer(&dir.join(PLAN_FILE), since) {
+        if !probe && planned.is_none() && newer(&dir.join(PLAN_FILE), since) {
             planned = std::fs::read_to_string(dir.join(PLAN_FILE))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
                 .and_then(|v| v.get("runs").and_then(serde_json::Value::as_u64));
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let phase = if planned.is_none() {
+        let phase = if probe {
+            if newer(&dir.join(PROBE_FILE), since) {
+                "report"
+            } else {
+                "probe"
+            }
+        } else if planned.is_none() {
             "plan"
         } else if !newer(&dir.join(OBSERVATIONS_FILE), since) {
             "run"

@@ -7,7 +7,10 @@
 //!   ([`clarity_analysis::io::load_dir`], [`clarity_report::load::load`]); curves and heatmaps are
 //!   the report's own SVG scenes ([`clarity_report::doc::build`]).
 //! - Sweeps started from the console run through a [`Launcher`] supplied by the binary: the CLI
-//!   passes the very function behind `clarity run`, so artifacts, lock and resume are the same.
+//!   passes the very functions behind `clarity run` and `clarity probe` ([`LaunchKind`]), so
+//!   artifacts, lock and resume are the same; resuming a sweep is running its config again.
+//! - The counterfactual console (`/sweeps/{id}/probe`) reads the sweep's `probe.json` and
+//!   serves its `overlays/` through the artifact route.
 //!
 //! Security (SPEC §8): loopback by default; off loopback a bearer token is required (compared
 //! in constant time); on loopback without a token, requests must name a loopback `Host` (no DNS
@@ -19,6 +22,7 @@ mod api;
 pub mod compare;
 mod console;
 mod console_pages;
+mod console_probe;
 mod error;
 mod jobs;
 mod paths;
@@ -38,7 +42,7 @@ use axum::routing::{MethodRouter, get, post};
 use subtle::ConstantTimeEq;
 
 pub use error::ApiError;
-pub use jobs::{LaunchRequest, Launcher};
+pub use jobs::{LaunchKind, LaunchRequest, Launcher};
 pub use paths::{encode_id, resolve_under};
 
 /// Largest request body accepted (bytes): the API takes small JSON documents only.
@@ -117,6 +121,7 @@ fn routes() -> Routes {
         .page("/sweeps/{id}", get(console_pages::sweep))
         .page("/sweeps/{id}/runs", get(console_pages::runs))
         .page("/sweeps/{id}/run", get(console_pages::run))
+        .page("/sweeps/{id}/probe", get(console_probe::probe))
         .page("/launch", get(console_pages::launch))
         .page("/jobs/{job}", get(console_pages::job))
         .page("/compare", get(console_pages::compare))

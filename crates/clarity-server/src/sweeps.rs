@@ -503,11 +503,20 @@ impl RunFilter {
 /// Finds the config under `root` that produced `dir` and prepares it (cohort + plan); the plan
 /// hash must match the directory's `plan.json`.
 fn find_prepared(root: &Path, dir: &Path) -> Result<Prepared, String> {
+    find_config(root, dir)
+        .map(|(_, p)| p)
+        .map_err(|e| format!("{e} to see its images"))
+}
+
+/// The config under `root` (its path relative to the root) whose `output` is `dir` and whose
+/// plan has the hash recorded in `dir/plan.json`, prepared. The error says what is missing
+/// (without a trailing full stop, so callers can say what it is needed for).
+pub fn find_config(root: &Path, dir: &Path) -> Result<(String, Prepared), String> {
     let recorded = std::fs::read_to_string(dir.join("plan.json"))
         .ok()
         .and_then(|t| clarity_engine::artifacts::plan_hash_of(&t))
         .ok_or_else(|| {
-            "images need a Clarity sweep (plan.json with a plan_hash); this one has none"
+            "not a Clarity sweep with a plan (plan.json with a plan_hash); this one has none"
                 .to_string()
         })?;
     for rel in crate::paths::discover_configs(root) {
@@ -523,14 +532,14 @@ fn find_prepared(root: &Path, dir: &Path) -> Result<Prepared, String> {
             continue;
         }
         match clarity_engine::prepare(config) {
-            Ok(p) if p.plan.plan_hash == recorded => return Ok(p),
+            Ok(p) if p.plan.plan_hash == recorded => return Ok((rel, p)),
             Ok(_) => continue,
             Err(e) => tracing::warn!("{rel}: {e}"),
         }
     }
     Err(format!(
         "no config under the served root plans this sweep (plan {}): put the sweep's config \
-         (with `output` pointing at the sweep directory) under the root to see its images",
+         (with `output` pointing at the sweep directory) under the root",
         &recorded[..recorded.len().min(16)]
     ))
 }

@@ -5,5 +5,7 @@ mod api;
 mod compare;
 mod console;
 mod jobs;
+mod probe;
 mod security;
 mod util;
+mod window;

@@ -44,8 +44,13 @@ cliff_threshold = 0.8
 
 /// Writes `name.toml` under `root` and runs + analyses it through the engine and analysis.
 pub fn run_sweep(root: &Path, name: &str, output: &str, phantom_seed: u64) -> PathBuf {
+    run_config(root, name, &config(output, phantom_seed))
+}
+
+/// Writes `text` to `name.toml` under `root` and runs + analyses it; returns the sweep's dir.
+pub fn run_config(root: &Path, name: &str, text: &str) -> PathBuf {
     let cfg = root.join(format!("{name}.toml"));
-    std::fs::write(&cfg, config(output, phantom_seed)).unwrap();
+    std::fs::write(&cfg, text).unwrap();
     let config = clarity_engine::load_config(&cfg).unwrap();
     let dir = clarity_engine::output_dir(&config, None).unwrap();
     let prepared = clarity_engine::prepare(config).unwrap();
@@ -115,6 +120,15 @@ impl Resp {
         assert_eq!(self.status, status, "{}", self.text());
         let m = self.json()["error"].as_str().unwrap().to_string();
         assert!(m.contains(needle), "error `{m}` lacks `{needle}`");
+    }
+    /// Asserts a console error page with this status whose message contains `needle`.
+    pub fn assert_error_page(&self, status: StatusCode, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let t = self.text();
+        assert!(
+            t.contains(r#"id="error""#) && t.contains(needle),
+            "page lacks `{needle}`: {t}"
+        );
     }
 }
 
