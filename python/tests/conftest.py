@@ -22,10 +22,16 @@ def clarity_bin():
 
 
 @pytest.fixture
-def clarity():
+def clarity_exe():
     exe = clarity_bin()
     if not exe:
         pytest.skip("SKIPPED: no clarity binary (set CLARITY_BIN or cargo build -p clarity-cli)")
+    return exe
+
+
+@pytest.fixture
+def clarity(clarity_exe):
+    exe = clarity_exe
 
     def run(*args, cwd):
         p = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
@@ -45,7 +51,7 @@ output = "{out}"
 [cohort]
 kind = "builtin"
 n = 2
-size = 32
+size = 64
 
 [adapter]
 kind = "worker"
