@@ -83,7 +83,7 @@ for mode in command worker-raw worker-path; do
     || { echo "clarity run $mode failed" >&2; exit 1; }
   t1=$(date +%s%N)
   SECS[$mode]=$(( (t1 - t0) / 1000 ))
-  RUNS[$mode]=$("$PY" -c 'import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); assert set(t.column("status").to_pylist()) == {"ok"}, "failed runs"; print(t.num_rows)' "$WORK/out-$mode/observations.parquet")
+  RUNS[$mode]=$("$PY" -c 'import sys, clarity_worker as c; d = c.read_observations(sys.argv[1]); assert (d.status == "ok").all(), "failed runs"; print(len(d))' "$WORK/out-$mode")
 done
 
 "$PY" - "$QUICK" "${RUNS[command]}" "${SECS[command]}" "${RUNS[worker-raw]}" "${SECS[worker-raw]}" \
@@ -101,8 +101,10 @@ labels = {"command": 'per-run process (`kind = "command"`)',
 for m, (n, us) in rows.items():
     print(f"| {labels[m]} | {n} | {us / 1e6:.2f} | {per[m]:.1f} | {per[m] / per['command']:.3f} |")
 worst = max(per["worker-raw"], per["worker-path"]) / per["command"]
+if quick:
+    print(f"bar not checked in --quick (6 runs: fixed costs dominate); worst ratio {worst:.3f}")
+    sys.exit(0)
 verdict = "holds" if worst <= 0.1 else "FAILS"
 print(f"bar (worker <= 1/10 of a per-run process per run): {verdict} (worst ratio {worst:.3f} = 1/{1 / worst:.0f})")
-if not quick and worst > 0.1:
-    sys.exit(1)
+sys.exit(0 if worst <= 0.1 else 1)
 PY

@@ -79,6 +79,7 @@ SRC="$(mktemp -d)"
 trap 'rm -rf "$SRC"' EXIT
 cp -r python/pyproject.toml python/README.md python/src "$SRC/"
 "$PY" -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation "$SRC" -w "$WHEELS" >/dev/null
+rm -rf "$SRC"
 "${PIP[@]}" "$WHEELS"/clarity_worker-*.whl
 [[ $SETUP_ONLY == 1 ]] && exit 0
 
@@ -87,11 +88,11 @@ cp -r python/pyproject.toml python/README.md python/src "$SRC/"
 echo "==> building and installing the clarity CLI wheel (maturin, bindings = \"bin\")"
 CARGO_TARGET_DIR="$TARGET" "$VENV/bin/maturin" build --quiet --locked --profile dev \
   -m crates/clarity-cli/Cargo.toml --compatibility linux --compression-method stored \
-  -i "$PY" -o "$WHEELS" 2>&1 | grep -v '^\(📦\|🔗\|🐍\|💻\|⚠\)' || true
-ls "$WHEELS"/clarity_cli-*.whl >/dev/null
+  -i "$PY" -o "$WHEELS" >/tmp/clarity-maturin.log 2>&1 \
+  || { tail -30 /tmp/clarity-maturin.log; echo "maturin build of the clarity CLI wheel failed"; exit 1; }
 "${PIP[@]}" "$WHEELS"/clarity_cli-*.whl
 
 echo "==> pytest python/tests (clarity: $BIN)"
 cd python
 CLARITY_BIN="$BIN" CLARITY_EXPECT_CLI_WHEEL=1 PYTHONDONTWRITEBYTECODE=1 \
-  exec "$PY" -m pytest -q -p no:cacheprovider "$@"
+  "$PY" -m pytest -q -p no:cacheprovider "$@"

@@ -32,6 +32,12 @@ echo "==> console browser tests (tests/browser/run.sh)"
 cargo build -p clarity-cli --locked
 ./tests/browser/run.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
 
+# The Python package (python/) and the `clarity` CLI wheel: a venv under the target dir
+# (pinned, cached), both wheels built and installed, pytest on real sweeps; SKIPPED when it
+# cannot install.
+echo "==> Python package and CLI wheel (scripts/python-test.sh)"
+./scripts/python-test.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
+
 echo "==> DICOM conformance against pydicom (scripts/dicom-conformance.sh)"
 ./scripts/dicom-conformance.sh >/tmp/clarity-dicom-conformance.log 2>&1 \
   || { tail -40 /tmp/clarity-dicom-conformance.log; exit 1; }
@@ -40,4 +46,6 @@ tail -1 /tmp/clarity-dicom-conformance.log
 if [[ "${CLARITY_SKIP_BENCH_SMOKE:-}" != 1 ]]; then
   echo "==> bench/compare.sh --quick (smoke)"
   ./bench/compare.sh --quick
+  echo "==> bench/worker.sh --quick (smoke)"
+  ./bench/worker.sh --quick
 fi
