@@ -152,9 +152,28 @@ async fn resume_runs_the_sweeps_config_again_and_finishes_it() {
         "{last}"
     );
     assert_eq!(*kinds.lock().unwrap(), vec![LaunchKind::Run]);
-    // The journal kept the 5 runs of the first attempt: 24 lines in all, none run twice.
-    let journal = std::fs::read_to_string(root.path().join("out/s/journal.jsonl")).unwrap();
-    assert_eq!(journal.lines().count(), 24);
+    // The resume kept the 5 runs of the first attempt and ran only the other 19; the sealed
+    // table holds all 24 (the journal is dropped once the sweep is sealed).
+    let telemetry: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("out/s/telemetry.json")).unwrap(),
+    )
+    .unwrap();
+    let t = &telemetry["telemetry"];
+    assert_eq!(
+        (t["from_journal"].as_u64(), t["executed"].as_u64()),
+        (Some(5), Some(19)),
+        "{telemetry}"
+    );
+    let records = clarity_engine::artifacts::SweepRecords::finished(&root.path().join("out/s"))
+        .expect("a sealed sweep");
+    let mut rows = 0;
+    records
+        .for_each(|_, _| {
+            rows += 1;
+            Ok::<(), clarity_engine::EngineError>(())
+        })
+        .unwrap();
+    assert_eq!(rows, 24);
     let s = get(&app, "/api/v1/sweeps/out%2Fs").await.json();
     assert_eq!(s["status"], "analysed");
     assert!(
