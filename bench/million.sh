@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Scale benchmark (issue 15): a builtin sweep of PHANTOMS × CELLS × SEEDS runs (default
-# 400 × 50 × 50 = 1,000,000) at 64 px without saliency, then `clarity analyze` of it.
+# Scale benchmark (issue 15): a builtin sweep of PHANTOMS × (LEVELS + 1) × SEEDS runs (the
+# +1 is the unperturbed baseline cell; default 400 × 50 × 50 = 1,000,000) at 64 px without saliency, then `clarity analyze` of it.
 # Prints wall time and peak RSS of both, the output size and bytes per run, and checks the
 # bars: output ≤ 250 B/run, analyze ≤ 30 s and ≤ 1 GB peak memory.
 #
 #   bench/million.sh                  1,000,000 runs (tens of minutes on 2 cores)
-#   bench/million.sh 40 50 5          10,000 runs (a smoke check of the script itself)
+#   bench/million.sh 40 49 5          10,000 runs (a smoke check of the script itself)
 #
 # Binary: $CLARITY_BIN, else the release build (built if missing). Work dir: $WORK (default a
 # temp dir, removed at exit). Needs GNU time (/usr/bin/time) for peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PHANTOMS="${1:-400}" CELLS="${2:-50}" SEEDS="${3:-50}"
-RUNS=$((PHANTOMS * CELLS * SEEDS))
+PHANTOMS="${1:-400}" CELLS="${2:-49}" SEEDS="${3:-50}"
+RUNS=$((PHANTOMS * (CELLS + 1) * SEEDS))
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="${CLARITY_BIN:-$TARGET/release/clarity}"
 if [[ ! -x "$BIN" ]]; then
@@ -27,7 +27,7 @@ KEEP=1
 if [[ -z "${WORK:-}" ]]; then WORK=$(mktemp -d); KEEP=0; fi
 [[ $KEEP == 0 ]] && trap 'rm -rf "$WORK"' EXIT
 
-# CELLS noise levels evenly spaced in (0, 0.25]; every seed draws its own noise, so every run
+# LEVELS noise levels evenly spaced in (0, 0.25]; every seed draws its own noise, so every run
 # is a distinct content key and a real model call.
 LEVELS=$(awk -v n="$CELLS" 'BEGIN { for (i = 1; i <= n; i++) printf "%s%.4f", (i > 1 ? ", " : ""), 0.25 * i / n }')
 cat >"$WORK/million.toml" <<TOML
@@ -58,7 +58,7 @@ measure() { # LABEL CMD... ; prints "LABEL wall_s peak_mb"
   echo "$label $wall $((kb / 1024))"
 }
 
-echo "==> $RUNS runs ($PHANTOMS phantoms × $CELLS cells × $SEEDS seeds, 64 px, no saliency), $(nproc) cores"
+echo "==> $RUNS runs ($PHANTOMS phantoms × ($CELLS noise levels + baseline) × $SEEDS seeds, 64 px, no saliency), $(nproc) cores"
 read -r _ run_s run_mb < <(measure run "$BIN" run "$WORK/million.toml" --no-cache -o "$WORK/sweep")
 bytes=$(du -sb "$WORK/sweep" | cut -f1)
 read -r _ an_s an_mb < <(measure analyze "$BIN" analyze "$WORK/sweep")
