@@ -38,6 +38,14 @@ cargo build -p clarity-cli --locked
 echo "==> Python package and CLI wheel (scripts/python-test.sh)"
 ./scripts/python-test.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
 
+# Cluster jobs (docs/scale-out.md): the Kubernetes manifests against the schemas (pinned
+# kubernetes-validate, cached venv), and the Slurm script on a real single-node cluster
+# (installs slurm-wlm); each prints SKIPPED when it cannot install.
+echo "==> clarity jobs k8s: schema validation (scripts/k8s-validate.sh)"
+./scripts/k8s-validate.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
+echo "==> clarity jobs slurm: single-node Slurm cluster (scripts/slurm-test.sh)"
+./scripts/slurm-test.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
+
 echo "==> DICOM conformance against pydicom (scripts/dicom-conformance.sh)"
 ./scripts/dicom-conformance.sh >/tmp/clarity-dicom-conformance.log 2>&1 \
   || { tail -40 /tmp/clarity-dicom-conformance.log; exit 1; }

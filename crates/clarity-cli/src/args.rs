@@ -54,6 +54,10 @@ pub enum Command {
     /// Compare two analysed sweeps: per-cell ESI/accuracy differences and changed answers
     /// (writes compare.json, compare_cells.csv, compare_cases.csv).
     Compare(CompareArgs),
+    /// Cluster job files for a sharded sweep: a Slurm job-array script or Kubernetes Indexed
+    /// Job manifests, each with a merge job after the shards (printed on stdout).
+    #[command(subcommand)]
+    Jobs(crate::jobs::JobsCommand),
 }
 
 #[derive(Debug, Args)]

@@ -60,6 +60,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::ServeModel(args) => block_on(crate::serve::cmd_serve_model(args, &out)),
         Command::Serve(args) => block_on(crate::console::cmd_serve(args, &out)),
         Command::Compare(args) => crate::console::cmd_compare(args, &out),
+        Command::Jobs(cmd) => crate::jobs::cmd_jobs(cmd, &out),
         Command::Cache(CacheCommand::Dir(a)) => {
             let dir = cache_dir(a.cache_dir)?;
             out.emit(
@@ -119,6 +120,8 @@ pub(crate) async fn cmd_run(
     interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) -> anyhow::Result<u8> {
     // Everything that can fail on bad input happens before the output directory is touched.
+    let started = std::time::Instant::now();
+    let mut phases = crate::finish::Phases::default();
     let mut config = load_config(&args.config)?;
     args.limits.apply(&mut config.limits);
     let dir = output_dir(&config, args.output.as_deref())?;
@@ -160,6 +163,7 @@ pub(crate) async fn cmd_run(
             .into());
         }
     }
+    phases.plan_secs = started.elapsed().as_secs_f64();
     let cache = open_cache(args.no_cache, args.cache_dir.clone());
     let (interrupt, signal) =
         crate::signals::spawn_interrupt_listener_for(interrupt.unwrap_or_default());
@@ -174,14 +178,19 @@ pub(crate) async fn cmd_run(
         shard: args.shard,
         abort_after: args.abort_after,
     };
+    let t = std::time::Instant::now();
     let result = clarity_engine::run_sweep(&prepared, &dir, &opts).await;
     let outcome = result?;
+    phases.run_secs = t.elapsed().as_secs_f64();
     if let Some(shard) = args.shard {
         signal.abort();
+        phases.total_secs = started.elapsed().as_secs_f64();
+        crate::finish::write_telemetry(&dir, &outcome.stats, &phases)?;
         return crate::merge::shard_summary(&dir, shard, &outcome, &prepared, out);
     }
     // `[probe]` in the sweep config: the probe runs too (before the analysis, so the bundle
     // and the report include it).
+    let t = std::time::Instant::now();
     let probe = match &prepared.config.probe {
         Some(settings) => Some(
             clarity_probe::run_probe(&prepared, settings, &dir, &opts)
@@ -190,7 +199,9 @@ pub(crate) async fn cmd_run(
         ),
         None => None,
     };
+    phases.probe_secs = t.elapsed().as_secs_f64();
     // `--refine`: bisect the cliffs (before the analysis, so the bundle includes refine.json).
+    let t = std::time::Instant::now();
     let refined = match &refine {
         Some(settings) => {
             let outcome = clarity_refine::refine_sweep(&prepared, &dir, settings, &opts)
@@ -201,6 +212,7 @@ pub(crate) async fn cmd_run(
         }
         None => None,
     };
+    phases.refine_secs = t.elapsed().as_secs_f64();
     signal.abort();
     let finish = if args.no_analysis {
         None
@@ -214,6 +226,12 @@ pub(crate) async fn cmd_run(
             &args.fail_if,
         )?)
     };
+    if let Some(f) = &finish {
+        phases.analyse_secs = f.analyse_secs;
+        phases.report_secs = f.report_secs;
+    }
+    phases.total_secs = started.elapsed().as_secs_f64();
+    crate::finish::write_telemetry(&dir, &outcome.stats, &phases)?;
     let s = &outcome.stats;
     let mut text = String::new();
     let _ = writeln!(text, "sweep {}", dir.display());

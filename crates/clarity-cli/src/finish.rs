@@ -25,6 +25,11 @@ pub struct FinishSummary {
     pub gates: Vec<clarity_analysis::Verdicts>,
     pub min_esi: Option<f64>,
     pub report: Option<String>,
+    /// Wall-clock seconds of the analysis and of the report (telemetry.json, not the summary).
+    #[serde(skip)]
+    pub analyse_secs: f64,
+    #[serde(skip)]
+    pub report_secs: f64,
 }
 
 /// Analyses the sweep in `dir`, re-seals the bundle and (unless `report` is false) writes the
@@ -39,7 +44,10 @@ pub fn analyze_and_report(
         gates: gates.to_vec(),
         ..Default::default()
     };
+    let t = std::time::Instant::now();
     let summary = analyze(dir, &opts)?;
+    let analyse_secs = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let report_path = if report {
         Some(
             write_report(dir, Some(prepared))?
@@ -57,6 +65,12 @@ pub fn analyze_and_report(
         gates: summary.gates,
         min_esi: summary.min_esi,
         report: report_path,
+        analyse_secs,
+        report_secs: if report {
+            t.elapsed().as_secs_f64()
+        } else {
+            0.0
+        },
     })
 }
 
@@ -132,4 +146,32 @@ pub fn judge_gates(gates: &[clarity_analysis::Verdicts], inconclusive_fails: boo
         ));
     }
     r
+}
+
+/// Wall-clock seconds per phase of `clarity run` (telemetry.json `phases`). The execution's
+/// perturbation and model work overlap; their busy and waiting times are in the execution
+/// telemetry (`perturb_secs`, `adapter_secs`, `*_wait_secs`), not here.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    /// Loading the config, the cohort, and planning.
+    pub plan_secs: f64,
+    /// Executing the runs and sealing the observations.
+    pub run_secs: f64,
+    pub probe_secs: f64,
+    pub refine_secs: f64,
+    pub analyse_secs: f64,
+    pub report_secs: f64,
+    pub total_secs: f64,
+}
+
+/// Rewrites `dir/telemetry.json` with the execution's counts and timings and the phases.
+pub fn write_telemetry(
+    dir: &Path,
+    stats: &clarity_engine::ExecStats,
+    phases: &Phases,
+) -> anyhow::Result<()> {
+    let mut v = serde_json::to_value(stats)?;
+    v["phases"] = serde_json::to_value(phases)?;
+    clarity_engine::artifacts::write_telemetry(dir, &v)?;
+    Ok(())
 }

@@ -19,11 +19,13 @@ mod args;
 mod commands;
 pub mod console;
 pub mod finish;
+mod jobs;
 mod merge;
 mod probe;
 mod serve;
 mod signals;
 mod sweepdir;
+mod yaml;
 
 use std::io::Write;
 

@@ -88,12 +88,29 @@ pub struct ExecStats {
     /// Keys whose final record is a failure (journal included).
     pub failed_total: usize,
     pub jobs: usize,
+    /// Wall-clock time of this execution.
     pub elapsed_secs: f64,
-    /// Time spent perturbing (and writing image files), summed over runs, waits for a CPU
-    /// slot included.
+    /// Busy perturbing (and writing image files), summed over runs; waits for a CPU slot are
+    /// not included (they are `perturb_wait_secs`). At most `elapsed_secs × jobs`.
     pub perturb_secs: f64,
-    /// Time spent in the adapter, summed over runs, waits for a call slot and retries included.
+    /// Waiting for a CPU slot before perturbing, summed over runs.
+    pub perturb_wait_secs: f64,
+    /// Busy in adapter calls, summed over calls (retries included); waits for a call slot and
+    /// retry back-off are not included. At most `elapsed_secs × in_flight`.
     pub adapter_secs: f64,
+    /// Waiting for a call slot, summed over calls.
+    pub adapter_wait_secs: f64,
+    /// Sleeping between the attempts of a retried call, summed.
+    pub retry_backoff_secs: f64,
+    /// Call slots: the adapter's `max_in_flight` (HTTP, command), or `jobs` for in-process
+    /// models (which share the CPU slots with perturbation).
+    pub in_flight: usize,
+    /// `adapter_secs / (elapsed_secs × in_flight)`: how full the call slots were, 0 to 1.
+    pub in_flight_utilisation: f64,
+    /// Runs recorded by this execution (executed or from the cache) per second.
+    pub runs_per_sec: f64,
+    /// Latency of each adapter call.
+    pub model_latency: crate::telemetry::LatencySummary,
 }
 
 /// The result of executing a plan: every key's record, and the counts.
@@ -112,6 +129,8 @@ struct Ctx {
     retry: RetryPolicy,
     work_root: PathBuf,
     needs_file: bool,
+    /// Adapter calls running now (the progress display).
+    in_flight_now: std::sync::atomic::AtomicUsize,
 }
 
 enum Source {
@@ -123,8 +142,19 @@ struct Done {
     run: Run,
     outcome: Outcome,
     source: Source,
+    timing: Timing,
+}
+
+/// Where one run's time went (busy and waiting apart).
+#[derive(Default)]
+struct Timing {
     perturb: Duration,
+    perturb_wait: Duration,
     model: Duration,
+    model_wait: Duration,
+    backoff: Duration,
+    /// Each adapter call's latency.
+    calls: Vec<Duration>,
 }
 
 /// Executes the missing runs of `plan`, journaling into `dir/journal.jsonl`, and returns every
@@ -231,11 +261,18 @@ async fn execute_inner(
         cache: opts.cache.clone(),
         retry: opts.retry,
         work_root: dir.join(WORK_DIR),
+        in_flight_now: Default::default(),
     });
     // Enough runs admitted to keep both pools busy, few enough to bound memory.
     let window = 2 * (jobs + in_flight);
 
-    let bar = progress_bar(opts.progress, stats.keys as u64, stats.from_journal as u64);
+    stats.in_flight = in_flight;
+    let mut progress = crate::telemetry::Progress::new(
+        opts.progress,
+        stats.keys as u64,
+        stats.from_journal as u64,
+    );
+    let mut latencies = crate::telemetry::Latencies::default();
     let mut set: JoinSet<Done> = JoinSet::new();
     let mut task_run: HashMap<tokio::task::Id, Run> = HashMap::new();
     let mut next = 0usize;
@@ -247,7 +284,9 @@ async fn execute_inner(
     let mut handle = |done: Done,
                       journal: &mut Journal,
                       state: &mut HashMap<[u8; 32], bool>,
-                      stats: &mut ExecStats|
+                      stats: &mut ExecStats,
+                      latencies: &mut crate::telemetry::Latencies,
+                      progress: &mut crate::telemetry::Progress|
      -> Result<Option<EngineError>, EngineError> {
         let run = &done.run;
         let rec = RunRecord {
@@ -258,8 +297,15 @@ async fn execute_inner(
             outcome: done.outcome,
         };
         journal.append(&rec)?;
-        stats.perturb_secs += done.perturb.as_secs_f64();
-        stats.adapter_secs += done.model.as_secs_f64();
+        let t = &done.timing;
+        stats.perturb_secs += t.perturb.as_secs_f64();
+        stats.perturb_wait_secs += t.perturb_wait.as_secs_f64();
+        stats.adapter_secs += t.model.as_secs_f64();
+        stats.adapter_wait_secs += t.model_wait.as_secs_f64();
+        stats.retry_backoff_secs += t.backoff.as_secs_f64();
+        for &c in &t.calls {
+            latencies.record(c);
+        }
         match done.source {
             Source::Cache => stats.cached += 1,
             Source::Adapter { calls } => {
@@ -289,7 +335,7 @@ async fn execute_inner(
             state.insert(k, matches!(rec.outcome, Outcome::Ok { .. }));
         }
         recorded += 1;
-        bar.inc(1);
+        progress.inc(&snapshot_of(stats, latencies, in_flight, &ctx));
         recorded_now += 1;
         if result.is_none() && opts.abort_after.is_some_and(|n| recorded_now >= n) {
             result = Some(EngineError::Interrupted {
@@ -311,6 +357,7 @@ async fn execute_inner(
         if set.is_empty() {
             break;
         }
+        let tick = progress.interval();
         let joined = tokio::select! {
             biased;
             _ = interrupt.notified() => {
@@ -318,6 +365,11 @@ async fn execute_inner(
                 break;
             }
             j = set.join_next_with_id() => j,
+            // Plain progress lines go on while a slow model answers nothing.
+            _ = tokio::time::sleep(tick.unwrap_or(Duration::from_secs(86_400))), if tick.is_some() => {
+                progress.tick(&snapshot_of(&stats, &latencies, in_flight, &ctx));
+                continue;
+            }
         };
         let Some(joined) = joined else { break };
         let done = match joined {
@@ -340,12 +392,18 @@ async fn execute_inner(
                         attempts: 1,
                     },
                     source: Source::Adapter { calls: 1 },
-                    perturb: Duration::ZERO,
-                    model: Duration::ZERO,
+                    timing: Timing::default(),
                 }
             }
         };
-        if let Some(e) = handle(done, &mut journal, &mut state, &mut stats)? {
+        if let Some(e) = handle(
+            done,
+            &mut journal,
+            &mut state,
+            &mut stats,
+            &mut latencies,
+            &mut progress,
+        )? {
             stop = Some(e);
             break;
         }
@@ -357,12 +415,20 @@ async fn execute_inner(
             if let Ok((_, done)) = j
                 && !matches!(done.outcome, Outcome::Failed { .. })
             {
-                handle(done, &mut journal, &mut state, &mut stats)?;
+                handle(
+                    done,
+                    &mut journal,
+                    &mut state,
+                    &mut stats,
+                    &mut latencies,
+                    &mut progress,
+                )?;
             }
         }
     }
     journal.sync()?;
-    bar.finish_and_clear();
+    stats.elapsed_secs = start.elapsed().as_secs_f64();
+    progress.finish(&snapshot_of(&stats, &latencies, in_flight, &ctx));
     if let Some(e) = stop {
         if let EngineError::Interrupted { total, .. } = e {
             return Err(EngineError::Interrupted {
@@ -377,95 +443,82 @@ async fn execute_inner(
         .iter()
         .filter(|k| state.get(*k) == Some(&false))
         .count();
-    stats.elapsed_secs = start.elapsed().as_secs_f64();
+    let e = stats.elapsed_secs;
+    if e > 0.0 {
+        stats.runs_per_sec = (stats.executed + stats.cached) as f64 / e;
+        stats.in_flight_utilisation = (stats.adapter_secs / (e * in_flight as f64)).min(1.0);
+    }
+    stats.model_latency = latencies.summary();
     Ok((stats, wanted))
 }
 
-fn progress_bar(enabled: bool, total: u64, done: u64) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !enabled || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+/// What the progress display shows now.
+fn snapshot_of<'a>(
+    stats: &ExecStats,
+    latencies: &'a crate::telemetry::Latencies,
+    slots: usize,
+    ctx: &Ctx,
+) -> crate::telemetry::Snapshot<'a> {
+    crate::telemetry::Snapshot {
+        done: (stats.from_journal + stats.cached + stats.executed) as u64,
+        total: stats.keys as u64,
+        recorded_now: (stats.cached + stats.executed) as u64,
+        latencies,
+        adapter_busy: stats.adapter_secs,
+        slots,
+        in_flight_now: ctx.in_flight_now.load(std::sync::atomic::Ordering::Relaxed),
     }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({per_sec}, eta {eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar.set_position(done);
-    bar
 }
 
 /// One run: cache lookup, perturbation, image file, adapter call with retries, cache store.
 async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
     let plan = &ctx.plan;
     let run = &run;
-    let done = |outcome, source, perturb, model| Done {
-        run: run.clone(),
-        outcome,
-        source,
-        perturb,
-        model,
-    };
+    let mut timing = Timing::default();
     if let Some(cache) = &ctx.cache {
         let c = cache.clone();
         let key = run.key.clone();
         if let Ok(Some(observation)) = tokio::task::spawn_blocking(move || c.get(&key)).await {
-            return done(
-                Outcome::Ok { observation },
-                Source::Cache,
-                Duration::ZERO,
-                Duration::ZERO,
-            );
+            return Done {
+                run: run.clone(),
+                outcome: Outcome::Ok { observation },
+                source: Source::Cache,
+                timing,
+            };
         }
     }
-    let fail = |error: String, calls: usize, attempts: u32, perturb, model| Done {
+    let fail = |error: String, calls: usize, attempts: u32, timing: Timing| Done {
         run: run.clone(),
         outcome: Outcome::Failed { error, attempts },
         source: Source::Adapter { calls },
-        perturb,
-        model,
+        timing,
     };
 
-    // Perturb on the blocking pool, bounded by the CPU permits.
+    // Perturb (and write the image file) on the blocking pool, holding a CPU permit: busy
+    // time is then at most `elapsed × jobs`.
     let t0 = Instant::now();
     let case = &ctx.cohort[run.case];
     let steps = plan.steps(run.cell);
+    let Ok(cpu_permit) = ctx.cpu.acquire().await else {
+        return fail("cancelled".into(), 0, 0, timing);
+    };
+    timing.perturb_wait = t0.elapsed();
     let image = {
-        let Ok(_permit) = ctx.cpu.acquire().await else {
-            return fail("cancelled".into(), 0, 0, Duration::ZERO, Duration::ZERO);
-        };
         let src = case.image.clone();
         let recipe = Recipe {
             steps: steps.clone(),
         };
         let seed = run.seed;
         let id = case.id.clone();
-        match tokio::task::spawn_blocking(move || recipe.apply(&src, seed, &id)).await {
+        let r = tokio::task::spawn_blocking(move || recipe.apply(&src, seed, &id)).await;
+        timing.perturb = t0.elapsed() - timing.perturb_wait;
+        match r {
             Ok(Ok(img)) => Arc::new(img),
-            Ok(Err(e)) => {
-                return fail(
-                    format!("perturbation failed: {e}"),
-                    0,
-                    1,
-                    t0.elapsed(),
-                    Duration::ZERO,
-                );
-            }
-            Err(e) => {
-                return fail(
-                    format!("perturbation panicked: {e}"),
-                    0,
-                    1,
-                    t0.elapsed(),
-                    Duration::ZERO,
-                );
-            }
+            Ok(Err(e)) => return fail(format!("perturbation failed: {e}"), 0, 1, timing),
+            Err(e) => return fail(format!("perturbation panicked: {e}"), 0, 1, timing),
         }
     };
+    let t_file = Instant::now();
     let work_dir = ctx.work_root.join(&run.key);
     let mut image_path = None;
     let prep = (|| -> Result<(), String> {
@@ -476,12 +529,12 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
         Ok(())
     })();
     if let Err(e) = prep {
+        timing.perturb += t_file.elapsed();
         return fail(
             format!("cannot create the run directory: {e}"),
             0,
             1,
-            t0.elapsed(),
-            Duration::ZERO,
+            timing,
         );
     }
     if ctx.needs_file {
@@ -493,25 +546,22 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
             fs_err::write(&p, bytes).map_err(|e| e.to_string())
         })
         .await;
+        timing.perturb += t_file.elapsed();
         match written {
             Ok(Ok(())) => image_path = Some(path),
             Ok(Err(e)) => {
                 let _ = fs_err::remove_dir_all(&work_dir);
-                return fail(
-                    format!("cannot write the image file: {e}"),
-                    0,
-                    1,
-                    t0.elapsed(),
-                    Duration::ZERO,
-                );
+                return fail(format!("cannot write the image file: {e}"), 0, 1, timing);
             }
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&work_dir);
-                return fail(e.to_string(), 0, 1, t0.elapsed(), Duration::ZERO);
+                return fail(e.to_string(), 0, 1, timing);
             }
         }
+    } else {
+        timing.perturb += t_file.elapsed();
     }
-    let perturb = t0.elapsed();
+    drop(cpu_permit);
 
     let input = RunInput {
         key: run.key.clone(),
@@ -523,15 +573,25 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
         perturbations: steps,
         work_dir: work_dir.clone(),
     };
-    let t1 = Instant::now();
     let mut attempts = 0u32;
     let result: Result<Observation, AdapterError> = loop {
         attempts += 1;
         let r = {
+            let t_wait = Instant::now();
             let Ok(_permit) = ctx.calls.acquire().await else {
                 break Err(AdapterError::Permanent("cancelled".into()));
             };
-            ctx.adapter.run(input.clone()).await
+            timing.model_wait += t_wait.elapsed();
+            let t_call = Instant::now();
+            ctx.in_flight_now
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let r = ctx.adapter.run(input.clone()).await;
+            ctx.in_flight_now
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let took = t_call.elapsed();
+            timing.model += took;
+            timing.calls.push(took);
+            r
         };
         match r {
             Err(e) if e.is_transient() && attempts < ctx.retry.attempts => {
@@ -543,12 +603,13 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
                     "run {}: transient failure ({e}), retry in {backoff} ms",
                     run.key
                 );
+                let t_sleep = Instant::now();
                 tokio::time::sleep(Duration::from_millis(backoff)).await;
+                timing.backoff += t_sleep.elapsed();
             }
             other => break other,
         }
     };
-    let model = t1.elapsed();
     let _ = fs_err::remove_dir_all(&work_dir);
     match result {
         Ok(observation) => {
@@ -562,15 +623,15 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
                     Err(e) => tracing::warn!("cannot write the cache entry: {e}"),
                 }
             }
-            done(
-                Outcome::Ok { observation },
-                Source::Adapter {
+            Done {
+                run: run.clone(),
+                outcome: Outcome::Ok { observation },
+                source: Source::Adapter {
                     calls: attempts as usize,
                 },
-                perturb,
-                model,
-            )
+                timing,
+            }
         }
-        Err(e) => fail(e.to_string(), attempts as usize, attempts, perturb, model),
+        Err(e) => fail(e.to_string(), attempts as usize, attempts, timing),
     }
 }

@@ -40,6 +40,7 @@ pub mod merge;
 pub mod plan;
 pub mod probe_config;
 pub mod shard;
+pub mod telemetry;
 #[doc(hidden)]
 pub mod testing;
 
