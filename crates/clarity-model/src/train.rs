@@ -76,7 +76,11 @@ impl Default for TrainConfig {
                 tone_max: 0.3,
             }),
             max_steps: None,
-            operating_point: None,
+            operating_point: Some(OperatingPoint {
+                calibration_cases: 1000,
+                sensitivity_cost: 0.01,
+                augmented: true,
+            }),
         }
     }
 }
