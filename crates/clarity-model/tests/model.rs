@@ -2,8 +2,8 @@
 
 use clarity_image::{BitDepth, Channels, Image, Samples};
 use clarity_model::{
-    BuiltinModel, HELDOUT_SEED, ModelError, OperatingPoint, PredictOptions, TrainConfig,
-    calibrate, committed_weights_hash, train,
+    BuiltinModel, HELDOUT_SEED, ModelError, OperatingPoint, PredictOptions, TrainConfig, calibrate,
+    committed_weights_hash, train,
 };
 use clarity_phantom::{LesionKind, LesionSpec, PhantomSpec, Zone, class_names, cohort, generate};
 
