@@ -18,6 +18,7 @@
 
 mod augment;
 mod net;
+mod operating;
 mod preprocess;
 mod train;
 mod weights;
@@ -32,8 +33,12 @@ use rand_chacha::ChaCha8Rng;
 
 pub use augment::Augment;
 pub use net::{CAM as SALIENCY_SIZE, INPUT as INPUT_SIZE};
+pub use operating::{Gap, OperatingPoint, margin};
 pub use preprocess::{STANDARDISE_EPSILON, preprocess};
-pub use train::{EpochLog, HELDOUT_SEED, TrainConfig, TrainedModel, heldout_accuracy, train};
+pub use train::{
+    EpochLog, HELDOUT_SEED, TrainConfig, TrainedModel, calibrate, calibration_gaps,
+    heldout_accuracy, train,
+};
 
 /// The committed weights, compiled in.
 const EMBEDDED: &[u8] = include_bytes!("../weights/builtin.safetensors");

@@ -55,7 +55,7 @@ const B3: usize = 5;
 const F1W: usize = 6;
 const F1B: usize = 7;
 const F2W: usize = 8;
-const F2B: usize = 9;
+pub(crate) const F2B: usize = 9;
 
 /// All parameters (or gradients, or optimiser moments), one flat `Vec` per tensor.
 #[derive(Debug, Clone, PartialEq)]

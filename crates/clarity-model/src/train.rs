@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::Augment;
 use crate::net::{self, CLASSES, Params};
+use crate::operating::{self, OperatingPoint};
 use crate::{BuiltinModel, ModelError, preprocess, weights};
 
 /// Base seed of the held-out phantoms used to measure accuracy (disjoint from training,
@@ -48,6 +49,11 @@ pub struct TrainConfig {
     pub augment: Option<Augment>,
     /// Stop after this many optimiser steps (short reproducibility runs); `None` = all epochs.
     pub max_steps: Option<usize>,
+    /// The operating point calibrated after training and folded into the `normal` bias
+    /// ([`OperatingPoint`]); `None` = plain argmax. Left out of the serialised config when
+    /// `None`, so the recipes before it keep their weights hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_point: Option<OperatingPoint>,
 }
 
 impl Default for TrainConfig {
@@ -70,6 +76,11 @@ impl Default for TrainConfig {
                 tone_max: 0.3,
             }),
             max_steps: None,
+            operating_point: Some(OperatingPoint {
+                calibration_cases: 1000,
+                sensitivity_cost: 0.01,
+                augmented: true,
+            }),
         }
     }
 }
@@ -89,6 +100,9 @@ pub struct TrainedModel {
     pub(crate) params: Params,
     pub config: TrainConfig,
     pub log: Vec<EpochLog>,
+    /// The calibrated margin on the `normal` logit (nats), when the config has an operating
+    /// point.
+    pub normal_margin: Option<f64>,
 }
 
 impl TrainedModel {
@@ -109,6 +123,9 @@ impl TrainedModel {
             "train_config".into(),
             serde_json::to_string(&self.config).expect("serialisable config"),
         );
+        if let Some(m) = self.normal_margin {
+            meta.insert("normal_margin".into(), format!("{m:.6}"));
+        }
         weights::to_bytes(&self.params, &meta)
     }
 
@@ -185,6 +202,14 @@ fn check(cfg: &TrainConfig) -> Result<(), ModelError> {
         }
         if !ok(a.noise_max, 1.0) || !ok(a.tone_max, 1.0) {
             return bad("augment.noise_max and augment.tone_max must be in [0, 1]");
+        }
+    }
+    if let Some(op) = &cfg.operating_point {
+        if !(0.0..=1.0).contains(&op.sensitivity_cost) {
+            return bad("operating_point.sensitivity_cost must be in [0, 1]");
+        }
+        if op.calibration_cases == 0 {
+            return bad("operating_point.calibration_cases must be at least 1");
         }
     }
     Ok(())
@@ -272,11 +297,53 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
             break;
         }
     }
+    let normal_margin = match &cfg.operating_point {
+        Some(op) => Some(operating::apply(&mut params, cfg, op)?),
+        None => None,
+    };
     Ok(TrainedModel {
         params,
         config: cfg.clone(),
         log,
+        normal_margin,
     })
+}
+
+/// The last step of [`train`] on weights already trained: `model` must be the result of
+/// `train` with `cfg` minus its operating point; the result is then what `train(cfg)` gives,
+/// without repeating the training (its epoch log is empty). Without an operating point in
+/// `cfg`, the weights are returned unchanged under `cfg`'s metadata.
+pub fn calibrate(model: &BuiltinModel, cfg: &TrainConfig) -> Result<TrainedModel, ModelError> {
+    check(cfg)?;
+    let mut params = model.params.clone();
+    let normal_margin = match &cfg.operating_point {
+        Some(op) => Some(operating::apply(&mut params, cfg, op)?),
+        None => None,
+    };
+    Ok(TrainedModel {
+        params,
+        config: cfg.clone(),
+        log: Vec::new(),
+        normal_margin,
+    })
+}
+
+/// Logit gaps of `model` on cohort films `first..first + n` of `cfg`'s training seed, with
+/// `cfg`'s augmentation when `augmented` (drawn as in calibration): what the operating point
+/// is calibrated on.
+pub fn calibration_gaps(
+    model: &BuiltinModel,
+    cfg: &TrainConfig,
+    first: usize,
+    n: usize,
+    augmented: bool,
+) -> Result<Vec<operating::Gap>, ModelError> {
+    let aug = if augmented {
+        cfg.augment.as_ref()
+    } else {
+        None
+    };
+    operating::gaps(&model.params, cfg, first, n, aug)
 }
 
 pub(crate) fn argmax(p: &[f64]) -> usize {
@@ -289,7 +356,7 @@ pub(crate) fn argmax(p: &[f64]) -> usize {
     best
 }
 
-fn stream(seed: u64, name: &str, index: u64) -> ChaCha8Rng {
+pub(crate) fn stream(seed: u64, name: &str, index: u64) -> ChaCha8Rng {
     let mut h = blake3::Hasher::new();
     h.update(b"clarity-model-train-v1\0");
     h.update(&seed.to_le_bytes());

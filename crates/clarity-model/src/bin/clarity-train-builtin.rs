@@ -3,13 +3,14 @@
 //! ```text
 //! cargo run --release -p clarity-model --bin clarity-train-builtin -- \
 //!     --out crates/clarity-model/weights/builtin.safetensors [--cases N] [--epochs N] [--eval N]
+//!     [--operating-point COST[,CASES[,clean|augmented]] | --no-operating-point]
 //! ```
 //! Writes `OUT` and `OUT.blake3` (write-then-rename). Progress and accuracy go to stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clarity_model::{Augment, TrainConfig, heldout_accuracy, train};
+use clarity_model::{Augment, OperatingPoint, TrainConfig, heldout_accuracy, train};
 
 fn main() -> ExitCode {
     match run() {
@@ -80,6 +81,38 @@ fn run() -> Result<(), String> {
                     tone_max,
                 });
             }
+            "--no-operating-point" => cfg.operating_point = None,
+            "--operating-point" => {
+                // COST[,CASES[,clean|augmented]]
+                let v = value("--operating-point")?;
+                let parts: Vec<&str> = v.split(',').collect();
+                let bad = || {
+                    format!(
+                        "--operating-point expects COST[,CASES[,clean|augmented]] (COST in [0, 1]), got {v:?}"
+                    )
+                };
+                let mut op = cfg.operating_point.clone().unwrap_or(OperatingPoint {
+                    calibration_cases: 1000,
+                    sensitivity_cost: 0.01,
+                    augmented: true,
+                });
+                match parts[..] {
+                    [c, ..] if parts.len() <= 3 => {
+                        op.sensitivity_cost = c.parse().map_err(|_| bad())?;
+                    }
+                    _ => return Err(bad()),
+                }
+                if let Some(n) = parts.get(1) {
+                    op.calibration_cases = n.parse().map_err(|_| bad())?;
+                }
+                match parts.get(2) {
+                    None => {}
+                    Some(&"clean") => op.augmented = false,
+                    Some(&"augmented") => op.augmented = true,
+                    Some(_) => return Err(bad()),
+                }
+                cfg.operating_point = Some(op);
+            }
             "--lr" => {
                 let v = value("--lr")?;
                 cfg.learning_rate = v
@@ -88,7 +121,7 @@ fn run() -> Result<(), String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--sizes 128,256] [--paired-normals K] [--augment CLEAN,BLUR,NOISE,TONE[,BLUR_POWER] | --no-augment] [--eval N]"
+                    "usage: clarity-train-builtin --out FILE.safetensors [--cases N] [--epochs N] [--batch N] [--lr X] [--sizes 128,256] [--paired-normals K] [--augment CLEAN,BLUR,NOISE,TONE[,BLUR_POWER] | --no-augment] [--operating-point COST[,CASES[,clean|augmented]] | --no-operating-point] [--eval N]"
                 );
                 return Ok(());
             }
@@ -109,6 +142,9 @@ fn run() -> Result<(), String> {
         );
     }
     eprintln!("trained in {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(m) = trained.normal_margin {
+        eprintln!("operating point: margin {m:.4} nats on the normal logit");
+    }
     let bytes = trained.to_safetensors();
     let hash = blake3::hash(&bytes).to_hex().to_string();
     let model = trained.model();
