@@ -13,6 +13,10 @@ pub(crate) trait Sample: Copy + Default + PartialEq + Send + Sync + 'static {
     fn from_i64(v: i64) -> Self;
     /// Truncates a value already in `[0, MAX]`.
     fn from_u32_trunc(v: u32) -> Self;
+    /// Bilinear blend of the taps `[p00, p01, p10, p11]` with weights `wx, wy` in 1/1024
+    /// (`< 1024`), rounded half up: `((p00·(1024−wx) + p01·wx)·(1024−wy) + (p10·(1024−wx) +
+    /// p11·wx)·wy + 2^19) >> 20`, in the narrowest integer that holds it (`u32` for 8-bit).
+    fn bilerp(p: [Self; 4], wx: u32, wy: u32) -> Self;
     /// [`Sample::from_f32`] for loops inside [`vectorized`]: the same values without a float to
     /// int `as` (its saturation blocks vectorisation): the clamped, floored value is read off the
     /// mantissa bits of `y + 2^23`.
@@ -49,6 +53,14 @@ impl Sample for u8 {
     fn from_u32_trunc(v: u32) -> Self {
         v as u8
     }
+    #[inline(always)]
+    fn bilerp(p: [u8; 4], wx: u32, wy: u32) -> u8 {
+        // At most 255·2^20 + 2^19 < 2^28.
+        let [p00, p01, p10, p11] = p.map(u32::from);
+        let top = p00 * (1024 - wx) + p01 * wx;
+        let bot = p10 * (1024 - wx) + p11 * wx;
+        ((top * (1024 - wy) + bot * wy + (1 << 19)) >> 20) as u8
+    }
 }
 
 impl Sample for u16 {
@@ -72,6 +84,14 @@ impl Sample for u16 {
     #[inline(always)]
     fn from_u32_trunc(v: u32) -> Self {
         v as u16
+    }
+    #[inline(always)]
+    fn bilerp(p: [u16; 4], wx: u32, wy: u32) -> u16 {
+        // Rows fit u32 (< 2^26); the blend of rows needs u64 (< 2^36).
+        let [p00, p01, p10, p11] = p.map(u32::from);
+        let top = (p00 * (1024 - wx) + p01 * wx) as u64;
+        let bot = (p10 * (1024 - wx) + p11 * wx) as u64;
+        ((top * (1024 - wy as u64) + bot * wy as u64 + (1 << 19)) >> 20) as u16
     }
 }
 
@@ -118,6 +138,35 @@ impl Dims {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bilerp_equals_the_i64_formula() {
+        let reference = |p: [u32; 4], wx: i64, wy: i64| {
+            let p = p.map(i64::from);
+            let top = p[0] * (1024 - wx) + p[1] * wx;
+            let bot = p[2] * (1024 - wx) + p[3] * wx;
+            (top * (1024 - wy) + bot * wy + (1 << 19)) >> 20
+        };
+        let taps8 = [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [0, 255, 255, 0],
+            [1, 254, 17, 128],
+        ];
+        let taps16 = [[65535; 4], [0, 65535, 65535, 0], [1, 65534, 4097, 32768]];
+        for w in [0u32, 1, 2, 511, 512, 513, 1022, 1023] {
+            for u in [0u32, 1, 512, 1023] {
+                for p in taps8 {
+                    let got = u8::bilerp(p.map(|x| x as u8), w, u) as i64;
+                    assert_eq!(got, reference(p, w as i64, u as i64), "{p:?} {w} {u}");
+                }
+                for p in taps16 {
+                    let got = u16::bilerp(p.map(|x| x as u16), w, u) as i64;
+                    assert_eq!(got, reference(p, w as i64, u as i64), "{p:?} {w} {u}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn simd_and_scalar_conversions_round_the_same_way() {
