@@ -211,22 +211,49 @@ fn dp(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// `justification_drift(a, b)` and the analysis' drift of run text `b` against baseline text
+/// `a` (its cached baseline comparator) both equal the plain DP's.
+fn check_drift(a: &str, b: &str) -> Result<(), TestCaseError> {
+    let m = a.chars().count().max(b.chars().count());
+    let want = if m == 0 {
+        0.0
+    } else {
+        dp(a, b) as f64 / m as f64
+    };
+    prop_assert_eq!(clarity_analysis::justification_drift(a, b), want);
+    let d = sweep(
+        vec![num_axis("x", &[0.0, 1.0], 0.0)],
+        vec![case("c", None)],
+        vec![1],
+        vec![
+            ok("c", 0, 1, "y", Some(a), None, None),
+            ok("c", 1, 1, "y", Some(b), None, None),
+        ],
+    );
+    let an = analyze(&d).unwrap();
+    prop_assert_eq!(an.cells[1].metrics["drift"].unwrap().value, want);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn drift_matches_plain_levenshtein(a in "[abé ]{0,150}", b in "[abé ]{0,150}") {
-        let m = a.chars().count().max(b.chars().count());
-        let want = if m == 0 { 0.0 } else { dp(&a, &b) as f64 / m as f64 };
-        prop_assert_eq!(clarity_analysis::justification_drift(&a, &b), want);
-        // The analysis (cached baseline comparator) agrees.
-        let d = sweep(
-            vec![num_axis("x", &[0.0, 1.0], 0.0)],
-            vec![case("c", None)],
-            vec![1],
-            vec![ok("c", 0, 1, "y", Some(&a), None, None), ok("c", 1, 1, "y", Some(&b), None, None)],
-        );
-        let an = analyze(&d).unwrap();
-        prop_assert_eq!(an.cells[1].metrics["drift"].unwrap().value, want);
+        check_drift(&a, &b)?;
+    }
+
+    /// Long ASCII texts (the byte path, several 64-bit blocks), and ASCII against non-ASCII
+    /// either way round.
+    #[test]
+    fn ascii_and_mixed_drift_matches_plain_levenshtein(
+        a in "[abc ]{0,300}", b in "[abc ]{0,300}", accent in 0u8..3,
+    ) {
+        let (a, b) = match accent {
+            1 => (a, format!("{b}é")),
+            2 => (format!("é{a}"), b),
+            _ => (a, b),
+        };
+        check_drift(&a, &b)?;
     }
 }
