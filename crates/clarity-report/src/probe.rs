@@ -174,7 +174,6 @@ fn specificity_blocks(doc: &Value) -> Vec<Block> {
     blocks
 }
 
-/// The probe section, or `None` when `dir` has no `probe.json`.
 /// One sentence on a scoped probe's choices (`scope` in probe.json).
 pub fn scope_sentence(sc: &Value) -> String {
     let regions = match sc.get("regions").and_then(Value::as_str) {
@@ -195,6 +194,7 @@ pub fn scope_sentence(sc: &Value) -> String {
     )
 }
 
+/// The probe section, or `None` when `dir` has no `probe.json`.
 pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
     let path = dir.join("probe.json");
     if !path.exists() {
