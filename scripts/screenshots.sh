@@ -33,3 +33,7 @@ cp "$OUT/html.png" docs/img/report-html.png
 cp "$(ls "$OUT"/pdf-*.png | sort | head -1)" docs/img/report-pdf.png
 [[ -f "$OUT/pdf-2.png" ]] && cp "$OUT/pdf-2.png" docs/img/report-pdf-2.png
 echo "wrote docs/img/report-html.png, docs/img/report-pdf.png (quickstart sweep)"
+
+# The console pages (docs/img/console-*.png, including the README's three clicks): the browser
+# tests with the same release binary.
+tests/browser/run.sh "${CARGO_TARGET_DIR:-target}/release/clarity" --screenshots docs/img

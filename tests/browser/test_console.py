@@ -13,7 +13,9 @@ serve --root ROOT --addr 127.0.0.1:0`, reads the URL it prints, and walks the co
 user: the sweep list, a sweep page (headline, curves), the case browser (filter to flipped runs,
 open one: both images, both answers, changed words highlighted), the compare view, the
 counterfactual console (verdicts per fill, layer toggles, opacity, the region table, another
-case), running a probe from a sweep page to the end, launching a sweep and watching its
+case), running a probe from a sweep page to the end, a scoped probe from the sweep page's form
+(case, cell, grid, top-k) and its per-region table, exporting it into the report, the README's
+three clicks (which cases flipped under blur 2), launching a sweep and watching its
 progress reach 100% over server-sent events, and cancelling a longer one (which then offers
 Resume).
 
@@ -167,7 +169,7 @@ def test_sweep_list(c):
     c.get("/")
     links = c.find_all("#sweeps a.sweep")
     names = sorted(a.text for a in links)
-    assert names == ["a", "b", "p"], f"sweep list shows {names}"
+    assert names == ["a", "b", "p", "t"], f"sweep list shows {names}"
     c.screenshot("sweeps")
 
 
@@ -291,6 +293,84 @@ def test_run_probe_from_the_sweep_page(c):
     assert c.find_all("#probe-regions tbody tr.region")
 
 
+def test_scoped_probe_from_the_form(c):
+    """The sweep page's probe form: a case, a blur cell, a 3x3 grid, top 2; the job runs to the
+    end and the counterfactual console shows the scope and the per-region table."""
+    c.get("/sweeps/out%2Fp")
+    form = c.find("#probe-form")
+    cases = Select(c.find("#probe-case"))
+    case = cases.options[1].get_attribute("value")
+    cases.select_by_value(case)
+    cells = Select(c.find("#probe-cell"))
+    blur = next(o for o in cells.options if "gaussian_blur.sigma=4" in o.text and "noise" not in o.text)
+    cell = blur.get_attribute("value")
+    cells.select_by_value(cell)
+    form.find_element(By.CSS_SELECTOR, "input[name=probe-regions][value=grid]").click()
+    for css, v in (("#probe-grid", "3"), ("#probe-topk", "2")):
+        c.find(css).clear()
+        c.find(css).send_keys(v)
+    c.screenshot("probe-form")
+    c.find("#probe-launch").click()
+    c.wait(lambda: "/jobs/" in c.driver.current_url, what="the job page")
+    assert c.find("#kind").text == "probe"
+    c.wait(lambda: c.find("#status").text != "running", timeout=60, what="the probe to end")
+    assert c.find("#status").text == "finished", c.find("#job-error").text
+    link = c.find("#probe-result")
+    c.wait(link.is_displayed, what="the link to the probe page")
+    link.click()
+    c.wait(lambda: c.find_all("#probe-regions tbody tr.region"), what="the per-region table")
+    scope = c.find("#probe-scope-line").text
+    assert f"case {case}" in scope and f"cell {cell}" in scope and "3×3 grid" in scope, scope
+    heads = [th.text for th in c.find_all("#probe-regions thead th")]
+    for h in ("Δanswer", "Δconfidence", "Δdrift", "Evidence vs control"):
+        assert h in heads, heads
+    rows = c.find_all("#probe-regions tbody tr.region")
+    assert len(c.find_all("#probe-regions tbody tr.region td.region-verdict span.verdict")) == len(rows)
+    # A 3x3 grid: nine tiles G1..G9 are probed.
+    tiles = [r for r in rows if re.fullmatch(r"G\d", r.get_attribute("data-region"))]
+    assert len(tiles) == 9, [r.get_attribute("data-region") for r in rows]
+    c.wait(lambda: image_loaded(c, "#probe-heatmap") and image_loaded(c, "#probe-plain"),
+           what="the overlay and the cell's image")
+    c.screenshot("probe-scoped")
+
+
+def test_export_the_probe_into_the_report(c):
+    c.get("/sweeps/out%2Fp/probe")
+    c.find("#add-to-report").click()
+    c.wait(lambda: "/jobs/" in c.driver.current_url, what="the job page")
+    assert c.find("#kind").text == "report"
+    c.wait(lambda: c.find("#status").text != "running", timeout=60, what="the report to end")
+    assert c.find("#status").text == "finished", c.find("#job-error").text
+    link = c.find("#report-result")
+    c.wait(link.is_displayed, what="the link to the report")
+    link.click()
+    c.wait(lambda: "report.html" in c.driver.current_url, what="the report")
+    body = c.find("body").text
+    assert "Counterfactual probe" in body, "no probe section in the report"
+    assert "Scoped probe: case" in body, "the report does not state the probe's scope"
+
+
+def test_three_clicks_which_cases_flipped_under_blur_2(c):
+    """The README's question in three clicks: the sweep, the flip count of blur 2, one run."""
+    c.get("/")
+    c.screenshot("three-0")
+    next(a for a in c.find_all("#sweeps a.sweep") if a.text == "t").click()  # 1
+    c.wait(lambda: c.find_all("#flips a.flips"), what="the flips per cell")
+    link = c.find('#flips a.flips[data-axis="gaussian_blur.sigma"][data-value="2"]')
+    want = int(link.text)
+    assert want > 0, "nothing flipped under blur 2"
+    c.screenshot("three-1")
+    link.click()  # 2
+    c.wait(lambda: c.find_all("#runs tr.run"), what="the flipped runs")
+    rows = c.find_all("#runs tr.run")
+    assert len(rows) == want and all("flipped" in r.get_attribute("class") for r in rows)
+    c.screenshot("three-2")
+    rows[0].find_element(By.CSS_SELECTOR, "a.open").click()  # 3
+    c.wait(lambda: image_loaded(c, "#img-baseline") and image_loaded(c, "#img-perturbed"), what="both images")
+    assert c.find("#answer-perturbed").text != c.find("#answer-baseline").text
+    c.screenshot("three-3")
+
+
 def test_launch_and_watch_progress_to_100(c):
     c.get("/launch")
     c.screenshot("launch")
@@ -362,6 +442,9 @@ TESTS = [
     test_compare_two_sweeps,
     test_probe_page_layers_and_region_table,
     test_run_probe_from_the_sweep_page,
+    test_scoped_probe_from_the_form,
+    test_export_the_probe_into_the_report,
+    test_three_clicks_which_cases_flipped_under_blur_2,
     test_launch_and_watch_progress_to_100,
     test_posted_config_outside_the_root_is_refused,
     test_posted_config_runs_to_100,
@@ -384,6 +467,11 @@ def main():
                                        ("p.toml", "out/p", 1, PROBE)):
             write_config(root, name, out, seed, extra=extra)
             subprocess.run([args.clarity, "--quiet", "run", name], cwd=root, check=True)
+        # The README's three clicks: blur 2 on 16 phantoms (64 runs).
+        with open(os.path.join(root, "t.toml"), "w", encoding="utf-8") as f:
+            f.write(CONFIG.format(output="out/t", phantom_seed=11, n=16, seeds="[0]")
+                    .replace('"gaussian_blur.sigma" = [1, 4]', '"gaussian_blur.sigma" = [2, 4]'))
+        subprocess.run([args.clarity, "--quiet", "run", "t.toml"], cwd=root, check=True)
         write_config(root, "launch.toml", "out/launched", 3)
         # Long enough to cancel: 32 phantoms x 6 cells x 8 seeds = 1536 runs.
         write_config(root, "slow.toml", "out/slow", 5, n=32, seeds="[0, 1, 2, 3, 4, 5, 6, 7]")

@@ -255,6 +255,21 @@ pub struct ProbeArgs {
     /// Test hook: stop as if interrupted after N recorded runs (per batch).
     #[arg(long, hide = true)]
     pub abort_after: Option<usize>,
+    /// Scoped probe: only this case, on its image in `--cell` (recorded under `scope`).
+    #[arg(long, requires = "cell")]
+    pub case: Option<String>,
+    /// Scoped probe: the cell (index into the plan) whose image of `--case` is probed.
+    #[arg(long, requires = "case")]
+    pub cell: Option<usize>,
+    /// Scoped probe: regions from the saliency map's components or a k×k grid.
+    #[arg(long, requires = "case", value_parser = ["saliency", "grid"])]
+    pub regions: Option<String>,
+    /// Scoped probe: tiles per side in grid mode, 1..=16 [default: the config's].
+    #[arg(long, requires = "case")]
+    pub grid: Option<u32>,
+    /// Scoped probe: evidence regions kept, 1..=16 [default: the config's].
+    #[arg(long, requires = "case")]
+    pub top_k: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -12,18 +12,34 @@ use crate::args::{CompareArgs, ServeArgs};
 use crate::commands::UsageError;
 use crate::{Cli, Command, EXIT_INTERRUPTED, EXIT_OK, Out};
 
-/// Sweeps and probes started from the console run through `clarity run CONFIG` and `clarity
-/// probe CONFIG` themselves: the arguments are parsed by the same parser and handed to the same
+/// Sweeps, probes and reports started from the console run through `clarity run CONFIG`,
+/// `clarity probe CONFIG [--case ID --cell N ...]` and `clarity report DIR` themselves: the arguments are parsed by the same parser and handed to the same
 /// functions, on this thread's own runtime.
 pub fn launcher() -> Launcher {
     Arc::new(|req: LaunchRequest| {
-        let config = req.config.to_string_lossy().into_owned();
+        let config = req
+            .config
+            .as_ref()
+            .map(|c| c.to_string_lossy().into_owned());
+        let mut argv: Vec<String> = vec!["clarity".into(), "--quiet".into()];
         let sub = match req.kind {
             LaunchKind::Run => "run",
             LaunchKind::Probe => "probe",
+            LaunchKind::Report => "report",
         };
-        let cli = Cli::try_parse_from(["clarity", "--quiet", sub, config.as_str()])
-            .map_err(|e| e.to_string())?;
+        argv.push(sub.into());
+        match (req.kind, config) {
+            (LaunchKind::Report, config) => {
+                argv.push(req.dir.to_string_lossy().into_owned());
+                if let Some(c) = config {
+                    argv.push(format!("--config={c}"));
+                }
+            }
+            (_, Some(c)) => argv.push(c),
+            (_, None) => return Err(format!("internal: `{sub}` without a config")),
+        }
+        argv.extend(req.args.iter().cloned());
+        let cli = Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
         let out = Out {
             quiet: true,
             json: false,
@@ -36,6 +52,7 @@ pub fn launcher() -> Launcher {
             Command::Probe(args) => {
                 crate::commands::block_on(crate::probe::cmd_probe(args, &out, interrupt))
             }
+            Command::Report(args) => crate::sweepdir::cmd_report(args, &out),
             _ => return Err(format!("internal: `{sub}` did not parse as itself")),
         };
         match r {

@@ -1,5 +1,6 @@
 //! `clarity probe CONFIG`: the counterfactual probe (`clarity-probe`) of a config's `[probe]`
-//! settings, on its own.
+//! settings, on its own; with `--case ID --cell N` (and `--regions`, `--grid`, `--top-k`) a
+//! probe scoped to one case's image in one cell, recorded under `scope` in probe.json.
 
 use std::fmt::Write as _;
 
@@ -38,6 +39,28 @@ pub(crate) async fn cmd_probe(
     }
     let retry = config.retry;
     let prepared = prepare(config)?;
+    let scope = match (&args.case, args.cell) {
+        (Some(case), Some(cell)) => {
+            let scope = clarity_probe::ProbeScope {
+                case: case.clone(),
+                cell,
+                regions: match args.regions.as_deref() {
+                    Some(r) => clarity_probe::ScopeRegions::parse(r).map_err(UsageError)?,
+                    None if settings.regions == clarity_engine::RegionMode::Grid => {
+                        clarity_probe::ScopeRegions::Grid
+                    }
+                    None => clarity_probe::ScopeRegions::Saliency,
+                },
+                grid: args.grid.unwrap_or(settings.grid),
+                top_k: args.top_k.unwrap_or(settings.top_k),
+            };
+            scope
+                .validate(&prepared)
+                .map_err(|(k, m)| UsageError(format!("--{}: {m}", k.replace('_', "-"))))?;
+            Some(scope)
+        }
+        _ => None,
+    };
     let _lock = prepare_output_dir(&dir, &prepared.plan)?;
     write_plan(&dir, &prepared.plan)?;
     let (interrupt, signal) =
@@ -53,7 +76,12 @@ pub(crate) async fn cmd_probe(
         shard: None,
         abort_after: args.abort_after,
     };
-    let result = clarity_probe::run_probe(&prepared, &settings, &dir, &opts).await;
+    let result = match &scope {
+        Some(scope) => {
+            clarity_probe::run_probe_scoped(&prepared, &settings, scope, &dir, &opts).await
+        }
+        None => clarity_probe::run_probe(&prepared, &settings, &dir, &opts).await,
+    };
     signal.abort();
     let p = result?;
     let report = if has_observations(&dir) {

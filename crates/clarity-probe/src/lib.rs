@@ -21,7 +21,8 @@
 //!
 //! Model calls go through the engine ([`runner`]): content keys, cache, journal, resume and
 //! `--jobs` behave exactly as in a sweep, and nothing in an artifact depends on completion
-//! order or thread count. Entry point: [`run_probe`].
+//! order or thread count. Entry points: [`run_probe`] (the whole cohort) and
+//! [`run_probe_scoped`] (one case in one cell, regions and top-k chosen in the console).
 
 pub mod controls;
 pub mod overlay;
@@ -29,6 +30,7 @@ mod probe;
 pub mod regions;
 pub mod runner;
 pub mod saliency;
+mod scope;
 pub mod specificity;
 mod summary;
 pub mod verdict;
@@ -36,6 +38,7 @@ pub mod verdict;
 pub use probe::{OVERLAY_DIR, PROBE_DIR, PROBE_FILE, ProbeOutcome, run_probe, run_probe_with};
 pub use regions::{Region, RegionKind};
 pub use saliency::SaliencyMap;
+pub use scope::{MAX_GRID, MAX_TOP_K, ProbeScope, ScopeRegions, run_probe_scoped};
 pub use specificity::Specificity;
 pub use summary::{FillVerdict, PROBE_SCHEMA_VERSION};
 pub use verdict::{Estimate, Verdict};
@@ -56,6 +59,9 @@ pub enum ProbeError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// A scoped probe's choice does not fit the sweep (`case`, `cell`, `grid`, `top_k`).
+    #[error("probe scope: {0}")]
+    Scope(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -172,6 +172,24 @@ pub async fn run_probe_with(
     dir: &Path,
     opts: &ExecOptions,
 ) -> Result<ProbeOutcome, ProbeError> {
+    run_probe_inner(
+        config, cohort, adapter, plan_hash, settings, dir, opts, None,
+    )
+    .await
+}
+
+/// [`run_probe_with`], recording `scope` (a scoped probe's choices) in `probe.json`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_probe_inner(
+    config: &SweepConfig,
+    cohort: &[CohortCase],
+    adapter: Arc<dyn Adapter>,
+    plan_hash: Option<&str>,
+    settings: &ProbeSettings,
+    dir: &Path,
+    opts: &ExecOptions,
+    scope: Option<serde_json::Value>,
+) -> Result<ProbeOutcome, ProbeError> {
     settings.validate().map_err(|(k, m)| ProbeError::Settings {
         path: config.source.clone(),
         message: format!("{k}: {m}"),
@@ -466,5 +484,6 @@ pub async fn run_probe_with(
         plan_hash,
         seed,
         stats: runner.stats.clone(),
+        scope,
     })
 }

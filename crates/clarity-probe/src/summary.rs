@@ -33,6 +33,8 @@ pub(crate) struct Finish<'a> {
     pub plan_hash: Option<&'a str>,
     pub seed: u64,
     pub stats: RunnerStats,
+    /// A scoped probe's choices (`scope` in probe.json; absent for a whole-cohort probe).
+    pub scope: Option<serde_json::Value>,
 }
 
 /// One fill's specificity verdict, for the console and `--json`.
@@ -553,6 +555,10 @@ pub(crate) fn finish(f: Finish<'_>) -> Result<ProbeOutcome, ProbeError> {
             "bootstrap": { "iterations": iters, "seed": settings.bootstrap_seed, "method": "percentile 95% interval, resampling cases (descriptive rates only; the specificity intervals are adjusted Wald intervals, see rules.specificity)" },
         },
     });
+    let mut doc = doc;
+    if let Some(scope) = f.scope {
+        doc["scope"] = scope;
+    }
     let text = clarity_core::json::to_canonical_string(&doc)?;
     let path = dir.join(PROBE_FILE);
     write_atomic(&path, text.as_bytes())?;

@@ -174,6 +174,26 @@ fn specificity_blocks(doc: &Value) -> Vec<Block> {
     blocks
 }
 
+/// One sentence on a scoped probe's choices (`scope` in probe.json).
+pub fn scope_sentence(sc: &Value) -> String {
+    let regions = match sc.get("regions").and_then(Value::as_str) {
+        Some("grid") => {
+            let k = sc.get("grid").map(|g| g.to_string()).unwrap_or_default();
+            format!("a {k}×{k} grid")
+        }
+        _ => "saliency components".to_string(),
+    };
+    format!(
+        "Scoped probe: case {} on its {} image in cell {} ({}), regions from {}, top {}.",
+        text(sc, "case"),
+        text(sc, "image"),
+        sc.get("cell").map(|c| c.to_string()).unwrap_or_default(),
+        text(sc, "cell_label"),
+        regions,
+        sc.get("top_k").map(|c| c.to_string()).unwrap_or_default(),
+    )
+}
+
 /// The probe section, or `None` when `dir` has no `probe.json`.
 pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
     let path = dir.join("probe.json");
@@ -193,7 +213,12 @@ pub fn section(dir: &Path) -> Result<Option<Section>, ReportError> {
             key: "cases".into(),
             expected: "an array".into(),
         })?;
-    let mut blocks = specificity_blocks(&doc);
+    let mut blocks = Vec::new();
+    if let Some(sc) = doc.get("scope") {
+        // A scoped probe (started from the console or `clarity probe --case --cell`).
+        blocks.push(Block::Para(scope_sentence(sc)));
+    }
+    blocks.extend(specificity_blocks(&doc));
     for (key, title) in [
         ("all", "all cases"),
         ("lesion", "cases with a known lesion"),

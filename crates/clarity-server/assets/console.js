@@ -1,6 +1,7 @@
 // Clarity console: progressive enhancement only (every page is readable without it).
-// Zoom on images, the saliency-overlay toggle, launching a sweep, resuming or probing one (POST
-// JSON), the probe page's layer toggles and the live progress of a job (server-sent events).
+// Zoom on images, the saliency-overlay toggle, launching a sweep, resuming or probing one (also
+// scoped to a case and cell), adding the probe to the report (POST JSON), the probe page's layer
+// toggles and the live progress of a job (server-sent events).
 // Talks to this server only.
 (function () {
   "use strict";
@@ -36,6 +37,23 @@
         document.getElementById("sweep-job-error"));
     });
   });
+  // The sweep page's scoped probe: a case, a cell, regions, grid and top-k.
+  var probeForm = document.getElementById("probe-form");
+  if (probeForm) {
+    probeForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var regions = probeForm.querySelector("input[name=probe-regions]:checked");
+      startJob({
+        kind: "probe",
+        sweep: probeForm.getAttribute("data-sweep"),
+        case: document.getElementById("probe-case").value,
+        cell: Number(document.getElementById("probe-cell").value),
+        regions: regions ? regions.value : "saliency",
+        grid: Number(document.getElementById("probe-grid").value),
+        top_k: Number(document.getElementById("probe-topk").value)
+      }, document.getElementById("probe-form-error"));
+    });
+  }
   // The counterfactual console: layer toggles and the heatmap's opacity.
   var stack = document.getElementById("probe-stack");
   if (stack) {
@@ -94,8 +112,9 @@
       set("rate", p.rate);
       set("eta", p.eta_s === null ? "–" : p.eta_s);
       if (p.error) { set("job-error", p.error); }
-      var pr = document.getElementById("probe-result");
-      if (pr && p.status === "finished") { pr.hidden = false; }
+      if (p.status === "finished") {
+        document.querySelectorAll("a.job-result").forEach(function (a) { a.hidden = false; });
+      }
       document.getElementById("cancel").disabled = p.status !== "running";
     };
     var es = new EventSource("/api/v1/jobs/" + id + "/events");

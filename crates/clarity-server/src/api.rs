@@ -282,7 +282,7 @@ pub async fn list_jobs(State(state): State<AppState>) -> Json<Value> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartJob {
-    /// `run` (default), `probe` or `resume`.
+    /// `run` (default), `probe`, `resume` or `report`.
     #[serde(default)]
     pub kind: Option<String>,
     /// A sweep config under the root (relative path)…
@@ -293,21 +293,74 @@ pub struct StartJob {
     pub toml: Option<String>,
     #[serde(default)]
     pub save_as: Option<String>,
-    /// `resume` and `probe`: a sweep directory's id; its config is the one under the root that
-    /// plans it (as for its images).
+    /// `resume`, `probe` and `report`: a sweep directory's id; its config is the one under
+    /// the root that plans it (as for its images).
     #[serde(default)]
     pub sweep: Option<String>,
+    /// A scoped probe (`probe` with `sweep`): the case…
+    #[serde(default)]
+    pub case: Option<String>,
+    /// …the cell whose image of the case is probed…
+    #[serde(default)]
+    pub cell: Option<usize>,
+    /// …`saliency` (components) or `grid` regions (default: the config's)…
+    #[serde(default)]
+    pub regions: Option<String>,
+    /// …tiles per side in grid mode, 1..=16 (default: the config's)…
+    #[serde(default)]
+    pub grid: Option<u32>,
+    /// …and evidence regions kept, 1..=16 (default: the config's).
+    #[serde(default)]
+    pub top_k: Option<usize>,
+}
+
+/// A scoped probe's choices as posted (checked against the sweep once its config is found).
+struct ScopeReq {
+    case: String,
+    cell: usize,
+    regions: Option<clarity_probe::ScopeRegions>,
+    grid: Option<u32>,
+    top_k: Option<usize>,
+}
+
+impl ScopeReq {
+    /// The scope (defaults from the config's `[probe]` table), validated against the
+    /// prepared sweep, as `clarity probe` arguments.
+    fn args(&self, prepared: &clarity_engine::Prepared) -> Result<Vec<String>, ApiError> {
+        let settings = prepared.config.probe.clone().unwrap_or_default();
+        let scope = clarity_probe::ProbeScope {
+            case: self.case.clone(),
+            cell: self.cell,
+            regions: self.regions.unwrap_or(match settings.regions {
+                clarity_engine::RegionMode::Grid => clarity_probe::ScopeRegions::Grid,
+                _ => clarity_probe::ScopeRegions::Saliency,
+            }),
+            grid: self.grid.unwrap_or(settings.grid),
+            top_k: self.top_k.unwrap_or(settings.top_k),
+        };
+        scope
+            .validate(prepared)
+            .map_err(|(k, m)| ApiError::bad_request(format!("`{k}`: {m}")))?;
+        Ok(vec![
+            format!("--case={}", scope.case),
+            format!("--cell={}", scope.cell),
+            format!("--regions={}", scope.regions.as_str()),
+            format!("--grid={}", scope.grid),
+            format!("--top-k={}", scope.top_k),
+        ])
+    }
 }
 
 /// What `POST /api/v1/jobs` was asked to start, before any file is touched.
 enum Start {
     Config(String, JobKind),
     Posted { text: String, save_as: String },
-    Sweep(String, JobKind),
+    Sweep(String, JobKind, Option<ScopeReq>),
 }
 
 const START_SHAPES: &str = "expected {\"config\": PATH}, {\"toml\": TEXT, \"save_as\": PATH}, \
-     {\"kind\": \"probe\", \"config\": PATH} or {\"kind\": \"probe\"|\"resume\", \"sweep\": ID}";
+     {\"kind\": \"probe\", \"config\": PATH}, {\"kind\": \"probe\"|\"resume\"|\"report\", \"sweep\": ID} \
+     or {\"kind\": \"probe\", \"sweep\": ID, \"case\": ID, \"cell\": N, \"regions\", \"grid\", \"top_k\"}";
 
 impl StartJob {
     fn parse(self) -> Result<Start, ApiError> {
@@ -315,12 +368,19 @@ impl StartJob {
             None | Some("run") => JobKind::Run,
             Some("probe") => JobKind::Probe,
             Some("resume") => JobKind::Resume,
+            Some("report") => JobKind::Report,
             Some(k) => {
                 return Err(ApiError::bad_request(format!(
-                    "`kind`: expected run, probe or resume, got `{k}`"
+                    "`kind`: expected run, probe, resume or report, got `{k}`"
                 )));
             }
         };
+        let scope = self.scope()?;
+        if scope.is_some() && (kind != JobKind::Probe || self.sweep.is_none()) {
+            return Err(ApiError::bad_request(
+                "`case`/`cell`: a scoped probe is {\"kind\": \"probe\", \"sweep\": ID, \"case\": ID, \"cell\": N}",
+            ));
+        }
         match (kind, self.config, self.toml, self.save_as, self.sweep) {
             (JobKind::Run | JobKind::Probe, Some(c), None, None, None) => {
                 Ok(Start::Config(c, kind))
@@ -328,10 +388,37 @@ impl StartJob {
             (JobKind::Run, None, Some(text), Some(save_as), None) => {
                 Ok(Start::Posted { text, save_as })
             }
-            (JobKind::Probe | JobKind::Resume, None, None, None, Some(id)) => {
-                Ok(Start::Sweep(id, kind))
+            (JobKind::Probe | JobKind::Resume | JobKind::Report, None, None, None, Some(id)) => {
+                Ok(Start::Sweep(id, kind, scope))
             }
             _ => Err(ApiError::bad_request(START_SHAPES)),
+        }
+    }
+
+    /// The scoped-probe fields: none, or `case` and `cell` (with optional regions, grid and
+    /// top-k, checked for shape here and against the sweep later).
+    fn scope(&self) -> Result<Option<ScopeReq>, ApiError> {
+        let extra = self.regions.is_some() || self.grid.is_some() || self.top_k.is_some();
+        match (&self.case, self.cell) {
+            (None, None) if !extra => Ok(None),
+            (Some(case), Some(cell)) => Ok(Some(ScopeReq {
+                case: case.clone(),
+                cell,
+                regions: self
+                    .regions
+                    .as_deref()
+                    .map(clarity_probe::ScopeRegions::parse)
+                    .transpose()
+                    .map_err(|m| ApiError::bad_request(format!("`regions`: {m}")))?,
+                grid: self.grid,
+                top_k: self.top_k,
+            })),
+            (None, _) => Err(ApiError::bad_request(
+                "`case`: a scoped probe names the case (and the cell)",
+            )),
+            (Some(_), None) => Err(ApiError::bad_request(
+                "`cell`: a scoped probe names the cell (and the case)",
+            )),
         }
     }
 }
@@ -350,29 +437,41 @@ pub async fn start_job(
     };
     // A sweep id is checked like every other (under the root, a sweep directory).
     let sweep = match &start {
-        Start::Sweep(id, _) => Some(sweep_dir(&state, id)?),
+        Start::Sweep(id, _, _) => Some(sweep_dir(&state, id)?),
         _ => None,
     };
     let s = state.clone();
     let p = blocking(move || {
-        let (rel, kind) = match start {
-            Start::Config(rel, kind) => (rel, kind),
+        let (rel, kind, args) = match start {
+            Start::Config(rel, kind) => (rel, kind, Vec::new()),
             Start::Posted { text, save_as } => {
                 crate::posted::save(s.root(), &save_as, &text)?;
-                (save_as, JobKind::Run)
+                (save_as, JobKind::Run, Vec::new())
             }
-            Start::Sweep(id, kind) => {
+            Start::Sweep(_, JobKind::Report, _) => {
+                // The config only adds thumbnails: a sweep without one is reported too.
                 let dir = sweep.expect("resolved above");
-                let (rel, _) = crate::sweeps::find_config(s.root(), &dir).map_err(|e| {
+                let config = crate::sweeps::find_config(s.root(), &dir)
+                    .ok()
+                    .map(|(rel, _)| (rel.clone(), s.root().join(rel)));
+                return crate::jobs::start_report(&s.0.jobs, s.root(), &launcher, dir, config);
+            }
+            Start::Sweep(id, kind, scope) => {
+                let dir = sweep.expect("resolved above");
+                let (rel, prepared) = crate::sweeps::find_config(s.root(), &dir).map_err(|e| {
                     ApiError::new(
                         StatusCode::CONFLICT,
                         format!("`{id}`: {e} to {} it", kind.verb()),
                     )
                 })?;
-                (rel, kind)
+                let args = match scope {
+                    Some(sc) => sc.args(&prepared)?,
+                    None => Vec::new(),
+                };
+                (rel, kind, args)
             }
         };
-        crate::jobs::start(&s.0.jobs, s.root(), &launcher, &rel, kind)
+        crate::jobs::start(&s.0.jobs, s.root(), &launcher, &rel, kind, args)
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(json!(p))))

@@ -145,6 +145,9 @@ pub async fn sweep(
                 r#"<button type="button" class="job-start" id="run-probe" data-kind="probe" data-sweep="{}">Run probe</button> <span class="error" id="sweep-job-error"></span></p>"#,
                 esc(&id)
             );
+            if let Ok(t) = s.0.sweeps.runs(&dir) {
+                b.push_str(&crate::console_probe::probe_form(&id, &t));
+            }
         }
         if files.iter().any(|x| x == clarity_probe::PROBE_FILE) {
             let _ = write!(
@@ -577,18 +580,26 @@ pub async fn job(
 <p class="error" id="job-error"></p></div>"#,
         config = esc(&p.config),
         kind = p.kind,
-        probe_link = if p.kind == "probe" {
-            format!(
-                r#" <a id="probe-result" href="/sweeps/{}/probe"{}>counterfactual console</a>"#,
+        probe_link = match p.kind {
+            "probe" => format!(
+                r#" <a id="probe-result" class="job-result" href="/sweeps/{}/probe"{}>counterfactual console</a>"#,
                 encode_id(&p.sweep),
                 if p.status == "finished" {
                     ""
                 } else {
                     " hidden"
                 }
-            )
-        } else {
-            String::new()
+            ),
+            "report" => format!(
+                r#" <a id="report-result" class="job-result" href="/api/v1/sweeps/{}/files/report.html"{}>report.html</a>"#,
+                encode_id(&p.sweep),
+                if p.status == "finished" {
+                    ""
+                } else {
+                    " hidden"
+                }
+            ),
+            _ => String::new(),
         },
         sweep_enc = encode_id(&p.sweep),
         sweep = esc(&p.sweep),

@@ -154,17 +154,54 @@ fn outlines_svg(case: &Value, width: u32, height: u32) -> String {
     svg
 }
 
-/// The per-region table of one case.
-fn region_table(b: &mut String, case: &Value, fills: &[String]) {
-    b.push_str(r#"<table id="probe-regions"><thead><tr><th>Region</th><th>Role</th><th>Bbox</th><th class="num">Area</th><th class="num">Flip rate</th><th class="num">Δconfidence</th><th class="num">Δprobability</th><th class="num">Drift</th><th>Flipped under</th></tr></thead><tbody>"#);
+/// What masking a region did to the answer: the answers it flipped to (with the fills), or
+/// `unchanged`.
+fn delta_answer(runs: &[&Value]) -> String {
+    let mut to: Vec<(String, Vec<&str>)> = Vec::new();
+    for x in runs.iter().filter(|x| x["flipped"].as_bool() == Some(true)) {
+        let a = s(&x["answer"]).to_string();
+        match to.iter_mut().find(|(b, _)| *b == a) {
+            Some((_, fills)) => fills.push(s(&x["fill"])),
+            None => to.push((a, vec![s(&x["fill"])])),
+        }
+    }
+    if to.is_empty() {
+        return "unchanged".into();
+    }
+    to.iter()
+        .map(|(a, fills)| format!("→ {a} ({})", fills.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A region's evidence-vs-control verdict: the per-case rule (`rules.verdict`) applied to this
+/// region's flip rate against the case's control flip rate; controls are the comparison.
+fn region_verdict(doc: &Value, case: &Value, r: &Value) -> (String, String) {
+    if r["control_of"].is_string() {
+        return ("control".into(), "a matched control: the comparison".into());
+    }
+    let ff = doc["settings"]["flip_fraction"].as_f64().unwrap_or(0.5);
+    let margin = doc["settings"]["margin"].as_f64().unwrap_or(0.25);
+    let (v, reason) = clarity_probe::verdict::decide(
+        f(&r["flip_rate"]),
+        f(&case["control_flip_rate"]),
+        ff,
+        margin,
+    );
+    let name = serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    (name, reason)
+}
+
+/// The per-region table of one case: Δanswer, Δconfidence, Δdrift and the evidence-vs-control
+/// verdict per region.
+fn region_table(b: &mut String, doc: &Value, case: &Value, fills: &[String]) {
+    b.push_str(r#"<table id="probe-regions"><thead><tr><th>Region</th><th>Role</th><th>Bbox</th><th class="num">Area</th><th>Δanswer</th><th class="num">Flip rate</th><th class="num">Δconfidence</th><th class="num">Δprobability</th><th class="num">Δdrift</th><th>Evidence vs control</th></tr></thead><tbody>"#);
     for r in case["regions"].as_array().into_iter().flatten() {
         let runs: Vec<&Value> = r["runs"].as_array().into_iter().flatten().collect();
         let drift = mean(runs.iter().filter_map(|x| f(&x["drift"])));
-        let flipped: Vec<&str> = runs
-            .iter()
-            .filter(|x| x["flipped"].as_bool() == Some(true))
-            .map(|x| s(&x["fill"]))
-            .collect();
         let failed = runs.iter().filter(|x| x["error"].is_string()).count();
         let bbox = r["bbox"]
             .as_array()
@@ -182,34 +219,71 @@ fn region_table(b: &mut String, case: &Value, fills: &[String]) {
         } else {
             "probed"
         };
-        let mut under = if flipped.is_empty() {
-            "none".to_string()
-        } else {
-            format!(
-                "{} of {}: {}",
-                flipped.len(),
-                fills.len(),
-                flipped.join(", ")
-            )
-        };
+        let mut answer = delta_answer(&runs);
         if failed > 0 {
-            let _ = write!(under, " ({failed} failed)");
+            let _ = write!(answer, " ({failed} of {} failed)", fills.len());
         }
+        let (verdict, reason) = region_verdict(doc, case, r);
         let _ = write!(
             b,
-            r#"<tr class="region {class}" data-region="{id}"><td>{id}</td><td>{}</td><td class="small">[{}]</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="small">{}</td></tr>"#,
+            r#"<tr class="region {class}" data-region="{id}"><td>{id}</td><td>{}</td><td class="small">[{}]</td><td class="num">{}</td><td class="small delta-answer">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="region-verdict" title="{}">{}</td></tr>"#,
             esc(&role(case, r)),
             esc(&bbox),
             r["area"].as_u64().unwrap_or(0),
+            esc(&answer),
             num(f(&r["flip_rate"])),
             num(f(&r["mean_delta_confidence"])),
             num(f(&r["mean_delta_probability"])),
             num(drift),
-            esc(&under),
+            esc(&reason),
+            badge(&verdict),
             id = esc(s(&r["id"])),
         );
     }
     b.push_str("</tbody></table>");
+}
+
+/// Options of the probe form's case select: every case of the sweep, in order, up to this many.
+const FORM_CASES: usize = 2000;
+
+/// The sweep page's form for a scoped probe: a case and a cell of the sweep, regions from the
+/// saliency components or a k×k grid, top-k; it posts `{kind: "probe", sweep, case, cell,
+/// regions, grid, top_k}` and opens the job's live progress.
+pub fn probe_form(id: &str, t: &crate::sweeps::RunTable) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        r#"<section id="probe-scope"><h2>Probe one case</h2><p class="muted">Mask regions of one case's image in one cell and run it again: does the answer follow the evidence? The result replaces the sweep's probe.json and opens in the counterfactual console.</p><form id="probe-form" data-sweep="{}"><label>Case <select id="probe-case">"#,
+        esc(id)
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut n = 0usize;
+    for r in &t.rows {
+        if n >= FORM_CASES {
+            break;
+        }
+        if seen.insert(r.case_id.as_str()) {
+            n += 1;
+            let _ = write!(b, r#"<option value="{0}">{0}</option>"#, esc(&r.case_id));
+        }
+    }
+    b.push_str(r#"</select></label> <label>Cell <select id="probe-cell">"#);
+    for c in &t.cells {
+        let _ = write!(
+            b,
+            r#"<option value="{}"{}>{} · {}</option>"#,
+            c.index,
+            if c.index == t.baseline {
+                " selected"
+            } else {
+                ""
+            },
+            c.index,
+            esc(&crate::sweeps::cell_label(&t.axes, c))
+        );
+    }
+    b.push_str(r#"</select></label> <fieldset class="inline"><legend>Regions</legend><label><input type="radio" name="probe-regions" value="saliency" checked> saliency components</label> <label><input type="radio" name="probe-regions" value="grid"> k×k grid</label></fieldset> <label>Grid k <input type="number" id="probe-grid" min="1" max="16" value="4"></label> <label>Top-k <input type="number" id="probe-topk" min="1" max="16" value="3"></label> <button type="submit" id="probe-launch">Run probe</button> <span class="error" id="probe-form-error"></span></form></section>"#);
+    b
 }
 
 /// `/sweeps/{id}/probe?case=`: the counterfactual console.
@@ -267,6 +341,20 @@ pub async fn probe(
             group["cases"].as_u64().unwrap_or(0)
         );
         verdict_table(&mut b, group, &fills);
+        if let Some(sc) = doc.get("scope") {
+            let _ = write!(
+                b,
+                r#"<p id="probe-scope-line">{}</p>"#,
+                esc(&clarity_report::probe::scope_sentence(sc))
+            );
+        }
+        if st.0.launcher.is_some() {
+            let _ = write!(
+                b,
+                r#"<p class="actions"><button type="button" class="job-start" id="add-to-report" data-kind="report" data-sweep="{}">Add to report</button> <span class="muted">renders report.html and report.pdf again, with this probe's section</span> <span class="error" id="sweep-job-error"></span></p>"#,
+                esc(&id)
+            );
+        }
 
         // The case picker.
         let selected = match pq.case.as_deref().filter(|c| !c.is_empty()) {
@@ -321,16 +409,20 @@ pub async fn probe(
                 .find(|x| x.id == case_id)
                 .map(|x| (x.image.width(), x.image.height()))
         });
+        // A scoped probe ran on the case's image in its cell: that image is under the heatmap.
+        let scoped_cell = doc["scope"]["cell"].as_u64().map(|c| c as usize);
         let plain = st.0.sweeps.runs(&dir).ok().and_then(|t| {
+            let cell = scoped_cell.unwrap_or(t.baseline);
             let r = t
                 .rows
                 .iter()
-                .find(|r| r.case_id == case_id && r.cell == t.baseline)?;
+                .find(|r| r.case_id == case_id && r.cell == cell)?;
             Some(format!(
-                "/api/v1/sweeps/{enc}/image?case={}&amp;cell={}&amp;seed={}&amp;which=baseline",
+                "/api/v1/sweeps/{enc}/image?case={}&amp;cell={}&amp;seed={}&amp;which={}",
                 q(&case_id),
                 r.cell,
-                r.seed
+                r.seed,
+                if scoped_cell.is_some() { "perturbed" } else { "baseline" }
             ))
         });
         let overlay = c["overlay"]["file"].as_str();
@@ -378,7 +470,7 @@ pub async fn probe(
             num(f(&c["control_flip_rate"]))
         );
         b.push_str("<h3>Regions</h3>");
-        region_table(&mut b, c, &fills);
+        region_table(&mut b, &doc, c, &fills);
         Ok(b)
     })
     .await?;

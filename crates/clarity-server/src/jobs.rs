@@ -21,19 +21,25 @@ use crate::ApiError;
 use crate::paths::{id_of, is_under, resolve_under};
 
 /// What a launch runs: the config as `clarity run CONFIG` (which resumes an interrupted
-/// sweep), or as `clarity probe CONFIG`.
+/// sweep), as `clarity probe CONFIG [ARGS]`, or `clarity report DIR [--config CONFIG]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LaunchKind {
     Run,
     Probe,
+    Report,
 }
 
 /// What the launcher is asked to run.
 pub struct LaunchRequest {
-    /// The config file (under the root; already validated).
-    pub config: PathBuf,
-    /// `clarity run` or `clarity probe`.
+    /// The config file (under the root; already validated). Always there for a run or a
+    /// probe; for a report, the config that plans the sweep when one is under the root.
+    pub config: Option<PathBuf>,
+    /// The sweep directory (under the root).
+    pub dir: PathBuf,
+    /// `clarity run`, `clarity probe` or `clarity report`.
     pub kind: LaunchKind,
+    /// Further arguments of the subcommand (a scoped probe's `--case ID --cell N ...`).
+    pub args: Vec<String>,
     /// Notified when the user cancels: the sweep stops cleanly and can be resumed.
     pub interrupt: Arc<Notify>,
 }
@@ -49,9 +55,10 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Progress {
     pub id: u64,
-    /// `run` (a config started), `resume` (a sweep's config started again) or `probe`.
+    /// `run` (a config started), `resume` (a sweep's config started again), `probe` or
+    /// `report` (report.html/pdf rendered again, with the probe section).
     pub kind: &'static str,
-    /// The config, relative to the root.
+    /// The config, relative to the root (empty for a report without one).
     pub config: String,
     /// The sweep directory's id (relative to the root).
     pub sweep: String,
@@ -180,6 +187,8 @@ pub enum JobKind {
     Resume,
     /// Probe a config (`clarity probe`).
     Probe,
+    /// Render a sweep's report again (`clarity report`), including its probe.json.
+    Report,
 }
 
 impl JobKind {
@@ -188,6 +197,7 @@ impl JobKind {
             JobKind::Run => "run",
             JobKind::Resume => "resume",
             JobKind::Probe => "probe",
+            JobKind::Report => "report",
         }
     }
     /// What the job does to a sweep, for messages.
@@ -196,12 +206,14 @@ impl JobKind {
             JobKind::Run => "run",
             JobKind::Resume => "resume",
             JobKind::Probe => "probe",
+            JobKind::Report => "report",
         }
     }
     fn launch(self) -> LaunchKind {
         match self {
             JobKind::Run | JobKind::Resume => LaunchKind::Run,
             JobKind::Probe => LaunchKind::Probe,
+            JobKind::Report => LaunchKind::Report,
         }
     }
 }
@@ -228,13 +240,15 @@ fn check_unlocked(dir: &Path) -> Result<(), ApiError> {
 }
 
 /// Checks the config (see [`check`]) and starts it. The config file, its output directory and
-/// its cohort must all be under `root`; the output directory may not be locked.
+/// its cohort must all be under `root`; the output directory may not be locked. `args` are
+/// further arguments of the subcommand (already validated).
 pub fn start(
     jobs: &Jobs,
     root: &Path,
     launcher: &Launcher,
     config_rel: &str,
     kind: JobKind,
+    args: Vec<String>,
 ) -> Result<Progress, ApiError> {
     let path = resolve_under(root, config_rel)?;
     if !path.is_file() {
@@ -253,15 +267,81 @@ pub fn start(
         ));
     }
     check_unlocked(&dir)?;
+    spawn(
+        jobs,
+        root,
+        launcher,
+        dir,
+        Some((config_rel, path)),
+        kind,
+        args,
+    )
+}
+
+/// Renders the report of the analysed sweep `dir` again (`clarity report`), with the config
+/// that plans it when there is one under the root (`config`: relative path and path), so the
+/// worst cases get thumbnails; the report shows the sweep's probe.json.
+pub fn start_report(
+    jobs: &Jobs,
+    root: &Path,
+    launcher: &Launcher,
+    dir: PathBuf,
+    config: Option<(String, PathBuf)>,
+) -> Result<Progress, ApiError> {
+    if !dir.join("metrics.json").is_file() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "`{}` is not analysed (no metrics.json): resume or analyse it first",
+                id_of(root, &dir)
+            ),
+        ));
+    }
+    if jobs.running_in(&dir) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!("a job is already running in `{}`", id_of(root, &dir)),
+        ));
+    }
+    let config = config.as_ref().map(|(r, p)| (r.as_str(), p.clone()));
+    spawn(
+        jobs,
+        root,
+        launcher,
+        dir,
+        config,
+        JobKind::Report,
+        Vec::new(),
+    )
+}
+
+/// Registers job `kind` on `dir` and starts it on its own thread, with its monitor.
+fn spawn(
+    jobs: &Jobs,
+    root: &Path,
+    launcher: &Launcher,
+    dir: PathBuf,
+    config: Option<(&str, PathBuf)>,
+    kind: JobKind,
+    args: Vec<String>,
+) -> Result<Progress, ApiError> {
+    let config_rel = config
+        .as_ref()
+        .map(|(r, _)| r.to_string())
+        .unwrap_or_default();
     let id = jobs.next.fetch_add(1, Ordering::SeqCst) + 1;
     let interrupt = Arc::new(Notify::new());
     let initial = Progress {
         id,
         kind: kind.name(),
-        config: config_rel.to_string(),
+        config: config_rel,
         sweep: id_of(root, &dir),
         status: "running",
-        phase: "plan",
+        phase: if kind == JobKind::Report {
+            "report"
+        } else {
+            "plan"
+        },
         planned: None,
         done: 0,
         failed: 0,
@@ -283,8 +363,10 @@ pub fn start(
     let (done_tx, done_rx) = oneshot::channel();
     let launcher = launcher.clone();
     let req = LaunchRequest {
-        config: path,
+        config: config.map(|(_, p)| p),
+        dir,
         kind: kind.launch(),
+        args,
         interrupt,
     };
     // Its own thread: the launcher blocks (and may start its own async runtime).
@@ -380,7 +462,10 @@ async fn monitor(job: Arc<Job>, mut done: oneshot::Receiver<Result<u8, String>>)
         };
         let dir = &job.dir;
         let probe = job.kind == LaunchKind::Probe;
-        if probe {
+        let report = job.kind == LaunchKind::Report;
+        if report {
+            // Nothing to count: the report is one step.
+        } else if probe {
             count.update(&dir.join(PROBE_DIR).join(JOURNAL_FILE));
         } else {
             count.update(&dir.join(JOURNAL_FILE));
@@ -388,14 +473,16 @@ async fn monitor(job: Arc<Job>, mut done: oneshot::Receiver<Result<u8, String>>)
                 count.sealed(dir);
             }
         }
-        if !probe && planned.is_none() && newer(&dir.join(PLAN_FILE), since) {
+        if !probe && !report && planned.is_none() && newer(&dir.join(PLAN_FILE), since) {
             planned = std::fs::read_to_string(dir.join(PLAN_FILE))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
                 .and_then(|v| v.get("runs").and_then(serde_json::Value::as_u64));
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let phase = if probe {
+        let phase = if report {
+            "report"
+        } else if probe {
             if newer(&dir.join(PROBE_FILE), since) {
                 "report"
             } else {

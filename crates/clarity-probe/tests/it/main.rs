@@ -7,4 +7,5 @@ mod fills;
 mod known_answer;
 mod occlusion;
 mod regions;
+mod scoped;
 mod util;

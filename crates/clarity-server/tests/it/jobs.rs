@@ -14,7 +14,8 @@ use crate::util::{config, get, post_json};
 fn engine_launcher(calls: Arc<AtomicUsize>) -> Launcher {
     Arc::new(move |req: LaunchRequest| {
         calls.fetch_add(1, Ordering::SeqCst);
-        let config = clarity_engine::load_config(&req.config).map_err(|e| e.to_string())?;
+        let config = clarity_engine::load_config(req.config.as_deref().ok_or("no config")?)
+            .map_err(|e| e.to_string())?;
         let dir = clarity_engine::output_dir(&config, None).map_err(|e| e.to_string())?;
         let prepared = clarity_engine::prepare(config).map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -6,6 +6,7 @@ mod compare;
 mod console;
 mod jobs;
 mod probe;
+mod scoped;
 mod security;
 mod util;
 mod window;

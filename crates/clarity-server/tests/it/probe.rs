@@ -32,7 +32,8 @@ fn runtime() -> tokio::runtime::Runtime {
 fn launcher(kinds: Arc<Mutex<Vec<LaunchKind>>>) -> Launcher {
     Arc::new(move |req: LaunchRequest| {
         kinds.lock().unwrap().push(req.kind);
-        let config = clarity_engine::load_config(&req.config).map_err(|e| e.to_string())?;
+        let config = clarity_engine::load_config(req.config.as_deref().ok_or("no config")?)
+            .map_err(|e| e.to_string())?;
         let dir = clarity_engine::output_dir(&config, None).map_err(|e| e.to_string())?;
         let settings = config.probe.clone().unwrap_or_default();
         let prepared = clarity_engine::prepare(config).map_err(|e| e.to_string())?;
@@ -60,6 +61,7 @@ fn launcher(kinds: Arc<Mutex<Vec<LaunchKind>>>) -> Launcher {
                 rt.block_on(clarity_probe::run_probe(&prepared, &settings, &dir, &opts))
                     .map_err(|e| e.to_string())?;
             }
+            LaunchKind::Report => return Err("no reports here".into()),
         }
         Ok(0)
     })
@@ -217,7 +219,10 @@ async fn a_probe_job_writes_probe_json_and_the_console_shows_it() {
         "{last}"
     );
     let job_page = get(&app, "/jobs/1").await.text();
-    assert!(job_page.contains(r#"<a id="probe-result" href="/sweeps/out%2Fs/probe">"#));
+    assert!(
+        job_page
+            .contains(r#"<a id="probe-result" class="job-result" href="/sweeps/out%2Fs/probe">"#)
+    );
 
     // The API opens it, the sweep page links to it, the probe page shows it.
     let doc = get(&app, "/api/v1/sweeps/out%2Fs").await.json()["probe"].clone();
@@ -318,7 +323,7 @@ async fn resume_and_probe_refusals_are_json_errors() {
         ),
         (
             r#"{"kind":"bisect","sweep":"out/s"}"#,
-            "`kind`: expected run, probe or resume",
+            "`kind`: expected run, probe, resume or report",
         ),
     ] {
         post_json(&app, "/api/v1/jobs", body)
