@@ -26,8 +26,11 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .find_map(|a| a.strip_prefix(&format!("--{name}=")))
 }
 
+/// The requests a test launcher has seen: kind and arguments, in order.
+type Seen = Arc<Mutex<Vec<(LaunchKind, Vec<String>)>>>;
+
 /// Records each request (kind and arguments) and runs it.
-fn launcher(seen: Arc<Mutex<Vec<(LaunchKind, Vec<String>)>>>) -> Launcher {
+fn launcher(seen: Seen) -> Launcher {
     Arc::new(move |req: LaunchRequest| {
         seen.lock().unwrap().push((req.kind, req.args.clone()));
         match req.kind {
