@@ -213,7 +213,10 @@ fn a_tampered_journal_line_is_refused_and_redone_on_resume() {
     let journal = dir.join("journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
     let recorded = text.lines().count();
-    assert!((1..4).contains(&recorded), "{recorded} lines");
+    // Several runs are in flight at once: the ones that finished in the same poll as the
+    // abort are recorded too, so all 4 may be (the journal is kept either way: the sweep was
+    // interrupted, not sealed).
+    assert!((1..=4).contains(&recorded), "{recorded} lines");
     let first = text.lines().next().unwrap();
     let edited = if first.contains("\"bright\"") {
         first.replace("\"bright\"", "\"dark\"")
