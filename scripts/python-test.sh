@@ -91,6 +91,8 @@ CARGO_TARGET_DIR="$TARGET" "$VENV/bin/maturin" build --quiet --locked --profile 
   -i "$PY" -o "$WHEELS" >/tmp/clarity-maturin.log 2>&1 \
   || { tail -30 /tmp/clarity-maturin.log; echo "maturin build of the clarity CLI wheel failed"; exit 1; }
 "${PIP[@]}" "$WHEELS"/clarity_cli-*.whl
+# Installed: the wheels (one holds a stored debug binary) would only take disk.
+rm -rf "$WHEELS"
 
 echo "==> pytest python/tests (clarity: $BIN)"
 cd python

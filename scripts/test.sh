@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The venvs below are kept under the target directory; pip's own download cache would only be
+# a second copy of the same wheels (CI machines can be short of disk).
+export PIP_NO_CACHE_DIR=1
 
 # poppler-utils (pdftotext, pdfinfo, pdftoppm): the PDF report tests read the PDF back.
 if ! command -v pdftotext >/dev/null 2>&1; then
@@ -29,7 +32,11 @@ cargo test --workspace --locked
 # Browser tests of the console (tests/browser): installs chromium, chromium-driver and
 # Selenium itself; prints SKIPPED when it cannot.
 echo "==> console browser tests (tests/browser/run.sh)"
-cargo build -p clarity-cli --locked
+# The binaries the scripts below use (clarity, clarity-kernel-timer, examples), built with the
+# test build's features so nothing is compiled twice (clarity-cli's Cargo.toml unifies the few
+# features that dev-dependencies turn on; `cargo build -p clarity-cli` and maturin then reuse
+# it too).
+cargo build --workspace --bins --examples --tests --locked
 ./tests/browser/run.sh "${CARGO_TARGET_DIR:-target}/debug/clarity"
 
 # The Python package (python/) and the `clarity` CLI wheel: a venv under the target dir
