@@ -59,6 +59,18 @@ pub struct OnnxConfig {
     /// and `std`).
     #[serde(default)]
     pub pad: f64,
+    /// Images per model call (1 = one at a time). Above 1, concurrent runs are gathered into
+    /// batches of exactly this size (the last one padded with zero images), so every image is
+    /// computed by the same compiled batch plan whatever the timing (see docs/adapters.md).
+    #[serde(default = "default_batch", skip_serializing_if = "is_default_batch")]
+    pub batch: usize,
+}
+
+fn default_batch() -> usize {
+    1
+}
+fn is_default_batch(b: &usize) -> bool {
+    *b == 1
 }
 
 fn default_threshold() -> f64 {
@@ -95,6 +107,7 @@ impl OnnxConfig {
             none_label: default_none_label(),
             fit: Fit::default(),
             pad: 0.0,
+            batch: default_batch(),
         }
     }
 }

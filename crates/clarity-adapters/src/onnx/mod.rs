@@ -15,10 +15,20 @@
 //! Everything is checked when the adapter is built, before any run: the file exists and
 //! parses, the input is one rank-4 `f32` tensor whose fixed dimensions agree with the
 //! configured channels and size, the output has one value per label.
+//!
+//! **Batches** (`batch = B > 1`): a second plan is compiled for exactly `B` images, and every
+//! model call goes through it, the last batch padded with zero images. Concurrent runs are
+//! gathered by [`Batcher`]: each run queues its image, then waits for one of the compute
+//! slots (one per core); whoever gets a slot takes up to `B` queued images and runs them as
+//! one call. Which images share a batch depends on timing, so an image's result must not:
+//! the plan's size is fixed, and the tests check on the builtin export that an image gives the
+//! same bits at every position and beside any neighbours. `batch` is in the identity (a
+//! different plan may round differently), and `run_batch` uses the same path.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use clarity_core::Observation;
@@ -33,6 +43,9 @@ use crate::{Adapter, AdapterError, AdapterIdentity, BuildError, RunInput, Worklo
 /// are not reused.
 const PIPELINE_VERSION: &str = "onnx-classifier-v1";
 
+/// The largest `batch`: beyond it memory grows with no speed left to gain on a CPU.
+pub const MAX_BATCH: usize = 256;
+
 mod config;
 mod output;
 mod preprocess;
@@ -46,11 +59,17 @@ type Plan = Arc<TypedRunnableModel>;
 /// The adapter; build it with [`OnnxAdapter::new`]. Cheap to share: runs clone an `Arc`.
 pub struct OnnxAdapter {
     inner: Arc<Loaded>,
+    /// `batch > 1`: gathers concurrent runs into batches.
+    batcher: Option<Arc<Batcher>>,
 }
 
 /// A loaded, checked model with its preprocessing.
 struct Loaded {
+    /// The plan for one image (`batch = 1`, and `output = "auto"`'s look at a grey image).
     plan: Plan,
+    /// Images per call, and the plan compiled for exactly that many when above 1.
+    batch: usize,
+    batch_plan: Option<Plan>,
     pre: Preprocessing,
     labels: Vec<String>,
     output: OutputKind,
@@ -199,6 +218,12 @@ impl OnnxAdapter {
                 )));
             }
         }
+        if c.batch == 0 || c.batch > MAX_BATCH {
+            return Err(invalid(format!(
+                "batch must be from 1 to {MAX_BATCH} (images per model call), got {}",
+                c.batch
+            )));
+        }
         if !(0.0..=1.0).contains(&c.pad) {
             return Err(invalid(format!(
                 "pad must be in [0, 1] (sample units before scale/mean/std), got {}",
@@ -241,6 +266,17 @@ impl OnnxAdapter {
                  image as a rank-4 tensor (layout = \"{}\")",
                 fact.shape.dims().count(),
                 c.layout.as_str()
+            )));
+        }
+        if c.batch > 1
+            && let Some(n) = fixed_dim(&fact, 0)
+            && n != c.batch
+        {
+            return Err(bad_model(format!(
+                "batch = {} but input `{input_name}` has a fixed batch dimension of {n} (shape \
+                 {shape}); batching needs a model exported with a symbolic batch (N) or with \
+                 exactly {} images",
+                c.batch, c.batch
             )));
         }
         let (c_axis, h_axis, w_axis) = c.layout.axes();
@@ -366,6 +402,41 @@ impl OnnxAdapter {
         let plan = typed
             .into_runnable()
             .map_err(|e| bad_model(format!("{e:#}")))?;
+        let batch_plan = if c.batch > 1 {
+            let shape = pre.batch_shape(c.batch);
+            let cannot = |e: TractError| {
+                bad_model(format!(
+                    "cannot run it on a batch of shape {shape:?} (batch = {}): {e:#}",
+                    c.batch
+                ))
+            };
+            let typed = tract_onnx::onnx()
+                .model_for_read(&mut bytes.as_slice())
+                .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+                .and_then(|m| m.into_optimized())
+                .map_err(cannot)?;
+            // tract's Softmax rounds an image's row differently depending on where it sits in
+            // the batch tensor (seen on the builtin export: last bits at position 3 of 4).
+            if let Some(node) = typed
+                .nodes()
+                .iter()
+                .find(|n| n.op.name().to_ascii_lowercase().contains("softmax"))
+            {
+                return Err(bad_model(format!(
+                    "batch = {}: node `{}` ({}) rounds an image's output differently depending \
+                     on the other images in its batch, so results would depend on which runs \
+                     were gathered together. Use batch = 1, or export the model without its \
+                     final Softmax and set output = \"logits\" (the adapter then applies \
+                     softmax per image)",
+                    c.batch,
+                    node.name,
+                    node.op.name()
+                )));
+            }
+            Some(typed.into_runnable().map_err(cannot)?)
+        } else {
+            None
+        };
         let file_name = c.model.file_name().map_or_else(
             || c.model.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -388,19 +459,27 @@ impl OnnxAdapter {
                 warnings.push(w);
             }
         }
+        let batcher = (c.batch > 1).then(|| Arc::new(Batcher::new()));
+        let loaded = Loaded {
+            plan,
+            batch: c.batch,
+            batch_plan,
+            pre,
+            labels,
+            output,
+            threshold: c.threshold,
+            none_label: c.none_label.clone(),
+            warnings,
+            file_name,
+            hash: blake3::hash(&bytes).to_hex().to_string(),
+            output_name,
+        };
+        if let Some(plan) = &loaded.batch_plan {
+            loaded.check_batch_invariance(plan).map_err(bad_model)?;
+        }
         Ok(Self {
-            inner: Arc::new(Loaded {
-                plan,
-                pre,
-                labels,
-                output,
-                threshold: c.threshold,
-                none_label: c.none_label.clone(),
-                warnings,
-                file_name,
-                hash: blake3::hash(&bytes).to_hex().to_string(),
-                output_name,
-            }),
+            batcher,
+            inner: Arc::new(loaded),
         })
     }
 
@@ -424,22 +503,131 @@ impl OnnxAdapter {
         &self.inner.warnings
     }
 
-    /// Runs the model synchronously on one image.
+    /// Images per model call (`batch`).
+    pub fn batch(&self) -> usize {
+        self.inner.batch
+    }
+
+    /// Runs the model synchronously on one image (through the batch plan when `batch > 1`,
+    /// padded, so the result is the one a sweep records).
     pub fn predict(&self, image: &Image) -> Result<Observation, AdapterError> {
-        self.inner.predict(image)
+        self.inner
+            .predict_batch(&[image])
+            .pop()
+            .expect("one result per image")
+    }
+
+    /// Runs the model synchronously on several images, `batch` per call; results in order.
+    pub fn predict_batch(&self, images: &[&Image]) -> Vec<Result<Observation, AdapterError>> {
+        self.inner.predict_batch(images)
     }
 }
 
 impl Loaded {
-    fn predict(&self, image: &Image) -> Result<Observation, AdapterError> {
-        let data = preprocess(image, &self.pre);
-        let tensor = Tensor::from_shape(&self.pre.shape(), &data)
+    /// `images` in calls of `self.batch` (the last one padded with zero images).
+    fn predict_batch(&self, images: &[&Image]) -> Vec<Result<Observation, AdapterError>> {
+        let (b, plan) = match &self.batch_plan {
+            Some(plan) => (self.batch, plan),
+            None => (1, &self.plan),
+        };
+        let per_image: usize = self.pre.shape().iter().product();
+        let n_labels = self.labels.len();
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(b) {
+            let mut data = vec![0f32; per_image * b];
+            for (slot, image) in data.chunks_exact_mut(per_image).zip(chunk) {
+                slot.copy_from_slice(&preprocess(image, &self.pre));
+            }
+            match self.call(plan, b, &data) {
+                Ok(values) if values.len() == b * n_labels => {
+                    for (image, row) in chunk.iter().zip(values.chunks_exact(n_labels)) {
+                        out.push(self.observe(image, row));
+                    }
+                }
+                Ok(values) => {
+                    let e = AdapterError::Permanent(format!(
+                        "onnx {}: output `{}` has {} values for {} labels × {b} image(s)",
+                        self.file_name,
+                        self.output_name,
+                        values.len(),
+                        n_labels
+                    ));
+                    out.extend(chunk.iter().map(|_| Err(e.clone())));
+                }
+                Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
+            }
+        }
+        out
+    }
+
+    /// Refuses a model whose output for an image depends on the other images of its batch
+    /// (tract's in-graph `Softmax` does, in the last bits): with it, results would depend on
+    /// which runs happened to be gathered together. `B` deterministic noise images are run
+    /// as one batch, then reversed (each at another position beside other neighbours), and
+    /// the first and last alone (padded with zeros); every row must be the same bits.
+    fn check_batch_invariance(&self, plan: &Plan) -> Result<(), String> {
+        let b = self.batch;
+        let per_image: usize = self.pre.shape().iter().product();
+        let labels = self.labels.len();
+        // A fixed LCG (no global RNG): inputs in [-1, 1), distinct per image.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let probes: Vec<Vec<f32>> = (0..b)
+            .map(|_| {
+                (0..per_image)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                    })
+                    .collect()
+            })
+            .collect();
+        let run = |order: &[usize]| -> Result<Vec<Vec<u32>>, String> {
+            let mut data = vec![0f32; per_image * b];
+            for (slot, &i) in data.chunks_exact_mut(per_image).zip(order) {
+                slot.copy_from_slice(&probes[i]);
+            }
+            let values = self.call(plan, b, &data).map_err(|e| e.to_string())?;
+            if values.len() != b * labels {
+                return Err(format!(
+                    "output `{}` has {} values for {labels} labels × batch {b}",
+                    self.output_name,
+                    values.len()
+                ));
+            }
+            Ok(values
+                .chunks_exact(labels)
+                .take(order.len())
+                .map(|row| row.iter().map(|x| x.to_bits()).collect())
+                .collect())
+        };
+        let forward: Vec<usize> = (0..b).collect();
+        let backward: Vec<usize> = (0..b).rev().collect();
+        let f = run(&forward)?;
+        let r = run(&backward)?;
+        let first = run(&[0])?;
+        let last = run(&[b - 1])?;
+        let same = (0..b).all(|i| f[i] == r[b - 1 - i]) && first[0] == f[0] && last[0] == f[b - 1];
+        if same {
+            Ok(())
+        } else {
+            Err(format!(
+                "with batch = {b} its output for an image depends on the other images in the \
+                 batch (a check with {b} noise images at two positions each), so results would \
+                 depend on which runs were gathered together. Use batch = 1"
+            ))
+        }
+    }
+
+    /// One model call on `n` preprocessed images; the first output's values, in order.
+    fn call(&self, plan: &Plan, n: usize, data: &[f32]) -> Result<Vec<f32>, AdapterError> {
+        let tensor = Tensor::from_shape(&self.pre.batch_shape(n), data)
             .map_err(|e| AdapterError::Permanent(format!("onnx: input tensor: {e:#}")))?;
-        let outputs = self
-            .plan
+        let outputs = plan
             .run(tvec!(tensor.into()))
             .map_err(|e| AdapterError::Permanent(format!("onnx {}: {e:#}", self.file_name)))?;
-        let values: Vec<f32> = outputs[0]
+        Ok(outputs[0]
             .to_plain_array_view::<f32>()
             .map_err(|e| {
                 AdapterError::Permanent(format!(
@@ -449,17 +637,12 @@ impl Loaded {
             })?
             .iter()
             .copied()
-            .collect();
-        if values.len() != self.labels.len() {
-            return Err(AdapterError::Permanent(format!(
-                "onnx {}: output `{}` has {} values for {} labels",
-                self.file_name,
-                self.output_name,
-                values.len(),
-                self.labels.len()
-            )));
-        }
-        let (probs, applied) = score(&values, self.output)
+            .collect())
+    }
+
+    /// One image's observation from its row of output values (one per label).
+    fn observe(&self, image: &Image, values: &[f32]) -> Result<Observation, AdapterError> {
+        let (probs, applied) = score(values, self.output)
             .map_err(|e| AdapterError::Permanent(format!("onnx {}: {e}", self.file_name)))?;
         let multilabel = self.output.is_multilabel();
         let d = decide(
@@ -533,6 +716,10 @@ impl Adapter for OnnxAdapter {
             settings["softmax"] = serde_json::to_value(legacy).expect("plain value");
         }
         settings["labels"] = serde_json::json!(s.labels);
+        // Only when batching, so `batch = 1` configs keep the keys they always had.
+        if s.batch > 1 {
+            settings["batch"] = serde_json::json!(s.batch);
+        }
         settings["pipeline"] = serde_json::json!(PIPELINE_VERSION);
         AdapterIdentity {
             adapter: "onnx".into(),
@@ -543,13 +730,112 @@ impl Adapter for OnnxAdapter {
     }
 
     fn workload(&self) -> Workload {
-        Workload::Cpu
+        match &self.batcher {
+            // Enough runs in flight to fill a batch on every compute slot while the previous
+            // ones compute.
+            Some(b) => Workload::Io {
+                max_in_flight: 2 * b.slot_count * self.inner.batch,
+            },
+            None => Workload::Cpu,
+        }
     }
 
     async fn run(&self, input: RunInput) -> Result<Observation, AdapterError> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.predict(&input.image))
+        match &self.batcher {
+            Some(batcher) => batcher.run(inner, input.image).await,
+            None => tokio::task::spawn_blocking(move || inner.predict_batch(&[&input.image]))
+                .await
+                .map_err(|e| AdapterError::Permanent(format!("onnx model task failed: {e}")))?
+                .pop()
+                .expect("one result per image"),
+        }
+    }
+
+    async fn run_batch(&self, inputs: Vec<RunInput>) -> Vec<Result<Observation, AdapterError>> {
+        let n = inputs.len();
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let images: Vec<&Image> = inputs.iter().map(|i| &*i.image).collect();
+            inner.predict_batch(&images)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let e = AdapterError::Permanent(format!("onnx model task failed: {e}"));
+            vec![Err(e); n]
+        })
+    }
+}
+
+/// Gathers concurrent runs into batches (`batch > 1`); see the module docs.
+struct Batcher {
+    queue: Mutex<VecDeque<Pending>>,
+    slots: Arc<tokio::sync::Semaphore>,
+    slot_count: usize,
+}
+
+/// A queued image and where its result goes.
+struct Pending {
+    image: Arc<Image>,
+    done: tokio::sync::oneshot::Sender<Result<Observation, AdapterError>>,
+}
+
+impl Batcher {
+    fn new() -> Self {
+        // One batch computing per core (tract runs a call on one thread).
+        let slot_count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            queue: Mutex::new(VecDeque::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
+            slot_count,
+        }
+    }
+
+    /// Queues `image`, then takes a compute slot and runs whatever is queued (up to a batch).
+    /// Every queued image is taken by the first slot holder after it was queued, at the
+    /// latest by its own, so no image waits for a batch to fill.
+    async fn run(
+        self: &Arc<Self>,
+        inner: Arc<Loaded>,
+        image: Arc<Image>,
+    ) -> Result<Observation, AdapterError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .expect("batch queue lock")
+            .push_back(Pending { image, done });
+        let permit = Arc::clone(&self.slots)
+            .acquire_owned()
             .await
-            .map_err(|e| AdapterError::Permanent(format!("onnx model task failed: {e}")))?
+            .map_err(|_| AdapterError::Permanent("onnx: batcher closed".into()))?;
+        let this = Arc::clone(self);
+        let ran = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let taken: Vec<Pending> = {
+                let mut q = this.queue.lock().expect("batch queue lock");
+                let n = q.len().min(inner.batch);
+                q.drain(..n).collect()
+            };
+            if taken.is_empty() {
+                return;
+            }
+            let images: Vec<&Image> = taken.iter().map(|p| &*p.image).collect();
+            let results = inner.predict_batch(&images);
+            for (p, r) in taken.into_iter().zip(results) {
+                // The receiver is gone only when its run was cancelled.
+                let _ = p.done.send(r);
+            }
+        })
+        .await;
+        if let Err(e) = ran {
+            return Err(AdapterError::Permanent(format!(
+                "onnx model task failed: {e}"
+            )));
+        }
+        result.await.unwrap_or_else(|_| {
+            Err(AdapterError::Permanent(
+                "onnx: the batch holding this image failed".into(),
+            ))
+        })
     }
 }

@@ -26,14 +26,19 @@ pub struct Preprocessing {
 impl Preprocessing {
     /// The input tensor's shape (batch of one).
     pub fn shape(&self) -> [usize; 4] {
+        self.batch_shape(1)
+    }
+
+    /// The input shape of a batch of `n` images.
+    pub fn batch_shape(&self, n: usize) -> [usize; 4] {
         let (c, h, w) = (
             self.channels.count(),
             self.height as usize,
             self.width as usize,
         );
         match self.layout {
-            Layout::Nchw => [1, c, h, w],
-            Layout::Nhwc => [1, h, w, c],
+            Layout::Nchw => [n, c, h, w],
+            Layout::Nhwc => [n, h, w, c],
         }
     }
 

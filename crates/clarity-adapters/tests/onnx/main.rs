@@ -2,6 +2,7 @@
 //! build-time checks give clear errors, and the shipped example builds and runs.
 
 mod agreement;
+mod batch;
 mod common;
 mod errors;
 mod example;

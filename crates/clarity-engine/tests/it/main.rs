@@ -3,6 +3,7 @@
 
 mod engine;
 mod hardening;
+mod onnx_batch;
 mod plan_props;
 mod plan_scale;
 mod shard;
