@@ -31,7 +31,7 @@ trap 'rm -rf "$WORK"' EXIT
 if [[ -n "$QUICK" ]]; then
   # Smoke mode checks the harness, not the numbers: the debug build (kernels at opt-level 2),
   # with the test build's features (scripts/test.sh), so CI compiles nothing for it.
-  echo "==> building clarity-kernel-timer (debug, smoke)" >&2
+  echo "==> building clarity-kernel-timer (debug, smoke: the ratios below say nothing about speed)" >&2
   cargo build --quiet --locked --workspace --bins --examples --tests
   TIMER="${CARGO_TARGET_DIR:-target}/debug/clarity-kernel-timer"
 else
