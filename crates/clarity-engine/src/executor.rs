@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use clarity_adapters::{Adapter, AdapterError, RunInput, Workload};
 use clarity_core::{Observation, Outcome, RunRecord};
-use clarity_perturb::Recipe;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -128,7 +127,8 @@ struct Ctx {
     cache: Option<Cache>,
     retry: RetryPolicy,
     work_root: PathBuf,
-    needs_file: bool,
+    /// Perturbs runs' images (once per (case, cell) for seed-free recipes).
+    handoff: crate::handoff::Handoff,
     /// Adapter calls running now (the progress display).
     in_flight_now: std::sync::atomic::AtomicUsize,
 }
@@ -251,10 +251,12 @@ async fn execute_inner(
             (Arc::new(Semaphore::new(n)), n)
         }
     };
+    // Enough runs admitted to keep both pools busy, few enough to bound memory.
+    let window = 2 * (jobs + in_flight);
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
         cohort,
-        needs_file: adapter.needs_image_file(),
+        handoff: crate::handoff::Handoff::new(&plan, adapter.needs_image_file(), window + 2),
         adapter,
         cpu,
         calls,
@@ -263,8 +265,6 @@ async fn execute_inner(
         work_root: dir.join(WORK_DIR),
         in_flight_now: Default::default(),
     });
-    // Enough runs admitted to keep both pools busy, few enough to bound memory.
-    let window = 2 * (jobs + in_flight);
 
     stats.in_flight = in_flight;
     let mut progress = crate::telemetry::Progress::new(
@@ -494,30 +494,25 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
         timing,
     };
 
-    // Perturb (and write the image file) on the blocking pool, holding a CPU permit: busy
-    // time is then at most `elapsed × jobs`.
-    let t0 = Instant::now();
+    // Perturb (and encode the image file) on the blocking pool, holding a CPU permit: busy
+    // time is then at most `elapsed × jobs`. Seeds of a seed-free recipe share one image.
     let case = &ctx.cohort[run.case];
     let steps = plan.steps(run.cell);
-    let Ok(cpu_permit) = ctx.cpu.acquire().await else {
-        return fail("cancelled".into(), 0, 0, timing);
-    };
-    timing.perturb_wait = t0.elapsed();
-    let image = {
-        let src = case.image.clone();
-        let recipe = Recipe {
-            steps: steps.clone(),
-        };
-        let seed = run.seed;
-        let id = case.id.clone();
-        let r = tokio::task::spawn_blocking(move || recipe.apply(&src, seed, &id)).await;
-        timing.perturb = t0.elapsed() - timing.perturb_wait;
-        match r {
-            Ok(Ok(img)) => Arc::new(img),
-            Ok(Err(e)) => return fail(format!("perturbation failed: {e}"), 0, 1, timing),
-            Err(e) => return fail(format!("perturbation panicked: {e}"), 0, 1, timing),
+    let mut spent = crate::handoff::Spent::default();
+    let prepared = ctx
+        .handoff
+        .prepare(&ctx.cpu, case, steps.clone(), run, &mut spent)
+        .await;
+    timing.perturb_wait = spent.wait;
+    timing.perturb = spent.busy;
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let attempts = u32::from(e != "cancelled");
+            return fail(e, 0, attempts, timing);
         }
     };
+    let image = prepared.image;
     let t_file = Instant::now();
     let work_dir = ctx.work_root.join(&run.key);
     let mut image_path = None;
@@ -537,13 +532,11 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
             timing,
         );
     }
-    if ctx.needs_file {
+    if let Some(png) = prepared.png {
         let path = work_dir.join("image.png");
-        let img = image.clone();
         let p = path.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let bytes = clarity_image::encode_png(&img);
-            fs_err::write(&p, bytes).map_err(|e| e.to_string())
+            fs_err::write(&p, &*png).map_err(|e| e.to_string())
         })
         .await;
         timing.perturb += t_file.elapsed();
@@ -561,7 +554,6 @@ async fn run_one(ctx: Arc<Ctx>, run: Run) -> Done {
     } else {
         timing.perturb += t_file.elapsed();
     }
-    drop(cpu_permit);
 
     let input = RunInput {
         key: run.key.clone(),

@@ -34,6 +34,7 @@ pub mod config;
 mod error;
 pub mod executor;
 mod fsutil;
+mod handoff;
 pub mod journal;
 pub mod lock;
 pub mod merge;

@@ -91,9 +91,23 @@ impl Adapter for MeanAdapter {
             )));
         }
         if self.needs_file {
-            match &input.image_path {
-                Some(p) if p.is_file() => {}
-                _ => return Err(AdapterError::Permanent("image file missing".into())),
+            // The file must hold exactly the run's image (what a program would read).
+            let Some(p) = input.image_path.as_deref().filter(|p| p.is_file()) else {
+                return Err(AdapterError::Permanent("image file missing".into()));
+            };
+            if self.instant {
+                // Benchmarks: the program's own work is not what they measure.
+                return Ok(Observation {
+                    answer: Some("x".into()),
+                    ..Default::default()
+                });
+            }
+            let decoded = clarity_image::decode_file(p, &Default::default())
+                .map_err(|e| AdapterError::Permanent(e.to_string()))?;
+            if decoded.image != *input.image {
+                return Err(AdapterError::Permanent(
+                    "the image file differs from the run's image".into(),
+                ));
             }
         }
         if self.instant {

@@ -109,6 +109,25 @@ pub struct Recipe {
 }
 
 impl Recipe {
+    /// Whether the result depends on the run seed: some step that is not at identity draws
+    /// from its RNG. When it does not, every seed of a (case, cell) gives the same image, so
+    /// the engine perturbs (and encodes) it once for all of them.
+    pub fn uses_seed(&self) -> Result<bool, PerturbError> {
+        let reg = registry();
+        for step in &self.steps {
+            let kernel = reg
+                .get(&step.name)
+                .ok_or_else(|| PerturbError::UnknownPerturbation {
+                    name: step.name.clone(),
+                    known: reg.names().join(", "),
+                })?;
+            if kernel.is_random() && !kernel.is_identity(&kernel.resolve(&step.params)?) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Applies every step in order. Each step's RNG is derived from
     /// `(run_seed, case_id, step name)`. Steps at identity are skipped, so an all-identity recipe
     /// returns an exact copy of the input.
