@@ -59,9 +59,10 @@ pub struct OnnxConfig {
     /// and `std`).
     #[serde(default)]
     pub pad: f64,
-    /// Images per model call (1 = one at a time). Above 1, concurrent runs are gathered into
-    /// batches of exactly this size (the last one padded with zero images), so every image is
-    /// computed by the same compiled batch plan whatever the timing (see docs/adapters.md).
+    /// Images per model call at most (1 = one at a time). Above 1, concurrent runs are
+    /// gathered into calls of 2 to `batch` images through one plan with a symbolic batch
+    /// dimension; results must not depend on the gathering, which is checked when the adapter
+    /// is built (see docs/adapters.md).
     #[serde(default = "default_batch", skip_serializing_if = "is_default_batch")]
     pub batch: usize,
 }

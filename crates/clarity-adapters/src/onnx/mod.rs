@@ -16,14 +16,16 @@
 //! parses, the input is one rank-4 `f32` tensor whose fixed dimensions agree with the
 //! configured channels and size, the output has one value per label.
 //!
-//! **Batches** (`batch = B > 1`): a second plan is compiled for exactly `B` images, and every
-//! model call goes through it, the last batch padded with zero images. Concurrent runs are
-//! gathered by [`Batcher`]: each run queues its image, then waits for one of the compute
-//! slots (one per core); whoever gets a slot takes up to `B` queued images and runs them as
-//! one call. Which images share a batch depends on timing, so an image's result must not:
-//! the plan's size is fixed, and the tests check on the builtin export that an image gives the
-//! same bits at every position and beside any neighbours. `batch` is in the identity (a
-//! different plan may round differently), and `run_batch` uses the same path.
+//! **Batches** (`batch = B > 1`): a second plan is compiled with a symbolic batch dimension,
+//! and every model call goes through it with between 2 and `B` images (a lone image is padded
+//! with a zero image: tract computes a single row on another path, which rounds differently).
+//! Concurrent runs are gathered by [`Batcher`]: each run queues its image, then waits for one
+//! of the compute slots (one per core); whoever gets a slot takes up to `B` queued images and
+//! runs them as one call. Which images share a call, and how many, depends on timing, so an
+//! image's result must not: building the adapter checks it on noise images
+//! ([`Loaded::check_batch_invariance`]), and the tests check it on the builtin logits export at
+//! every position, beside any neighbours and in calls of every size. `batch` is in the
+//! identity (the one-image plan rounds differently), and `run_batch` uses the same path.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -67,7 +69,7 @@ pub struct OnnxAdapter {
 struct Loaded {
     /// The plan for one image (`batch = 1`, and `output = "auto"`'s look at a grey image).
     plan: Plan,
-    /// Images per call, and the plan compiled for exactly that many when above 1.
+    /// Images per call at most, and (when above 1) the plan for any number of images.
     batch: usize,
     batch_plan: Option<Plan>,
     pre: Preprocessing,
@@ -403,16 +405,23 @@ impl OnnxAdapter {
             .into_runnable()
             .map_err(|e| bad_model(format!("{e:#}")))?;
         let batch_plan = if c.batch > 1 {
-            let shape = pre.batch_shape(c.batch);
+            // One plan for every batch size: the batch dimension stays symbolic (`N`).
             let cannot = |e: TractError| {
                 bad_model(format!(
-                    "cannot run it on a batch of shape {shape:?} (batch = {}): {e:#}",
+                    "cannot run it on a batch of N images (batch = {}): {e:#}",
                     c.batch
                 ))
             };
             let typed = tract_onnx::onnx()
                 .model_for_read(&mut bytes.as_slice())
-                .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+                .and_then(|m| {
+                    let n = m.sym("N");
+                    let shape = pre.batch_shape(1);
+                    let dims: TVec<TDim> = std::iter::once(n.to_dim())
+                        .chain(shape[1..].iter().map(|&d| d.to_dim()))
+                        .collect();
+                    m.with_input_fact(0, f32::fact(dims).into())
+                })
                 .and_then(|m| m.into_optimized())
                 .map_err(cannot)?;
             // tract's Softmax rounds an image's row differently depending on where it sits in
@@ -508,8 +517,8 @@ impl OnnxAdapter {
         self.inner.batch
     }
 
-    /// Runs the model synchronously on one image (through the batch plan when `batch > 1`,
-    /// padded, so the result is the one a sweep records).
+    /// Runs the model synchronously on one image (through the batch plan when `batch > 1`, so
+    /// the result is the one a sweep records).
     pub fn predict(&self, image: &Image) -> Result<Observation, AdapterError> {
         self.inner
             .predict_batch(&[image])
@@ -517,14 +526,14 @@ impl OnnxAdapter {
             .expect("one result per image")
     }
 
-    /// Runs the model synchronously on several images, `batch` per call; results in order.
+    /// Runs the model synchronously on several images, up to `batch` per call; results in order.
     pub fn predict_batch(&self, images: &[&Image]) -> Vec<Result<Observation, AdapterError>> {
         self.inner.predict_batch(images)
     }
 }
 
 impl Loaded {
-    /// `images` in calls of `self.batch` (the last one padded with zero images).
+    /// `images` in calls of at most `self.batch` (see the module docs).
     fn predict_batch(&self, images: &[&Image]) -> Vec<Result<Observation, AdapterError>> {
         let (b, plan) = match &self.batch_plan {
             Some(plan) => (self.batch, plan),
@@ -534,6 +543,14 @@ impl Loaded {
         let n_labels = self.labels.len();
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(b) {
+            // Batching: a call of exactly the images there are, but never of one (tract takes
+            // another path for a single row, which rounds differently): one image is padded
+            // with a zero image.
+            let b = if self.batch_plan.is_some() {
+                chunk.len().max(2)
+            } else {
+                1
+            };
             let mut data = vec![0f32; per_image * b];
             for (slot, image) in data.chunks_exact_mut(per_image).zip(chunk) {
                 slot.copy_from_slice(&preprocess(image, &self.pre));
@@ -560,11 +577,12 @@ impl Loaded {
         out
     }
 
-    /// Refuses a model whose output for an image depends on the other images of its batch
-    /// (tract's in-graph `Softmax` does, in the last bits): with it, results would depend on
-    /// which runs happened to be gathered together. `B` deterministic noise images are run
-    /// as one batch, then reversed (each at another position beside other neighbours), and
-    /// the first and last alone (padded with zeros); every row must be the same bits.
+    /// Refuses a model whose output for an image depends on the other images of its call or on
+    /// the call's size (tract's in-graph `Softmax` does, in the last bits): with it, results
+    /// would depend on which runs happened to be gathered together. `B` deterministic noise
+    /// images are run as one call, reversed, and in calls of 2, 3 and ⌈B/2⌉ images starting at
+    /// other probes (each at other positions beside other neighbours); every row must be the
+    /// same bits as in the first call.
     fn check_batch_invariance(&self, plan: &Plan) -> Result<(), String> {
         let b = self.batch;
         let per_image: usize = self.pre.shape().iter().product();
@@ -584,40 +602,50 @@ impl Loaded {
             })
             .collect();
         let run = |order: &[usize]| -> Result<Vec<Vec<u32>>, String> {
-            let mut data = vec![0f32; per_image * b];
-            for (slot, &i) in data.chunks_exact_mut(per_image).zip(order) {
-                slot.copy_from_slice(&probes[i]);
+            let mut data = Vec::with_capacity(per_image * order.len());
+            for &i in order {
+                data.extend_from_slice(&probes[i]);
             }
-            let values = self.call(plan, b, &data).map_err(|e| e.to_string())?;
-            if values.len() != b * labels {
+            let values = self
+                .call(plan, order.len(), &data)
+                .map_err(|e| e.to_string())?;
+            if values.len() != order.len() * labels {
                 return Err(format!(
-                    "output `{}` has {} values for {labels} labels × batch {b}",
+                    "output `{}` has {} values for {labels} labels × {} images",
                     self.output_name,
-                    values.len()
+                    values.len(),
+                    order.len()
                 ));
             }
             Ok(values
                 .chunks_exact(labels)
-                .take(order.len())
                 .map(|row| row.iter().map(|x| x.to_bits()).collect())
                 .collect())
         };
-        let forward: Vec<usize> = (0..b).collect();
-        let backward: Vec<usize> = (0..b).rev().collect();
-        let f = run(&forward)?;
-        let r = run(&backward)?;
-        let first = run(&[0])?;
-        let last = run(&[b - 1])?;
-        let same = (0..b).all(|i| f[i] == r[b - 1 - i]) && first[0] == f[0] && last[0] == f[b - 1];
-        if same {
-            Ok(())
-        } else {
-            Err(format!(
-                "with batch = {b} its output for an image depends on the other images in the \
-                 batch (a check with {b} noise images at two positions each), so results would \
-                 depend on which runs were gathered together. Use batch = 1"
-            ))
+        let reference = run(&(0..b).collect::<Vec<_>>())?;
+        let mut orders: Vec<Vec<usize>> = vec![(0..b).rev().collect()];
+        for (k, n) in [2, 3, b.div_ceil(2)].into_iter().enumerate() {
+            if n >= 2 && n < b {
+                orders.push((0..n).map(|j| (j + 1 + k) % b).collect());
+            }
         }
+        for order in orders {
+            let rows = run(&order)?;
+            if order
+                .iter()
+                .zip(&rows)
+                .any(|(&i, row)| *row != reference[i])
+            {
+                return Err(format!(
+                    "with batch = {b} its output for an image depends on the other images in \
+                     its call or on the call's size (a check with {b} noise images, calls of \
+                     {} images), so results would depend on which runs were gathered \
+                     together. Use batch = 1",
+                    order.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// One model call on `n` preprocessed images; the first output's values, in order.
@@ -767,9 +795,14 @@ impl Adapter for OnnxAdapter {
     }
 }
 
+/// How long a slot holder waits for a batch to fill before running what it has.
+const FILL_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Gathers concurrent runs into batches (`batch > 1`); see the module docs.
 struct Batcher {
     queue: Mutex<VecDeque<Pending>>,
+    /// Signalled whenever an image is queued.
+    arrived: std::sync::Condvar,
     slots: Arc<tokio::sync::Semaphore>,
     slot_count: usize,
 }
@@ -786,6 +819,7 @@ impl Batcher {
         let slot_count = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             queue: Mutex::new(VecDeque::new()),
+            arrived: std::sync::Condvar::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(slot_count)),
             slot_count,
         }
@@ -804,15 +838,33 @@ impl Batcher {
             .lock()
             .expect("batch queue lock")
             .push_back(Pending { image, done });
-        let permit = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .map_err(|_| AdapterError::Permanent("onnx: batcher closed".into()))?;
+        self.arrived.notify_all();
+        let failed = || {
+            Err(AdapterError::Permanent(
+                "onnx: the batch holding this image failed".into(),
+            ))
+        };
+        let mut result = result;
+        // Another slot holder may take this image first: then there is nothing left to do,
+        // and this run must not hold a slot (or wait for a batch to fill) for nothing.
+        let permit = tokio::select! {
+            biased;
+            r = &mut result => return r.unwrap_or_else(|_| failed()),
+            p = Arc::clone(&self.slots).acquire_owned() => {
+                p.map_err(|_| AdapterError::Permanent("onnx: batcher closed".into()))?
+            }
+        };
         let this = Arc::clone(self);
         let ran = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let taken: Vec<Pending> = {
-                let mut q = this.queue.lock().expect("batch queue lock");
+                let q = this.queue.lock().expect("batch queue lock");
+                // A batch that is not full waits a little for more images (they are usually
+                // being perturbed right now), as inference servers' dynamic batching does.
+                let (mut q, _) = this
+                    .arrived
+                    .wait_timeout_while(q, FILL_WAIT, |q| !q.is_empty() && q.len() < inner.batch)
+                    .expect("batch queue lock");
                 let n = q.len().min(inner.batch);
                 q.drain(..n).collect()
             };
@@ -832,10 +884,6 @@ impl Batcher {
                 "onnx model task failed: {e}"
             )));
         }
-        result.await.unwrap_or_else(|_| {
-            Err(AdapterError::Permanent(
-                "onnx: the batch holding this image failed".into(),
-            ))
-        })
+        result.await.unwrap_or_else(|_| failed())
     }
 }

@@ -1,7 +1,7 @@
-//! `batch = B`: concurrent runs are gathered into model calls of exactly B images. Which
-//! images share a call depends on timing, so an image's result must not: it is checked here,
-//! bit for bit, at every position of a batch and beside different neighbours, through the
-//! gathering path (`run`, many at once) and through `run_batch`. The builtin export with its
+//! `batch = B`: concurrent runs are gathered into model calls of up to B images. Which images
+//! share a call, and how many there are, depends on timing, so an image's result must not: it
+//! is checked here, bit for bit, at every position, beside different neighbours and in calls
+//! of every size, through the gathering path (`run`, many at once) and through `run_batch`. The builtin export with its
 //! final Softmax fails that (tract's Softmax rounds differently beside other images) and is
 //! refused; its logits export (`output = "logits"`, softmax per image in the adapter) passes.
 
@@ -98,6 +98,21 @@ fn an_image_gives_the_same_bits_at_any_position_and_beside_any_neighbours() {
         .map(|r| bits(r.as_ref().unwrap()))
         .collect();
     assert_eq!(rot[..], alone[1..]);
+    // Calls of every size from 1 (padded to 2) to 8, starting at every image.
+    let a8 = batched(8);
+    for n in 1..=8 {
+        for start in 0..8 {
+            let call: Vec<&Image> = imgs.iter().cycle().skip(start).take(n).collect();
+            let got = a8.predict_batch(&call);
+            for (j, r) in got.iter().enumerate() {
+                assert_eq!(
+                    bits(r.as_ref().unwrap()),
+                    alone[(start + j) % 8],
+                    "call of {n} from {start}, row {j}"
+                );
+            }
+        }
+    }
     // Every combination of neighbours for the last position (8³ batches).
     for p in 0..8 {
         for q in 0..8 {
