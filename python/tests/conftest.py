@@ -21,6 +21,14 @@ def clarity_bin():
     return shutil.which("clarity")
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory, monkeypatch):
+    """Every test gets an empty run cache. The default (~/.cache/clarity) outlives the test and
+    is keyed by the worker's path, which pytest reuses (/tmp/pytest-of-USER/pytest-N cycles):
+    a sweep that should call the worker was once answered from an earlier CI run's cache."""
+    monkeypatch.setenv("CLARITY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def clarity_exe():
     exe = clarity_bin()

@@ -57,5 +57,10 @@ fi
 
 # Selenium must never fetch a driver or browser of its own.
 export SE_OFFLINE=true
-exec "$VENV/bin/python" tests/browser/test_console.py --clarity "$BIN" \
+# An empty run cache: the user's ~/.cache/clarity would answer the sweeps this test starts
+# (and a cancel test needs runs that really take time).
+CACHE="$(mktemp -d)"
+trap 'rm -rf "$CACHE"' EXIT
+export CLARITY_CACHE_DIR="$CACHE"
+"$VENV/bin/python" tests/browser/test_console.py --clarity "$BIN" \
   --chromium "$(command -v chromium)" --chromedriver "$(command -v chromedriver)" "$@"
