@@ -17,6 +17,10 @@ pub(crate) trait Sample: Copy + Default + PartialEq + Send + Sync + 'static {
     /// (`< 1024`), rounded half up: `((p00·(1024−wx) + p01·wx)·(1024−wy) + (p10·(1024−wx) +
     /// p11·wx)·wy + 2^19) >> 20`, in the narrowest integer that holds it (`u32` for 8-bit).
     fn bilerp(p: [Self; 4], wx: u32, wy: u32) -> Self;
+    /// The samples as bytes when `Self` is `u8` (for byte-specific fast paths), else `None`.
+    fn bytes(s: &[Self]) -> Option<&[u8]>;
+    /// [`Sample::bytes`], mutable.
+    fn bytes_mut(s: &mut [Self]) -> Option<&mut [u8]>;
     /// [`Sample::from_f32`] for loops inside [`vectorized`]: the same values without a float to
     /// int `as` (its saturation blocks vectorisation): the clamped, floored value is read off the
     /// mantissa bits of `y + 2^23`.
@@ -61,6 +65,14 @@ impl Sample for u8 {
         let bot = p10 * (1024 - wx) + p11 * wx;
         ((top * (1024 - wy) + bot * wy + (1 << 19)) >> 20) as u8
     }
+    #[inline(always)]
+    fn bytes(s: &[u8]) -> Option<&[u8]> {
+        Some(s)
+    }
+    #[inline(always)]
+    fn bytes_mut(s: &mut [u8]) -> Option<&mut [u8]> {
+        Some(s)
+    }
 }
 
 impl Sample for u16 {
@@ -92,6 +104,14 @@ impl Sample for u16 {
         let top = (p00 * (1024 - wx) + p01 * wx) as u64;
         let bot = (p10 * (1024 - wx) + p11 * wx) as u64;
         ((top * (1024 - wy as u64) + bot * wy as u64 + (1 << 19)) >> 20) as u16
+    }
+    #[inline(always)]
+    fn bytes(_: &[u16]) -> Option<&[u8]> {
+        None
+    }
+    #[inline(always)]
+    fn bytes_mut(_: &mut [u16]) -> Option<&mut [u8]> {
+        None
     }
 }
 
