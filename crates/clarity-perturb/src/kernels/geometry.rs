@@ -213,15 +213,12 @@ fn interior_run<T: Sample, const C: usize>(
     start: (i64, i64),
     step: (i64, i64),
 ) {
-    if C == 1
-        && let (Some(v), Some(out)) = (T::bytes(v), T::bytes_mut(out))
-    {
-        return interior_run_gray8(v, rl, out, start, step);
-    }
-    if C == 3
-        && let (Some(v), Some(out)) = (T::bytes(v), T::bytes_mut(out))
-    {
-        return interior_run_rgb8(v, rl, out, start, step);
+    // 8-bit images (`C` is 1 or 3) take the word-wide tap reads.
+    if let (Some(v), Some(out)) = (T::bytes(v), T::bytes_mut(out)) {
+        return match C {
+            1 => interior_run_gray8(v, rl, out, start, step),
+            _ => interior_run_rgb8(v, rl, out, start, step),
+        };
     }
     let mut idx = [0usize; BLOCK];
     let mut wx = [0u32; BLOCK * 3];
@@ -289,7 +286,7 @@ fn block_positions<const C: usize>(
 
 /// [`interior_run`] for 8-bit gray: the two taps on each source row are adjacent bytes, read
 /// as one `u16` (two loads and two stores per pixel instead of four of each) and split again
-/// in the vectorised blend. Same values as [`Sample::bilerp`].
+/// in the vectorised blend ([`Sample::bilerp`]).
 #[inline(always)]
 fn interior_run_gray8(v: &[u8], rl: usize, out: &mut [u8], start: (i64, i64), step: (i64, i64)) {
     let mut idx = [0usize; BLOCK];
@@ -312,11 +309,8 @@ fn interior_run_gray8(v: &[u8], rl: usize, out: &mut [u8], start: (i64, i64), st
             .zip(top[..n].iter().zip(&bot[..n]))
             .zip(wx.iter().zip(wy.iter()))
         {
-            let (p00, p01) = (u32::from(t & 0xff), u32::from(t >> 8));
-            let (p10, p11) = (u32::from(u & 0xff), u32::from(u >> 8));
-            let top = p00 * (1024 - wx) + p01 * wx;
-            let bot = p10 * (1024 - wx) + p11 * wx;
-            *o = ((top * (1024 - wy) + bot * wy + (1 << 19)) >> 20) as u8;
+            let ([p00, p01], [p10, p11]) = (t.to_le_bytes(), u.to_le_bytes());
+            *o = u8::bilerp([p00, p01, p10, p11], wx, wy);
         }
     }
 }
