@@ -1,8 +1,8 @@
 //! The JPEG round-trip variants weighed for the `jpeg` kernel (issue 17), quality 50 on the
 //! 512² gray and RGB inputs of `kernels.rs`: the `image` crate's encoder or `jpeg-encoder`
-//! (AVX2, 4:2:0 box-averaged chroma as libjpeg), decoded through `image` or `zune-jpeg` directly;
-//! `roundtrip/kernel` is the `jpeg` kernel as registered (jpeg-encoder with gray rows handed over
-//! whole, zune-jpeg).
+//! (AVX2, 4:2:0 box-averaged chroma as libjpeg), decoded through `image` or `zune-jpeg` directly
+//! (version 2 of the kernel was `jpeg-encoder` + `zune-jpeg`); `roundtrip/kernel` is the `jpeg`
+//! kernel as registered (version 3: libjpeg-turbo's arithmetic with no entropy coding between).
 //!
 //! `cargo bench -p clarity-perturb --bench jpeg_variants -- --warm-up-time 1 --measurement-time 3`
 

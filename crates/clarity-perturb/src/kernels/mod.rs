@@ -3,14 +3,16 @@
 mod blur;
 mod common;
 mod geometry;
+mod jpeg;
 mod noise;
 mod occlusion;
 mod photometric;
 mod region;
 mod resolution;
 
+pub use jpeg::JPEG_OFF;
 pub use region::{Fill, RegionMask, mask_region};
-pub use resolution::{JPEG_OFF, fir_resize};
+pub use resolution::fir_resize;
 
 use crate::Perturbation;
 
@@ -28,7 +30,7 @@ pub(crate) fn all() -> Vec<Box<dyn Perturbation>> {
         Box::new(noise::SaltPepper),
         Box::new(noise::SpeckleNoise),
         Box::new(resolution::Downscale),
-        Box::new(resolution::Jpeg),
+        Box::new(jpeg::Jpeg),
         Box::new(geometry::Rotation),
         Box::new(geometry::Scale),
         Box::new(geometry::Translation),

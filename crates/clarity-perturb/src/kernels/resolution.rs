@@ -1,12 +1,11 @@
-//! Resolution and codec kernels: downscale-then-upscale and JPEG round trip.
+//! Resolution kernel: downscale-then-upscale.
 
 use clarity_image::{Channels, Image, Samples};
 use fast_image_resize as fir;
 use fir::pixels::{U8, U8x3, U16, U16x3};
 
 use super::common::{
-    Dims, Sample, choice, float, int, map_samples, meta, nums, presets1, same_layout, unsupported,
-    vectorized, vectorized_job,
+    Dims, Sample, choice, float, map_samples, meta, nums, same_layout, vectorized, vectorized_job,
 };
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
 use crate::{KernelRng, Perturbation};
@@ -349,157 +348,6 @@ impl Perturbation for Downscale {
                     down_up(px, size, small, algs)
                         .iter()
                         .flat_map(|p| p.0)
-                        .collect(),
-                )
-            }
-        };
-        Ok(same_layout(image, samples))
-    }
-}
-
-/// JPEG encode + decode round trip.
-pub struct Jpeg;
-
-/// The `quality` value that turns the kernel off (JPEG at quality 100 is still lossy).
-pub const JPEG_OFF: i64 = 101;
-
-static JPEG_PARAMS: [ParamSpec; 1] = [int(
-    "quality",
-    "JPEG quality 1 (worst) ..= 100; 101 means no compression (identity)",
-    "",
-    1,
-    JPEG_OFF,
-    JPEG_OFF,
-    Some(JPEG_OFF),
-)];
-
-/// `round(s · 255 / 65535)`, exact.
-fn to8(s: u16) -> u8 {
-    ((s as u32 * 255 + 32767) / 65535) as u8
-}
-
-/// A gray image for `jpeg-encoder`, handing over whole rows (its own gray buffer pushes one
-/// sample at a time, a sixth of the encoding time at 512²). Same samples, same bytes.
-struct GrayRows<'a> {
-    data: &'a [u8],
-    w: u16,
-    h: u16,
-}
-
-impl jpeg_encoder::ImageBuffer for GrayRows<'_> {
-    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
-        jpeg_encoder::JpegColorType::Luma
-    }
-    fn width(&self) -> u16 {
-        self.w
-    }
-    fn height(&self) -> u16 {
-        self.h
-    }
-    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
-        let w = usize::from(self.w);
-        let start = usize::from(y) * w;
-        buffers[0].extend_from_slice(&self.data[start..start + w]);
-    }
-}
-
-/// Encodes 8-bit samples as baseline JPEG the way libjpeg does by default (IJG tables scaled by
-/// quality, standard Huffman tables, integer DCT, RGB as YCbCr with 4:2:0 box-averaged chroma at
-/// every quality) with `jpeg-encoder`, and decodes them with `zune-jpeg` (the decoder `image`
-/// uses). Both crates pick AVX2 at run time; their SIMD paths are ports of libjpeg-turbo's
-/// (encoder) and zune's own, tested against their scalar paths, so the bytes do not depend on
-/// the CPU. Variants measured in docs/performance.md (JPEG).
-pub(crate) fn jpeg_roundtrip(
-    data: &[u8],
-    w: u32,
-    h: u32,
-    channels: Channels,
-    quality: u8,
-) -> Result<Vec<u8>, PerturbError> {
-    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    let (w16, h16) = (w as u16, h as u16);
-    let mut buf = Vec::with_capacity(data.len() / 4 + 1024);
-    let mut enc = jpeg_encoder::Encoder::new(&mut buf, quality);
-    // Chroma only (gray is one full-resolution component whatever this says).
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-    enc.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
-    let (encoded, colorspace) = match channels {
-        Channels::Gray => {
-            let rows = GrayRows {
-                data,
-                w: w16,
-                h: h16,
-            };
-            (enc.encode_image(rows), ColorSpace::Luma)
-        }
-        Channels::Rgb => (
-            enc.encode(data, w16, h16, jpeg_encoder::ColorType::Rgb),
-            ColorSpace::RGB,
-        ),
-    };
-    encoded.map_err(|e| unsupported("jpeg", format!("encoding failed: {e}")))?;
-    let options = DecoderOptions::default()
-        .jpeg_set_out_colorspace(colorspace)
-        .set_strict_mode(false)
-        .set_max_width(usize::from(w16))
-        .set_max_height(usize::from(h16));
-    let decoded = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&buf), options)
-        .decode()
-        .map_err(|e| unsupported("jpeg", format!("decoding failed: {e:?}")))?;
-    if decoded.len() != data.len() {
-        return Err(unsupported(
-            "jpeg",
-            format!(
-                "decoding gave {} samples, expected {}",
-                decoded.len(),
-                data.len()
-            ),
-        ));
-    }
-    Ok(decoded)
-}
-
-impl Perturbation for Jpeg {
-    meta!(
-        "jpeg",
-        2,
-        Resolution,
-        random = false,
-        "JPEG encode/decode at a quality: lossy compression in teleradiology, screenshots, web/PACS exports (16-bit: the 8-bit error is added back at 16-bit scale)",
-        JPEG_PARAMS
-    );
-    fn presets(&self) -> [Params; 5] {
-        // ImageNet-C jpeg_compression qualities.
-        presets1("quality", [25.0, 18.0, 15.0, 10.0, 7.0])
-    }
-    fn apply(
-        &self,
-        image: &Image,
-        params: &ResolvedParams,
-        _rng: &mut KernelRng,
-    ) -> Result<Image, PerturbError> {
-        let quality = params.num("quality") as i64;
-        if quality >= JPEG_OFF {
-            return Ok(image.clone());
-        }
-        let (w, h, ch) = (image.width(), image.height(), image.channels());
-        if w > 65535 || h > 65535 {
-            return Err(unsupported(
-                "jpeg",
-                format!("JPEG holds at most 65535x65535 pixels, image is {w}x{h}"),
-            ));
-        }
-        let samples = match image.samples() {
-            Samples::U8(v) => Samples::U8(jpeg_roundtrip(v, w, h, ch, quality as u8)?),
-            Samples::U16(v) => {
-                let v8: Vec<u8> = v.iter().map(|&s| to8(s)).collect();
-                let d8 = jpeg_roundtrip(&v8, w, h, ch, quality as u8)?;
-                Samples::U16(
-                    v.iter()
-                        .zip(v8.iter().zip(&d8))
-                        .map(|(&s, (&e, &d))| {
-                            (s as i32 + (d as i32 - e as i32) * 257).clamp(0, 65535) as u16
-                        })
                         .collect(),
                 )
             }

@@ -480,7 +480,7 @@ const GOLDEN: &[(&str, u32, &str)] = &[
     ("gamma", 1, "2d3ed23fbcafb3b2"),
     ("gaussian_blur", 3, "f44ec09e1d48b956"),
     ("gaussian_noise", 1, "bd8fb95394eafb97"),
-    ("jpeg", 2, "05e9751d548a09da"),
+    ("jpeg", 3, "39a8537e58c0ed71"),
     ("line_artifact", 1, "25d521fd4fc8804c"),
     ("motion_blur", 1, "61601bff631dd763"),
     ("occluder", 2, "60dc5e51533cc49f"),
