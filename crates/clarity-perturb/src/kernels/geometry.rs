@@ -234,9 +234,9 @@ impl BlockSteps {
 vectorized_job! {
     /// The interior run of one row (every pixel's four taps inside the image), pixel `k` of
     /// the run at the stepped position `(fx + k·step_x, fy + k·step_y)` (rounding offset
-    /// included). In blocks of [`BLOCK`] pixels: tap offsets and weights (a vectorised loop,
-    /// [`block_positions`]), the taps of every pixel gathered into planes (a scalar loop),
-    /// then the blend (a vectorised loop).
+    /// included). In blocks of [`BLOCK`] pixels ([`RGB_BLOCK`] for 8-bit RGB): tap offsets and
+    /// weights (a vectorised loop, [`block_positions`]), the taps of every pixel gathered into
+    /// planes (a scalar loop), then the blend (a vectorised loop).
     struct InteriorRun<'a, T: Sample> {
         v: &'a [T],
         rl: usize,
@@ -880,6 +880,7 @@ mod tests {
             (33, 17),
             (150, 9),
             (200, 70),
+            (300, 5),
         ];
         for &(w, h) in &sizes {
             for c in [1, 3] {
@@ -892,6 +893,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rows_of_2_pow_20_pixels_take_the_checked_path() {
+        // Too wide for the interior's 32-bit positions: every pixel goes through the
+        // checked path, with the same bytes.
+        let d = Dims {
+            w: 1 << 20,
+            h: 2,
+            c: 1,
+        };
+        let v = samples(d.w * d.h, 3, |x| x as u8);
+        check(&v, d, [[1.0, 0.0], [0.0, 1.0]], (0.5, 0.25));
     }
 
     proptest! {
