@@ -21,6 +21,10 @@ pub(crate) trait Sample: Copy + Default + PartialEq + Send + Sync + 'static {
     fn bytes(s: &[Self]) -> Option<&[u8]>;
     /// [`Sample::bytes`], mutable.
     fn bytes_mut(s: &mut [Self]) -> Option<&mut [u8]>;
+    /// The samples as `u16`s when `Self` is `u16` (for 16-bit fast paths), else `None`.
+    fn words(s: &[Self]) -> Option<&[u16]>;
+    /// [`Sample::words`], mutable.
+    fn words_mut(s: &mut [Self]) -> Option<&mut [u16]>;
     /// [`Sample::from_f32`] for loops inside [`vectorized`]: the same values without a float to
     /// int `as` (its saturation blocks vectorisation): the clamped, floored value is read off the
     /// mantissa bits of `y + 2^23`.
@@ -59,11 +63,14 @@ impl Sample for u8 {
     }
     #[inline(always)]
     fn bilerp(p: [u8; 4], wx: u32, wy: u32) -> u8 {
-        // At most 255·2^20 + 2^19 < 2^28.
-        let [p00, p01, p10, p11] = p.map(u32::from);
-        let top = p00 * (1024 - wx) + p01 * wx;
-        let bot = p10 * (1024 - wx) + p11 * wx;
-        ((top * (1024 - wy) + bot * wy + (1 << 19)) >> 20) as u8
+        // `a·(1024 − w) + b·w` as `a·1024 + (b − a)·w`: half the multiplies, and the masked
+        // weights and tap differences fit 16 bits, so the first two are 16-bit multiply-adds
+        // (`pmaddwd`) in vectorised loops. All terms < 2^29 in magnitude.
+        let [p00, p01, p10, p11] = p.map(i32::from);
+        let (wx, wy) = ((wx & 1023) as i32, (wy & 1023) as i32);
+        let top = (p00 << 10) + (p01 - p00) * wx;
+        let bot = (p10 << 10) + (p11 - p10) * wx;
+        (((top << 10) + (bot - top) * wy + (1 << 19)) >> 20) as u8
     }
     #[inline(always)]
     fn bytes(s: &[u8]) -> Option<&[u8]> {
@@ -72,6 +79,14 @@ impl Sample for u8 {
     #[inline(always)]
     fn bytes_mut(s: &mut [u8]) -> Option<&mut [u8]> {
         Some(s)
+    }
+    #[inline(always)]
+    fn words(_: &[u8]) -> Option<&[u16]> {
+        None
+    }
+    #[inline(always)]
+    fn words_mut(_: &mut [u8]) -> Option<&mut [u16]> {
+        None
     }
 }
 
@@ -99,11 +114,13 @@ impl Sample for u16 {
     }
     #[inline(always)]
     fn bilerp(p: [u16; 4], wx: u32, wy: u32) -> u16 {
-        // Rows fit u32 (< 2^26); the blend of rows needs u64 (< 2^36).
-        let [p00, p01, p10, p11] = p.map(u32::from);
-        let top = (p00 * (1024 - wx) + p01 * wx) as u64;
-        let bot = (p10 * (1024 - wx) + p11 * wx) as u64;
-        ((top * (1024 - wy as u64) + bot * wy as u64 + (1 << 19)) >> 20) as u16
+        // As for u8; rows fit i32 (< 2^26), the blend of rows needs 64 bits (< 2^37), the
+        // product of two sign-extended i32s (one `pmuldq`).
+        let [p00, p01, p10, p11] = p.map(i32::from);
+        let (wx, wy) = ((wx & 1023) as i32, (wy & 1023) as i32);
+        let top = (p00 << 10) + (p01 - p00) * wx;
+        let bot = (p10 << 10) + (p11 - p10) * wx;
+        ((((top as i64) << 10) + (bot - top) as i64 * wy as i64 + (1 << 19)) >> 20) as u16
     }
     #[inline(always)]
     fn bytes(_: &[u16]) -> Option<&[u8]> {
@@ -112,6 +129,14 @@ impl Sample for u16 {
     #[inline(always)]
     fn bytes_mut(_: &mut [u16]) -> Option<&mut [u8]> {
         None
+    }
+    #[inline(always)]
+    fn words(s: &[u16]) -> Option<&[u16]> {
+        Some(s)
+    }
+    #[inline(always)]
+    fn words_mut(s: &mut [u16]) -> Option<&mut [u16]> {
+        Some(s)
     }
 }
 
