@@ -14,12 +14,17 @@
 //! outside the computed blocks are replaced by over-estimates (a block entering the band starts
 //! from "+1 per row" below the last computed score, the block below a dropped first block gets
 //! a horizontal "+1" carry), which keeps every computed value `>=` the true one and exact for
-//! every cell with `f <= k`. The bounds used, for a block with rows `t..=b` and bottom score `S`
-//! at column `j` (`D` changes by at most 1 per row):
-//! - all its cells: `D >= S - 63`;
-//! - all cells at rows `<= b` (first block): `f >= S + (n - b) - (m - j)`;
-//! - all cells at rows `>= t` (last block): `f >= S - b + 2t + (m - j) - n`;
-//! - all cells below the last block: `f >= S + b + (m - j) - n`.
+//! every cell with `f <= k`. The band is adjusted every `q` columns ([`CHUNK`]) for the next `q`
+//! columns, with these bounds for a block with bottom row `b` and score `S` at column `j` (a
+//! computed column changes by at most 1 per row, and is exact where `f <= k`):
+//! - the first block is dropped (for good) when all cells at rows `<= b`, row 0 included, have
+//!   `f > k`: when `S - 64 > k` or `S + (n - b) - (m - j) > k`; the band is empty (the distance
+//!   exceeds `k`) when that holds for the only block;
+//! - a cell below the last block at one of the next `q` columns with `f <= k` implies
+//!   `S + b + (m - j) - n <= k + 2q - 2` (the optimal path to it crosses column `j` within the
+//!   band, at most `q` columns before it), so the next block is added when
+//!   `S + b + (m - j) - n < k + 2q`, and the last block dropped when that fails for the one
+//!   above it.
 //!
 //! `k` comes from a first pass over a fixed band of blocks around the straight line from
 //! `(0, 0)` to `(n, m)`: its result is the cost of a real alignment (over-estimates are costs
@@ -91,10 +96,14 @@ impl Pattern {
 
     /// Distance between the pattern and the text whose column offsets `col` yields (`m` of
     /// them), in `band`; `None` when the band shows the distance exceeds its bound.
+    ///
+    /// The band is adjusted every [`CHUNK`] columns, for the next `CHUNK` columns at once
+    /// (computing more blocks than needed is harmless: it only makes more values exact).
     fn run<S: Copy>(&self, text: &[S], col: impl Fn(S) -> usize, band: Band) -> Option<usize> {
         let words = self.words;
         let n = self.n as isize;
         let m = text.len() as isize;
+        let q = CHUNK as isize;
         let (k, diag) = match band {
             Band::Diagonal(w) => (isize::MAX / 4, w as isize),
             Band::Ukkonen(k) => (k as isize, -1),
@@ -103,78 +112,74 @@ impl Pattern {
             return None;
         }
         let mut blocks = vec![FRESH; words];
-        // Rows 1..=64*words; row r is in block (r - 1) / 64. Column 0: D[i][0] = i.
-        let block_of = |r: isize| (((r.max(1) - 1) / 64) as usize).min(words - 1);
-        let mut first = 0usize;
-        let mut last = if diag >= 0 {
-            block_of(diag.min(n))
-        } else {
-            block_of((k + n - m) / 2)
-        };
-        let mut s_first = 64isize;
-        let mut s_last = 64 * (last as isize + 1);
-        for (j, &c) in text.iter().enumerate() {
-            let rem = m - j as isize - 1;
-            let o = col(c);
-            let row = &self.pm[o..o + words];
-            let (mut hp, mut hn) = step(&mut blocks[first], row[first], 1, 0);
-            s_first += hp as isize - hn as isize;
-            if last > first {
-                for (b, &p) in blocks[first + 1..=last]
-                    .iter_mut()
-                    .zip(&row[first + 1..=last])
-                {
-                    (hp, hn) = step(b, p, hp, hn);
-                }
-                s_last += hp as isize - hn as isize;
-            } else {
-                s_last = s_first;
-            }
+        // Rows 1..=64*words; block w holds rows 64w+1..=64w+64 (its bottom row b = 64(w+1)).
+        // Column 0: D[i][0] = i.
+        let bottom = |w: usize| 64 * (w as isize + 1);
+        let (mut first, mut last) = (0usize, 0usize);
+        let (mut s_first, mut s_last) = (64isize, 64isize);
+        let mut j = 0usize;
+        loop {
+            // The band for columns j+1..=j+q, from the state after column j.
+            let rem = m - j as isize;
             if diag >= 0 {
-                // The band of the next column (none after the last).
-                if rem == 0 {
-                    break;
-                }
-                let centre = (j as isize + 2) * n / m;
-                let (ft, lt) = (block_of(centre - diag), block_of((centre + diag).min(n)));
-                while last < lt {
+                // Rows within `diag` of the line from (0, 0) to (n, m) over these columns.
+                let hi = ((j as isize + q).min(m) * n / m + diag).min(n);
+                let lo = (j as isize + 1) * n / m - diag;
+                while last + 1 < words && bottom(last) < hi {
                     last += 1;
                     blocks[last] = FRESH;
                     s_last += 64;
                 }
-                while first < ft.min(last) {
+                while first < last && bottom(first) < lo {
                     first += 1;
                     s_first += delta(blocks[first], !0);
                 }
-                continue;
+            } else {
+                // Below the last block, a cell of these columns may have f <= k only if
+                // S + b + (m - j) - n < k + 2q (the module docs).
+                while last + 1 < words && s_last + bottom(last) + rem - n < k + 2 * q {
+                    last += 1;
+                    blocks[last] = FRESH;
+                    s_last += 64;
+                }
+                while last > first {
+                    let above = s_last - delta(blocks[last], !0);
+                    if above + bottom(last - 1) + rem - n < k + 2 * q {
+                        break;
+                    }
+                    s_last = above;
+                    last -= 1;
+                }
+                // All cells at rows <= b (row 0 included) have f > k now and later.
+                let dead = |s: isize, w: usize| s - 64 > k || s + n - bottom(w) - rem > k;
+                while first < last && dead(s_first, first) {
+                    first += 1;
+                    s_first += delta(blocks[first], !0);
+                }
+                if first == last && dead(s_first, first) {
+                    return None;
+                }
             }
-            // Ukkonen: grow below the last block while cells there may have f <= k.
-            while last + 1 < words && s_last + 64 * (last as isize + 1) + rem - n <= k {
-                let prev = s_last - (hp as isize - hn as isize);
-                last += 1;
-                blocks[last] = FRESH;
-                (hp, hn) = step(&mut blocks[last], row[last], hp, hn);
-                s_last = prev + 64 + hp as isize - hn as isize;
+            if j == text.len() {
+                break;
             }
-            while last > first
-                && (s_last - 63 > k || s_last + 64 * last as isize - 62 + rem - n > k)
-            {
-                s_last -= delta(blocks[last], !0);
-                last -= 1;
+            let end = (j + CHUNK).min(text.len());
+            let width = last - first + 1;
+            let Some((b0, rest)) = blocks[first..=last].split_first_mut() else {
+                unreachable!("first <= last")
+            };
+            for &c in &text[j..end] {
+                let o = col(c) + first;
+                let row = &self.pm[o..o + width];
+                let (mut hp, mut hn) = step(b0, row[0], 1, 0);
+                s_first += hp as isize - hn as isize;
+                for (b, &p) in rest.iter_mut().zip(&row[1..]) {
+                    (hp, hn) = step(b, p, hp, hn);
+                }
+                // When first == last this repeats the first block's carry: s_last == s_first.
+                s_last += hp as isize - hn as isize;
             }
-            while first < last
-                && (s_first - 63 > k || s_first + n - 64 * (first as isize + 1) - rem > k)
-            {
-                first += 1;
-                s_first += delta(blocks[first], !0);
-            }
-            if first == last
-                && (s_first - 63 > k
-                    || s_first + n - 64 * (first as isize + 1) - rem > k
-                    || s_first + 64 * first as isize - 62 + rem - n > k)
-            {
-                return None;
-            }
+            j = end;
         }
         if last != words - 1 {
             return None;
@@ -189,6 +194,8 @@ impl Pattern {
     }
 }
 
+/// Columns computed between two adjustments of the band.
+const CHUNK: usize = 8;
 /// Blocks of the pattern beyond which the upper-bound pass and the band pay off.
 const BANDED_FROM_WORDS: usize = 8;
 /// Half-width in rows of the upper-bound pass's band.
@@ -229,6 +236,12 @@ pub(crate) fn distance_bytes(a: &[u8], b: &[u8]) -> usize {
     if a.is_empty() || b.is_empty() {
         return a.len() + b.len();
     }
+    let (p, map) = byte_pattern(a);
+    distance_with(&p, b, |c: u8| map[c as usize] as usize)
+}
+
+/// The pattern of a non-empty byte string, and each byte's offset into its mask table.
+fn byte_pattern(a: &[u8]) -> (Pattern, [u32; 256]) {
     let words = a.len().div_ceil(64);
     let mut map = [0u32; 256];
     let mut symbols = 0;
@@ -243,7 +256,7 @@ pub(crate) fn distance_bytes(a: &[u8], b: &[u8]) -> usize {
         symbols,
         a.iter().map(|&c| map[c as usize] as usize),
     );
-    distance_with(&p, b, |c: u8| map[c as usize] as usize)
+    (p, map)
 }
 
 /// Levenshtein distance of two strings of Unicode scalar values.
@@ -291,6 +304,49 @@ mod tests {
         if a.is_ascii() && b.is_ascii() {
             prop_assert_eq!(distance_bytes(a.as_bytes(), b.as_bytes()), want);
             prop_assert_eq!(distance_bytes(b.as_bytes(), a.as_bytes()), want);
+            if !a.is_empty() && !b.is_empty() {
+                check_bands(a.as_bytes(), b.as_bytes(), want)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every band on the whole strings: `Ukkonen(k)` gives the distance exactly when it is
+    /// `<= k` (else `None`), `Diagonal(w)` an upper bound.
+    fn check_bands(a: &[u8], b: &[u8], want: usize) -> Result<(), TestCaseError> {
+        let (p, map) = byte_pattern(a);
+        let col = |c: u8| map[c as usize] as usize;
+        for w in [0, 1, 16, 64, 200] {
+            let ub = p.run(b, col, Band::Diagonal(w));
+            prop_assert!(
+                ub.is_some_and(|u| u >= want),
+                "diagonal {} {:?} < {}",
+                w,
+                ub,
+                want
+            );
+            prop_assert_eq!(
+                p.run(b, col, Band::Ukkonen(ub.unwrap())),
+                Some(want),
+                "ub {:?} a {} b {}",
+                ub,
+                String::from_utf8_lossy(a),
+                String::from_utf8_lossy(b)
+            );
+        }
+        let ks = [
+            0,
+            1,
+            2,
+            want.saturating_sub(1),
+            want,
+            want + 1,
+            want + 7,
+            2 * want + 64,
+        ];
+        for k in ks {
+            let got = p.run(b, col, Band::Ukkonen(k));
+            prop_assert_eq!(got, (want <= k).then_some(want), "k {}", k);
         }
         Ok(())
     }
