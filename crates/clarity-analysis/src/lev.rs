@@ -267,11 +267,29 @@ pub(crate) fn distance_chars(a: &[char], b: &[char]) -> usize {
         return a.len() + b.len();
     }
     let words = a.len().div_ceil(64);
-    let mut alphabet = a.to_vec();
-    alphabet.sort_unstable();
-    alphabet.dedup();
-    let offset = |c: &char| alphabet.binary_search(c).map_or(0, |s| (s + 1) * words);
-    let p = Pattern::new(a.len(), alphabet.len(), a.iter().map(offset));
+    // Symbols: chars below U+0100 through a table, the others (sorted, distinct) after them.
+    let mut latin = [0usize; 256];
+    let mut symbols = 0;
+    let mut others = Vec::new();
+    for &c in a {
+        match latin.get_mut(c as usize) {
+            Some(o) if *o == 0 => {
+                symbols += 1;
+                *o = symbols * words;
+            }
+            Some(_) => {}
+            None => others.push(c),
+        }
+    }
+    others.sort_unstable();
+    others.dedup();
+    let offset = |&c: &char| match latin.get(c as usize) {
+        Some(&o) => o,
+        None => others
+            .binary_search(&c)
+            .map_or(0, |s| (symbols + s + 1) * words),
+    };
+    let p = Pattern::new(a.len(), symbols + others.len(), a.iter().map(offset));
     let text: Vec<usize> = b.iter().map(offset).collect();
     distance_with(&p, &text, |o| o)
 }
