@@ -195,7 +195,7 @@ impl Pattern {
 }
 
 /// Columns computed between two adjustments of the band.
-const CHUNK: usize = 8;
+const CHUNK: usize = 16;
 /// Blocks of the pattern beyond which the upper-bound pass and the band pay off.
 const BANDED_FROM_WORDS: usize = 8;
 /// Half-width in rows of the upper-bound pass's band.
