@@ -30,6 +30,7 @@ mod gradients;
 mod headline;
 pub mod intervals;
 pub mod io;
+mod lev;
 mod normalize;
 mod r2l;
 mod ranking;

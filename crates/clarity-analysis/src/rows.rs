@@ -3,75 +3,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clarity_core::{Case, Cell, RunRecord};
-use rapidfuzz::distance::levenshtein;
 
 use crate::Normalizer;
 
 /// Normalised Levenshtein distance between two justifications over Unicode scalar values:
-/// `distance / max(len_a, len_b)`, 0 for two empty strings. Bit-parallel (rapidfuzz).
+/// `distance / max(len_a, len_b)`, 0 for two empty strings.
 ///
-/// rapidfuzz 0.5's `score_hint` banding returns wrong distances (31 for a 65-character string
-/// against "a"), so the default full computation is used; tests check it against a plain DP.
-/// Two ASCII strings are compared as bytes (one byte per scalar value, the same distance)
-/// without UTF-8 decoding.
+/// The distance is exact: Hyyrö's block-based bit-parallel algorithm within Ukkonen's band
+/// (`crate::lev`); tests check it against a plain DP. Two ASCII strings are compared as bytes
+/// (one byte per scalar value, the same distance) without UTF-8 decoding.
 pub fn justification_drift(a: &str, b: &str) -> f64 {
     if a.is_ascii() && b.is_ascii() {
         let m = a.len().max(b.len());
         if m == 0 {
             return 0.0;
         }
-        return levenshtein::distance(a.bytes(), b.bytes()) as f64 / m as f64;
+        return crate::lev::distance_bytes(a.as_bytes(), b.as_bytes()) as f64 / m as f64;
     }
-    let (la, lb) = (a.chars().count(), b.chars().count());
-    let m = la.max(lb);
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let m = a.len().max(b.len());
     if m == 0 {
         return 0.0;
     }
-    levenshtein::distance(a.chars(), b.chars()) as f64 / m as f64
-}
-
-/// A baseline justification, prepared once for the drift of every run compared with it.
-enum BaseText {
-    /// ASCII: a byte comparator (used against ASCII texts; others go through
-    /// [`justification_drift`]).
-    Ascii(levenshtein::BatchComparator<u8>, String),
-    Chars(levenshtein::BatchComparator<char>, usize),
-}
-
-impl BaseText {
-    fn new(j: &str) -> Self {
-        if j.is_ascii() {
-            BaseText::Ascii(levenshtein::BatchComparator::new(j.bytes()), j.to_string())
-        } else {
-            BaseText::Chars(
-                levenshtein::BatchComparator::new(j.chars()),
-                j.chars().count(),
-            )
-        }
-    }
-
-    /// [`justification_drift`] of the baseline text and `j`.
-    fn drift(&self, j: &str) -> f64 {
-        match self {
-            BaseText::Ascii(cmp, text) if j.is_ascii() => {
-                let m = text.len().max(j.len());
-                if m == 0 {
-                    0.0
-                } else {
-                    cmp.distance(j.bytes()) as f64 / m as f64
-                }
-            }
-            BaseText::Ascii(_, text) => justification_drift(text, j),
-            BaseText::Chars(cmp, len) => {
-                let m = (*len).max(j.chars().count());
-                if m == 0 {
-                    0.0
-                } else {
-                    cmp.distance(j.chars()) as f64 / m as f64
-                }
-            }
-        }
-    }
+    crate::lev::distance_chars(&a, &b) as f64 / m as f64
 }
 
 /// The comparison of an ok run with its baseline run (same case and seed, baseline cell).
@@ -131,7 +86,7 @@ struct Base {
     answer: u32,
     confidence: Option<f64>,
     entropy: Option<f64>,
-    justification: Option<BaseText>,
+    justification: Option<String>,
 }
 
 /// Two passes over the records: [`RowBuilder::add_baseline`] for every record (only baseline
@@ -230,7 +185,7 @@ impl<'a> RowBuilder<'a> {
             return Ok(());
         };
         let answer = self.answer_id(o.answer.as_deref());
-        let justification = o.justification.as_deref().map(BaseText::new);
+        let justification = o.justification.as_deref().map(str::to_string);
         if self.bases.contains_key(&(case, seed)) {
             return Err(format!(
                 "duplicate baseline run for case `{}`, seed {}",
@@ -260,7 +215,7 @@ impl<'a> RowBuilder<'a> {
             let correct = self.labels[case as usize].as_ref().map(|l| &answer == l);
             let base = self.bases.get(&(case, seed)).map(|b| {
                 let drift = match (&b.justification, o.justification.as_deref()) {
-                    (Some(base), Some(j)) => Some(base.drift(j)),
+                    (Some(base), Some(j)) => Some(justification_drift(base, j)),
                     _ => None,
                 };
                 (
