@@ -5,7 +5,7 @@
 use clarity_image::{Image, Samples};
 
 use super::common::{
-    AffineKey, Sample, affine_point_op, float, meta, nums, point_op, presets1, vectorized,
+    PointKey, Sample, affine_point_op, float, meta, nums, point_op, presets1, vectorized,
     vectorized_job,
 };
 use crate::params::{ParamSpec, Params, PerturbError, ResolvedParams};
@@ -43,7 +43,7 @@ impl Perturbation for Brightness {
         _rng: &mut KernelRng,
     ) -> Result<Image, PerturbError> {
         let factor = params.num("factor");
-        let key = AffineKey::new("brightness", &[factor]);
+        let key = PointKey::new("brightness", &[factor]);
         Ok(affine_point_op(image, key, move |s| s * factor))
     }
 }
@@ -100,7 +100,7 @@ impl Perturbation for Contrast {
     ) -> Result<Image, PerturbError> {
         let factor = params.num("factor");
         let mean = sample_mean(image);
-        let key = AffineKey::new("contrast", &[factor, mean]);
+        let key = PointKey::new("contrast", &[factor, mean]);
         Ok(affine_point_op(image, key, move |s| {
             mean + factor * (s - mean)
         }))
@@ -140,7 +140,8 @@ impl Perturbation for Gamma {
     ) -> Result<Image, PerturbError> {
         let gamma = params.num("gamma");
         let max = image.max_value() as f64;
-        Ok(point_op(image, |s| max * (s / max).powf(gamma)))
+        let key = PointKey::new("gamma", &[gamma, max]);
+        Ok(point_op(image, key, move |s| max * (s / max).powf(gamma)))
     }
 }
 
@@ -195,7 +196,7 @@ impl Perturbation for WindowShift {
         let max = image.max_value() as f64;
         // The original display window is the full range: centre max/2, width max. The new one
         // has centre max/2 + shift·max and width scale·max; out = (in − low) / width · max.
-        let key = AffineKey::new("window_shift", &[shift, scale, max]);
+        let key = PointKey::new("window_shift", &[shift, scale, max]);
         Ok(affine_point_op(image, key, move |s| {
             (s - max / 2.0 - shift * max) / scale + max / 2.0
         }))

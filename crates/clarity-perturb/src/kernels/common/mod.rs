@@ -18,7 +18,7 @@ mod simd;
 
 pub(crate) use border::{RowPad, reflect101};
 pub(crate) use declare::{choice, float, int, meta, nums, presets1, unsupported};
-pub(crate) use point::{AffineKey, affine_point_op, point_op};
+pub(crate) use point::{PointKey, affine_point_op, point_op};
 pub(crate) use random::{NormalStream, unit_f64};
 pub(crate) use sample::{Dims, Sample, map_samples, same_layout};
 pub(crate) use separable::{

@@ -103,9 +103,9 @@ impl pulp::WithSimd for Lut8V4<'_> {
 /// A point operation through a lookup table: `f(sample)` rounded half up and clamped, 256
 /// entries for 8-bit, 65 536 for 16-bit samples (small 16-bit images evaluate `f` per sample:
 /// same numbers, less set-up).
-pub(crate) fn point_op(image: &Image, f: impl Fn(f64) -> f64) -> Image {
+pub(crate) fn point_op(image: &Image, key: PointKey, f: impl Fn(f64) -> f64) -> Image {
     let samples = match image.samples() {
-        Samples::U8(v) => Samples::U8(apply_lut8(v, &lut8(&f))),
+        Samples::U8(v) => Samples::U8(apply_lut8(v, &key.lut8(&f))),
         Samples::U16(v) if v.len() <= 65536 => Samples::U16(
             v.iter()
                 .map(|&s| quantise(f(s as f64), 65535.0) as u16)
@@ -129,7 +129,7 @@ pub(crate) fn point_op(image: &Image, f: impl Fn(f64) -> f64) -> Image {
 /// 16-bit samples evaluate `f` in f64 per sample, which is what the table would hold.
 pub(crate) fn affine_point_op(
     image: &Image,
-    key: AffineKey,
+    key: PointKey,
     f: impl Fn(f64) -> f64 + Copy,
 ) -> Image {
     let samples = match image.samples() {
@@ -166,31 +166,51 @@ pub(crate) fn affine_point_op(
     same_layout(image, samples)
 }
 
-/// What determines an affine point op's `f` exactly: the kernel and the f64 values its closure
+/// What determines a point op's `f` exactly: the kernel and the f64 values its closure
 /// captures. [`affine_point_op`] remembers, per key, whether the f32 form matched the f64 values
 /// on all 65 536 inputs, so the check (about 15 % of a 1024² call) runs once per parameter set
-/// and process. Either answer gives the same bytes (the check only picks the faster of two exact
-/// paths), so the cache cannot change an output.
+/// and process; [`point_op`] remembers its 8-bit table. Either is what would be computed again,
+/// so the caches cannot change an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AffineKey {
+pub(crate) struct PointKey {
     kernel: &'static str,
     bits: [u64; 3],
 }
 
-impl AffineKey {
-    pub fn new(kernel: &'static str, values: &[f64]) -> AffineKey {
-        assert!(values.len() <= 3, "AffineKey holds three values");
+impl PointKey {
+    pub fn new(kernel: &'static str, values: &[f64]) -> PointKey {
+        assert!(values.len() <= 3, "PointKey holds three values");
         let mut bits = [0u64; 3];
         for (b, v) in bits.iter_mut().zip(values) {
             *b = v.to_bits();
         }
-        AffineKey { kernel, bits }
+        PointKey { kernel, bits }
+    }
+
+    /// The 8-bit table of `f`, memoised like [`PointKey::checked`] (256 `powf` calls are 7 % of
+    /// a 512² gamma call). `f` is determined by the key, so the memo cannot change an output.
+    fn lut8(self, f: &impl Fn(f64) -> f64) -> [u8; 256] {
+        use std::sync::Mutex;
+        static SEEN: Mutex<Vec<(PointKey, [u8; 256])>> = Mutex::new(Vec::new());
+        let hit = SEEN
+            .lock()
+            .ok()
+            .and_then(|s| s.iter().find(|(k, _)| *k == self).map(|e| e.1));
+        if let Some(lut) = hit {
+            return lut;
+        }
+        let lut = lut8(f);
+        if let Ok(mut s) = SEEN.lock() {
+            s.insert(0, (self, lut));
+            s.truncate(64);
+        }
+        lut
     }
 
     /// `check()`, memoised (a small most-recent-first list; 64 entries).
     fn checked(self, check: impl FnOnce() -> bool) -> bool {
         use std::sync::Mutex;
-        static SEEN: Mutex<Vec<(AffineKey, bool)>> = Mutex::new(Vec::new());
+        static SEEN: Mutex<Vec<(PointKey, bool)>> = Mutex::new(Vec::new());
         let hit = SEEN
             .lock()
             .ok()
@@ -308,7 +328,7 @@ mod tests {
                 Image::from_u16(512, 512, clarity_image::Channels::Gray, v.clone()).expect("size");
             // Twice: the second call takes the memoised check.
             for _ in 0..2 {
-                let out = affine_point_op(&img, AffineKey::new("test", &[id]), f);
+                let out = affine_point_op(&img, PointKey::new("test", &[id]), f);
                 let Samples::U16(got) = out.samples() else {
                     panic!("16-bit in, 16-bit out")
                 };
