@@ -248,11 +248,13 @@ fn idct_1d<L: Lanes, const SHIFT: i32>(l: L, d: Block<L>) -> Block<L> {
 }
 
 /// Encodes and decodes one block: `rows[y]` holds the level-shifted samples (`s − 128`) of
-/// block row `y`; returns the decoded samples, row by row, as `s − 128` before the range limit.
+/// block row `y`; returns the decoded samples (level shift undone), row by row, before the
+/// range limit.
 /// The all-zero shortcuts of libjpeg's IDCT give the same values as the full transform, so
-/// there are none here; the range limit is [`Lanes::to_bytes`]'s saturation (libjpeg-turbo's
-/// SIMD IDCT saturates; its C table wraps values more than 384 outside the range, which a valid
-/// block cannot produce).
+/// there are none here. The range limit is [`Lanes::to_bytes`]'s saturation, as in
+/// libjpeg-turbo's SIMD IDCT (saturating packs; the path OpenCV and Pillow take on x86 and ARM).
+/// Its C IDCT's table instead wraps values more than 384 outside 0..=255; only blocks whose
+/// quantisation errors all add up in one sample get there (none of the fixtures or tests do).
 #[inline(always)]
 pub(super) fn round_trip_block<L: Lanes>(l: L, rows: Block<L>, quant: &QuantLanes<L>) -> Block<L> {
     // Row transforms run across lanes = rows, so they take the block's columns.
