@@ -1,6 +1,8 @@
 //! Point operations: per-sample functions through 8-bit lookup tables (vectorised on
 //! AVX-512BW), 16-bit tables, and the exact affine fast paths (brightness, contrast).
 
+use std::sync::Mutex;
+
 use clarity_image::{Image, Samples};
 
 use super::{same_layout, vectorized, vectorized_job};
@@ -190,42 +192,37 @@ impl PointKey {
     /// The 8-bit table of `f`, memoised like [`PointKey::checked`] (256 `powf` calls are 7 % of
     /// a 512² gamma call). `f` is determined by the key, so the memo cannot change an output.
     fn lut8(self, f: &impl Fn(f64) -> f64) -> [u8; 256] {
-        use std::sync::Mutex;
-        static SEEN: Mutex<Vec<(PointKey, [u8; 256])>> = Mutex::new(Vec::new());
-        let hit = SEEN
-            .lock()
-            .ok()
-            .and_then(|s| s.iter().find(|(k, _)| *k == self).map(|e| e.1));
-        if let Some(lut) = hit {
-            return lut;
-        }
-        let lut = lut8(f);
-        if let Ok(mut s) = SEEN.lock() {
-            s.insert(0, (self, lut));
-            s.truncate(64);
-        }
-        lut
+        static SEEN: Memo<[u8; 256]> = Mutex::new(Vec::new());
+        self.memo(&SEEN, || lut8(f))
     }
 
-    /// `check()`, memoised (a small most-recent-first list; 64 entries).
+    /// `check()`, memoised.
     fn checked(self, check: impl FnOnce() -> bool) -> bool {
-        use std::sync::Mutex;
-        static SEEN: Mutex<Vec<(PointKey, bool)>> = Mutex::new(Vec::new());
-        let hit = SEEN
+        static SEEN: Memo<bool> = Mutex::new(Vec::new());
+        self.memo(&SEEN, check)
+    }
+
+    /// `compute()` for this key, remembered in `seen` (a small most-recent-first list; 64
+    /// entries).
+    fn memo<V: Copy>(self, seen: &Memo<V>, compute: impl FnOnce() -> V) -> V {
+        let hit = seen
             .lock()
             .ok()
             .and_then(|s| s.iter().find(|(k, _)| *k == self).map(|e| e.1));
-        if let Some(ok) = hit {
-            return ok;
+        if let Some(v) = hit {
+            return v;
         }
-        let ok = check();
-        if let Ok(mut s) = SEEN.lock() {
-            s.insert(0, (self, ok));
+        let v = compute();
+        if let Ok(mut s) = seen.lock() {
+            s.insert(0, (self, v));
             s.truncate(64);
         }
-        ok
+        v
     }
 }
+
+/// A [`PointKey`] memo: values by key, most recent first.
+type Memo<V> = Mutex<Vec<(PointKey, V)>>;
 
 /// `clamp(a·s + b, 0, 65535)` truncated, in f32 (`b` includes the +½ of rounding); NaN → 0.
 #[inline(always)]
