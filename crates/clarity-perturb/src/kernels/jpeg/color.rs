@@ -10,15 +10,30 @@
 #[cfg(target_arch = "x86_64")]
 use pulp::x86::V3;
 
-/// libjpeg's RGB → YCbCr: luma rounds half up, chroma half down (so it never reaches 256).
+/// libjpeg's RGB → YCbCr at 16 bits: `(kr·r + kg·g + kb·b + add) >> 16` per component, with
+/// `[kr, kg, kb, add]` below. Luma rounds half up, chroma half down (so it never reaches 256).
+const TO_Y: [i32; 4] = [19595, 38470, 7471, 0x8000];
+const TO_CB: [i32; 4] = [-11059, -21709, 32768, (128 << 16) + 0x7FFF];
+const TO_CR: [i32; 4] = [32768, -27439, -5329, (128 << 16) + 0x7FFF];
+
+/// libjpeg's YCbCr → RGB (its tables: `FIX(1.402)`, `FIX(0.71414)`, `FIX(0.34414)`,
+/// `FIX(1.772)` at 16 bits): `R = Y + (CR_R·cr + ½) >> 16`, `G = Y + (CR_G·cr + CB_G·cb + ½) >> 16`,
+/// `B = Y + (CB_B·cb + ½) >> 16`, with `cb`, `cr` centred on 0.
+const CR_R: i32 = 91881;
+const CR_G: i32 = -46802;
+const CB_G: i32 = -22554;
+const CB_B: i32 = 116130;
+
+/// [`TO_Y`], [`TO_CB`], [`TO_CR`] for one pixel.
 #[inline(always)]
 fn ycc(px: &[u8]) -> (i32, i32, i32) {
-    let (r, g, b) = (i32::from(px[0]), i32::from(px[1]), i32::from(px[2]));
-    (
-        (19595 * r + 38470 * g + 7471 * b + 0x8000) >> 16,
-        (-11059 * r - 21709 * g + 32768 * b + (128 << 16) + 0x7FFF) >> 16,
-        (32768 * r - 27439 * g - 5329 * b + (128 << 16) + 0x7FFF) >> 16,
-    )
+    let rgb = [i32::from(px[0]), i32::from(px[1]), i32::from(px[2])];
+    (dot(rgb, TO_Y), dot(rgb, TO_CB), dot(rgb, TO_CR))
+}
+
+#[inline(always)]
+fn dot([r, g, b]: [i32; 3], [kr, kg, kb, add]: [i32; 4]) -> i32 {
+    (kr * r + kg * g + kb * b + add) >> 16
 }
 
 /// One chroma row of the encoder and the luma rows under it. `rgb` holds the two image rows
@@ -137,14 +152,13 @@ pub(super) fn encode(
     }
 }
 
-/// libjpeg's YCbCr → RGB for one pixel (its tables: `FIX(1.402)`, `FIX(1.772)`,
-/// `FIX(0.71414)`, `FIX(0.34414)` at 16 bits, rounded).
+/// libjpeg's YCbCr → RGB for one pixel ([`CR_R`] and the rest).
 #[inline(always)]
 fn rgb(y: u8, cb: u8, cr: u8, px: &mut [u8]) {
     let (y, cb, cr) = (i32::from(y), i32::from(cb) - 128, i32::from(cr) - 128);
-    px[0] = (y + ((91881 * cr + 32768) >> 16)).clamp(0, 255) as u8;
-    px[1] = (y + ((-46802 * cr - 22554 * cb + 32768) >> 16)).clamp(0, 255) as u8;
-    px[2] = (y + ((116130 * cb + 32768) >> 16)).clamp(0, 255) as u8;
+    px[0] = (y + ((CR_R * cr + 32768) >> 16)).clamp(0, 255) as u8;
+    px[1] = (y + ((CR_G * cr + CB_G * cb + 32768) >> 16)).clamp(0, 255) as u8;
+    px[2] = (y + ((CB_B * cb + 32768) >> 16)).clamp(0, 255) as u8;
 }
 
 /// Upsamples one output row of a chroma plane (`cw` wide in memory; `rw × rh` real samples,
@@ -229,6 +243,8 @@ mod avx2 {
     use core::arch::x86_64::__m256i;
     use pulp::x86::V3;
 
+    use super::{CB_B, CB_G, CR_G, CR_R, TO_CB, TO_CR, TO_Y};
+
     #[inline(always)]
     fn k(simd: V3, x: i32) -> __m256i {
         simd.avx._mm256_set1_epi32(x)
@@ -268,9 +284,9 @@ mod avx2 {
             a2._mm256_cvtepu8_epi32(a2._mm256_extracti128_si256::<1>(v)),
         ];
         [
-            dot(simd, rgb, [19595, 38470, 7471, 0x8000]),
-            dot(simd, rgb, [-11059, -21709, 32768, (128 << 16) + 0x7FFF]),
-            dot(simd, rgb, [32768, -27439, -5329, (128 << 16) + 0x7FFF]),
+            dot(simd, rgb, TO_Y),
+            dot(simd, rgb, TO_CB),
+            dot(simd, rgb, TO_CR),
         ]
     }
 
@@ -319,18 +335,18 @@ mod avx2 {
         let y = load8(simd, y);
         let cb = a2._mm256_sub_epi32(load8(simd, cb), c128);
         let cr = a2._mm256_sub_epi32(load8(simd, cr), c128);
-        let r = a2._mm256_add_epi32(y, term(simd, a2._mm256_mullo_epi32(cr, k(simd, 91881))));
+        let r = a2._mm256_add_epi32(y, term(simd, a2._mm256_mullo_epi32(cr, k(simd, CR_R))));
         let g = a2._mm256_add_epi32(
             y,
             term(
                 simd,
                 a2._mm256_add_epi32(
-                    a2._mm256_mullo_epi32(cr, k(simd, -46802)),
-                    a2._mm256_mullo_epi32(cb, k(simd, -22554)),
+                    a2._mm256_mullo_epi32(cr, k(simd, CR_G)),
+                    a2._mm256_mullo_epi32(cb, k(simd, CB_G)),
                 ),
             ),
         );
-        let b = a2._mm256_add_epi32(y, term(simd, a2._mm256_mullo_epi32(cb, k(simd, 116130))));
+        let b = a2._mm256_add_epi32(y, term(simd, a2._mm256_mullo_epi32(cb, k(simd, CB_B))));
         // Saturating packs leave, per 128-bit half, R0..3 G0..3 B0..3 B0..3 (and R4..7 … in
         // the upper half); a byte shuffle puts each half's four pixels in RGB order.
         let rg = a2._mm256_packus_epi32(r, g);
